@@ -1,0 +1,5 @@
+"""``python -m nommu``."""
+
+from nommu.cli import main
+
+raise SystemExit(main())

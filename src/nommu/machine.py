@@ -1,0 +1,389 @@
+"""The board and its kernel: the one object users construct.
+
+A :class:`Machine` owns physical memory, the page allocator, the no-MMU
+mapping engine, the mount table, the process table and the kernel log.
+Nothing is global: two machines never share state, and the same calls on the
+same machine always give the same results.
+
+Usage::
+
+    >>> import nommu
+    >>> m = nommu.Machine(ram="8M")
+    >>> p = m.spawn(name="init")
+    >>> a = p.mmap(0, 8192, nommu.PROT_READ | nommu.PROT_WRITE,
+    ...            nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS)
+    >>> hex(a)
+    '0x80100000'
+    >>> p.munmap(a, 8192)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nommu.consts import PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
+from nommu.errors import Errno, KernelBug, SyscallError, bug_on
+from nommu.fs.chardev import MemOperations, NullOperations, ZeroOperations
+from nommu.fs.namespace import Namespace
+from nommu.fs.procfs import ProcSuperBlock
+from nommu.fs.ramfs import RamfsSuperBlock
+from nommu.fs.vfs import File, FileOperations, Inode, Mount, SuperBlock
+from nommu.mm.memory import PhysicalMemory
+from nommu.mm.nommu import Nommu
+from nommu.mm.page_alloc import BuddyAllocator
+from nommu.proc.maps import render_regions, render_vmas
+from nommu.proc.meminfo import MeminfoFigures, render_buddyinfo, render_meminfo
+
+if TYPE_CHECKING:
+    from nommu.process import Process
+
+#: Filesystem constructors registered by type name (``Machine.mount``).
+FilesystemFactory = Callable[..., tuple[SuperBlock, Inode, Any]]
+FILESYSTEMS: dict[str, FilesystemFactory] = {}
+
+SYSCTLS = ("vm.nr_trim_pages",)
+
+
+def _int_arg(name: str, value: object, *, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if lo is not None and value < lo:
+        raise ValueError(f"{name}: must be at least {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{name}: must be at most {hi}, got {value}")
+    return value
+
+
+class Machine:
+    """A no-MMU board running Linux (mainline v6.3+ mm/nommu.c semantics).
+
+    Args:
+        ram: RAM size (bytes or ``"8M"``); a multiple of the page size.
+        ram_base: physical address of the first RAM byte.
+        kernel_reserved: RAM taken by the kernel before user space (never free).
+        flash: size of memory-mapped NOR flash for XIP (0 for none).
+        flash_base: physical address of the flash.
+        page_size: a power of two (default 4096).
+        max_order: MAX_PAGE_ORDER (largest block ``2**max_order`` pages).
+        nr_trim_pages: initial ``vm.nr_trim_pages``.
+        max_map_count: the map count limit (checked on munmap splits only).
+        allow_uninitialized: CONFIG_MMAP_ALLOW_UNINITIALIZED.
+        framebuffer: size of the frame buffer behind /dev/fb0 (0 for none).
+        framebuffer_base: its physical address.
+        mremap: ``"mainline"`` (spec 5.1) or ``"mm"`` (the mm-tree rework, 5.2).
+        word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit).
+    """
+
+    def __init__(self, ram: int | str = "8M", ram_base: int = 0x80000000,
+                 kernel_reserved: int | str = "1M", flash: int | str = "0",
+                 flash_base: int = 0x20000000, page_size: int = PAGE_SIZE,
+                 max_order: int = 10, nr_trim_pages: int = 1, max_map_count: int = 65530,
+                 allow_uninitialized: bool = False, framebuffer: int | str = "0",
+                 framebuffer_base: int = 0x30000000, mremap: str = "mainline",
+                 word_size: int = 4, **options: Any) -> None:
+        ram_b = parse_size(ram, "ram")
+        reserved = parse_size(kernel_reserved, "kernel_reserved")
+        flash_b = parse_size(flash, "flash")
+        fb_b = parse_size(framebuffer, "framebuffer")
+        _int_arg("page_size", page_size, lo=1024)
+        if page_size & (page_size - 1):
+            raise ValueError(f"page_size: must be a power of two, got {page_size}")
+        _int_arg("max_order", max_order, lo=0, hi=20)
+        _int_arg("nr_trim_pages", nr_trim_pages, lo=0)
+        _int_arg("max_map_count", max_map_count, lo=1)
+        _int_arg("ram_base", ram_base, lo=0)
+        _int_arg("flash_base", flash_base, lo=0)
+        _int_arg("framebuffer_base", framebuffer_base, lo=0)
+        if word_size not in (4, 8):
+            raise ValueError(f"word_size: must be 4 or 8, got {word_size!r}")
+        if mremap not in ("mainline", "mm"):
+            raise ValueError(f"mremap: must be 'mainline' or 'mm', got {mremap!r}")
+        if ram_b == 0 or ram_b % page_size:
+            raise ValueError(f"ram: must be a positive multiple of page_size ({page_size}), "
+                             f"got {ram_b}")
+        if ram_base % page_size:
+            raise ValueError(f"ram_base: must be page aligned, got {ram_base:#x}")
+        if reserved % page_size or reserved >= ram_b:
+            raise ValueError(f"kernel_reserved: must be page aligned and below ram, "
+                             f"got {reserved}")
+        if flash_b % page_size or flash_base % page_size:
+            raise ValueError("flash: size and flash_base must be page aligned")
+        if fb_b % page_size or framebuffer_base % page_size:
+            raise ValueError("framebuffer: size and framebuffer_base must be page aligned")
+        limit = 1 << (8 * word_size)
+        for name, base, size in (("ram", ram_base, ram_b), ("flash", flash_base, flash_b),
+                                 ("framebuffer", framebuffer_base, fb_b)):
+            if base + size > limit:
+                raise ValueError(f"{name}: ends above the {8 * word_size}-bit address space")
+        self.options: dict[str, Any] = dict(options)
+        self.page_size = page_size
+        self.page_shift = page_size.bit_length() - 1
+        self.word_size = word_size
+        self.ram_base, self.ram_size = ram_base, ram_b
+        self.kernel_reserved = reserved
+        self.flash_base, self.flash_size = flash_base, flash_b
+        self.framebuffer_base, self.framebuffer_size = framebuffer_base, fb_b
+        self._dmesg: list[str] = []
+
+        self.memory = PhysicalMemory(page_size)
+        self.memory.add_area("ram", ram_base, ram_b, writable=True)
+        if flash_b:
+            self.memory.add_area("flash", flash_base, flash_b, writable=False)
+        if fb_b:
+            self.memory.add_area("framebuffer", framebuffer_base, fb_b, writable=True)
+        start_pfn = ram_base >> self.page_shift
+        self.zone = BuddyAllocator(start_pfn, start_pfn + (ram_b >> self.page_shift), max_order)
+        self.zone.online(start_pfn + (reserved >> self.page_shift), self.zone.end_pfn)
+        self.nommu = Nommu(self.memory, self.zone, page_size=page_size, log=self.log,
+                           nr_trim_pages=nr_trim_pages, max_map_count=max_map_count,
+                           allow_uninitialized=allow_uninitialized, mremap_variant=mremap,
+                           word_bits=8 * word_size)
+        self.log(f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
+                 f"available ({reserved >> 10}K kernel code/data, reserved)")
+
+        self._anon_minor = itertools.count(13)
+        self._pids = itertools.count(1)
+        self.procs: dict[int, Process] = {}
+        self.dev_minor: dict[str, itertools.count[int]] = {}
+        self.hooks: dict[str, Any] = {}  # extension points (loaders, shm) by name
+        self._build_filesystems()
+
+    # -- kernel log ---------------------------------------------------------------------
+    def log(self, line: str) -> None:
+        self._dmesg.append(line)
+
+    def dmesg(self) -> list[str]:
+        """The kernel log, oldest first."""
+        return list(self._dmesg)
+
+    # -- filesystems --------------------------------------------------------------------
+    def anon_dev(self) -> tuple[int, int]:
+        """``get_anon_bdev``: the next 0:N device number."""
+        return (0, next(self._anon_minor))
+
+    def _build_filesystems(self) -> None:
+        root_sb = RamfsSuperBlock(self.nommu, self.anon_dev(), "rootfs")
+        self.rootfs = root_sb
+        self.ns = Namespace(Mount(root_sb, root_sb.root, "/"))
+        for d in ("dev", "proc", "tmp", "mnt", "bin", "etc", "sbin", "usr", "var", "home"):
+            root_sb.mkdir(root_sb.root, d, 0o755)
+        root_sb.root.children["tmp"].i_mode |= 0o1777  # type: ignore[index]
+        dev_sb = RamfsSuperBlock(self.nommu, self.anon_dev(), "devtmpfs")
+        self.devfs = dev_sb
+        self.ns.add_mount(Mount(dev_sb, dev_sb.root, "/dev"), "/dev")
+        dev_sb.mkdir(dev_sb.root, "shm", 0o1777)
+        self.add_chardev("null", NullOperations(), (1, 3), 0o666)
+        self.add_chardev("zero", ZeroOperations(), (1, 5), 0o666)
+        self.add_chardev("mem", MemOperations(self.nommu), (1, 1), 0o640)
+        shm_sb = RamfsSuperBlock(self.nommu, self.anon_dev(), "tmpfs")
+        self.shmfs = shm_sb
+        self.ns.add_mount(Mount(shm_sb, shm_sb.root, "/dev/shm"), "/dev/shm")
+        proc_sb = ProcSuperBlock(self.anon_dev(), lambda: list(self.procs))
+        self.procfs = proc_sb
+        self.ns.add_mount(Mount(proc_sb, proc_sb.root, "/proc"), "/proc")
+        self._register_proc()
+
+    def add_chardev(self, name: str, fops: FileOperations, rdev: tuple[int, int],
+                    mode: int = 0o600) -> Inode:
+        """Create ``/dev/<name>`` as a character device node."""
+        return self.devfs.add_special(self.devfs.root, name, S_IFCHR | mode, fops, rdev)
+
+    def mount(self, fstype: str, target: str, **options: Any) -> Any:
+        """Mount a filesystem of *fstype* at *target* (created if missing).
+
+        Returns the filesystem object. Options ``ro`` and ``noexec`` apply to
+        every type; others are the type's own (see the README).
+        """
+        if not isinstance(fstype, str):
+            raise TypeError(f"fstype: expected str, got {type(fstype).__name__}")
+        ro = bool(options.pop("ro", False))
+        noexec = bool(options.pop("noexec", False))
+        if fstype in ("ramfs", "tmpfs"):
+            if options:
+                raise ValueError(f"{fstype}: unknown option {sorted(options)[0]!r}")
+            sb: SuperBlock = RamfsSuperBlock(self.nommu, self.anon_dev(), fstype)
+            root = sb.root  # type: ignore[attr-defined]
+            fs: Any = sb
+        else:
+            factory = FILESYSTEMS.get(fstype)
+            if factory is None:
+                raise ValueError(f"fstype: unknown filesystem type {fstype!r}")
+            sb, root, fs = factory(self, **options)
+        self._ensure_dir(target)
+        mnt = Mount(sb, root, target, ro=ro, noexec=noexec)
+        mnt.fs = fs
+        self.ns.add_mount(mnt, target)
+        return fs
+
+    def _ensure_dir(self, path: str) -> None:
+        from nommu.fs.namespace import split_path
+
+        parts = split_path(path)
+        cur = ""
+        for comp in parts:
+            parent = self.ns.lookup(cur or "/")
+            cur = cur + "/" + comp
+            children = parent.inode.children
+            if children is None:
+                raise ValueError(f"target: {cur} is not a directory")
+            if comp not in children and cur not in self.ns.mounts:
+                parent.mount.sb.mkdir(parent.inode, comp, 0o755)
+
+    # -- processes ----------------------------------------------------------------------
+    def new_pid(self) -> int:
+        return next(self._pids)
+
+    def spawn(self, name: str = "init") -> Process:
+        """A new process with an empty address space and fds 0-2 on /dev/null."""
+        from nommu.process import Process
+
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected str, got {type(name).__name__}")
+        p = Process(self, self.new_pid(), name, parent=None)
+        null = self.ns.lookup("/dev/null")
+        for _ in range(3):
+            f = File(null.inode, null.mount, "/dev/null", 0o2, 0x3)
+            p.files.install(f)
+        self.procs[p.pid] = p
+        return p
+
+    @property
+    def processes(self) -> list[Process]:
+        """Live processes (not yet reaped), by pid."""
+        return [self.procs[pid] for pid in sorted(self.procs)]
+
+    def process(self, pid: int) -> Process:
+        p = self.procs.get(pid)
+        if p is None:
+            raise SyscallError(Errno.ESRCH, f"no process {pid}")
+        return p
+
+    # -- /proc --------------------------------------------------------------------------
+    def _register_proc(self) -> None:
+        proc = self.procfs
+        proc.add_file("maps", lambda who: self.render_maps())
+        proc.add_file("meminfo", lambda who: render_meminfo(self.meminfo_figures()))
+        proc.add_file("buddyinfo", lambda who: render_buddyinfo(self.zone.statistics().nr_free))
+        proc.add_file("sys/vm/nr_trim_pages", lambda who: f"{self.nommu.nr_trim_pages}\n",
+                      mode=0o644, writer=self._write_nr_trim_pages)
+        proc.add_pid_file("maps", lambda pid, who: self.render_pid_maps(pid))
+        proc.add_pid_file("status", lambda pid, who: self.process(pid).render_status(who))
+        proc.add_pid_file("statm", lambda pid, who: self.process(pid).render_statm())
+        proc.add_pid_file("cmdline", lambda pid, who: self.process(pid).render_cmdline())
+
+    def _write_nr_trim_pages(self, text: str) -> None:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise SyscallError(Errno.EINVAL, "not a number") from None
+        if value < 0:
+            raise SyscallError(Errno.EINVAL, "vm.nr_trim_pages must be >= 0")
+        self.nommu.nr_trim_pages = value
+
+    def render_maps(self) -> str:
+        return render_regions(self.nommu.regions, self.page_shift, self.word_size)
+
+    def render_pid_maps(self, pid: int) -> str:
+        return render_vmas(self.process(pid).mm, self.page_shift, self.word_size)
+
+    def meminfo_figures(self) -> MeminfoFigures:
+        cached = sum(sb.cached_pages for sb in self._ramfs_instances())
+        return MeminfoFigures(total=self.zone.managed, free=self.zone.free_count,
+                              cached=cached, mmap_copy=self.nommu.mmap_pages_allocated,
+                              page_kb=self.page_size >> 10)
+
+    def _ramfs_instances(self) -> list[RamfsSuperBlock]:
+        seen: list[RamfsSuperBlock] = []
+        for mnt in self.ns.mounts.values():
+            if isinstance(mnt.sb, RamfsSuperBlock) and all(mnt.sb is not s for s in seen):
+                seen.append(mnt.sb)
+        for sb in self.hooks.get("extra_ramfs", []):
+            if all(sb is not s for s in seen):
+                seen.append(sb)
+        return seen
+
+    def cat(self, path: str) -> str:
+        """Read a whole file of the machine (``/proc`` included) as text."""
+        found = self.ns.lookup(path)
+        inode = found.inode
+        if inode.is_dir():
+            raise SyscallError(Errno.EISDIR, f"{found.path} is a directory")
+        f = File(inode, found.mount, found.path, 0, 0x1)
+        f.private = None
+        try:
+            f.f_op.open(f)
+            data = f.f_op.read(f, 1 << 62, 0)
+        finally:
+            f.put()
+        return data.decode(errors="replace")
+
+    def sysctl(self, name: str, value: int | None = None) -> int:
+        """Read or set a sysctl such as ``vm.nr_trim_pages``."""
+        if name not in SYSCTLS:
+            raise ValueError(f"name: unknown sysctl {name!r} (known: {', '.join(SYSCTLS)})")
+        if value is not None:
+            self.nommu.nr_trim_pages = _int_arg("value", value, lo=0)
+        return self.nommu.nr_trim_pages
+
+    # -- statistics and invariants ------------------------------------------------------
+    def validate(self) -> None:
+        """Check every invariant of the model; raises :class:`KernelBug`."""
+        self.zone.validate()
+        self.nommu.validate()
+        self.memory.validate()
+        shift = self.page_shift
+        # every allocated page has exactly one owner; owners never overlap free blocks
+        owned: list[tuple[int, int, str]] = []
+        for r in self.nommu.regions:
+            if r.vm_flags & VM_MAPPED_COPY:
+                owned.append((r.vm_start >> shift, r.vm_top >> shift, f"region {r!r}"))
+        for sb in self._ramfs_instances():
+            for inode in self._inodes_of(sb):
+                for index, pfn in inode.page_cache.items():
+                    owned.append((pfn, pfn + 1, f"page {index} of inode {inode.ino}"))
+        for extra in self.hooks.get("owned_ranges", []):
+            owned.extend(extra())
+        owned.sort()
+        total_owned = 0
+        end = -1
+        for s, e, what in owned:
+            bug_on(s < end, f"{what} overlaps another allocation at pfn {s:#x}")
+            bug_on(s < self.zone.start_pfn or e > self.zone.end_pfn, f"{what} outside RAM")
+            end = e
+            total_owned += e - s
+        free_iter = iter(self.zone.free_blocks())
+        for pfn, order in free_iter:
+            for s, e, what in owned:
+                if s < pfn + (1 << order) and pfn < e:
+                    raise KernelBug(f"{what} lies in free block pfn {pfn:#x} order {order}")
+        reserved = self.kernel_reserved >> shift
+        total = self.ram_size >> shift
+        bug_on(self.zone.free_count + total_owned + reserved != total,
+               f"pages not conserved: free {self.zone.free_count} + allocated {total_owned} "
+               f"+ reserved {reserved} != total {total}")
+        users: dict[int, int] = {}
+        seen_mm: set[int] = set()
+        for p in self.procs.values():
+            if p.mm is not None and id(p.mm) not in seen_mm:
+                seen_mm.add(id(p.mm))
+                p.mm.validate()
+                for vma in p.mm.vmas() + p.mm.hidden:
+                    assert vma.vm_region is not None
+                    users[id(vma.vm_region)] = users.get(id(vma.vm_region), 0) + 1
+        for vma in self.nommu.leaked_vmas:
+            assert vma.vm_region is not None
+            users[id(vma.vm_region)] = users.get(id(vma.vm_region), 0) + 1
+        for r in self.nommu.regions:
+            extra = r.vm_usage - users.get(id(r), 0)
+            bug_on(extra != 0 and not self._region_has_kernel_user(r),
+                   f"{r!r}: vm_usage {r.vm_usage} but {users.get(id(r), 0)} VMAs use it")
+
+    def _region_has_kernel_user(self, region: object) -> bool:
+        check = self.hooks.get("region_users")
+        return bool(check and check(region))
+
+    @staticmethod
+    def _inodes_of(sb: RamfsSuperBlock) -> list[Inode]:
+        return list(sb.inodes)

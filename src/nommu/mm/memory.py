@@ -1,0 +1,160 @@
+"""Physical memory with real bytes: RAM, memory-mapped flash and device memory.
+
+Without an MMU every address a program sees is a physical address, so this is
+the single store behind every mapping: a direct mapping and the file it maps
+are the same bytes here, while a copy is a copy.
+
+Storage is lazy and page-grained: a page that was never written reads as zero
+and costs nothing, so a 4 GiB machine costs what its touched pages cost.
+Flash (and other read-only areas) are written only by :meth:`program`, as a
+flash programmer would; stores from the CPU model (``poke``) fault there.
+
+Usage::
+
+    mem = PhysicalMemory(page_size=4096)
+    mem.add_area("ram", 0x80000000, 8 << 20, writable=True)
+    mem.write(0x80001000, b"hello")
+    assert mem.read(0x80001000, 5) == b"hello"
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from nommu.errors import bug_on
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryArea:
+    """One physical address range: RAM, flash or device memory."""
+
+    name: str
+    base: int
+    size: int
+    writable: bool
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+class PhysicalMemory:
+    """The machine's physical address space, holding bytes per touched page."""
+
+    __slots__ = ("_bases", "_mask", "_pages", "_shift", "areas", "page_size")
+
+    def __init__(self, page_size: int) -> None:
+        self.page_size = page_size
+        self._shift = page_size.bit_length() - 1
+        self._mask = page_size - 1
+        self._pages: dict[int, bytearray] = {}
+        self.areas: list[MemoryArea] = []
+        self._bases: list[int] = []
+
+    def add_area(self, name: str, base: int, size: int, *, writable: bool) -> MemoryArea:
+        """Declare a physical range; ranges must not overlap."""
+        area = MemoryArea(name, base, size, writable)
+        for other in self.areas:
+            if base < other.end and other.base < base + size:
+                raise ValueError(
+                    f"{name}: range {base:#x}-{base + size:#x} overlaps {other.name} "
+                    f"({other.base:#x}-{other.end:#x})")
+        i = bisect.bisect(self._bases, base)
+        self.areas.insert(i, area)
+        self._bases.insert(i, base)
+        return area
+
+    def area_of(self, addr: int, length: int = 1) -> MemoryArea | None:
+        """The area holding all of ``[addr, addr+length)``, or None."""
+        i = bisect.bisect(self._bases, addr) - 1
+        if i < 0:
+            return None
+        area = self.areas[i]
+        if addr + max(length, 1) <= area.end:
+            return area
+        return None
+
+    @property
+    def touched_pages(self) -> int:
+        """Pages that hold data (the model's real memory cost)."""
+        return len(self._pages)
+
+    def read(self, addr: int, length: int) -> bytes:
+        """Load ``length`` bytes; untouched memory reads as zero."""
+        if length <= 0:
+            return b""
+        shift, mask, pages = self._shift, self._mask, self._pages
+        off = addr & mask
+        if off + length <= self.page_size:  # fast path: inside one page
+            page = pages.get(addr >> shift)
+            return bytes(page[off:off + length]) if page is not None else bytes(length)
+        out = bytearray()
+        end = addr + length
+        while addr < end:
+            off = addr & mask
+            n = min(self.page_size - off, end - addr)
+            page = pages.get(addr >> shift)
+            out += page[off:off + n] if page is not None else bytes(n)
+            addr += n
+        return bytes(out)
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        """Store bytes, allocating backing pages as they are first touched."""
+        shift, mask, pages, psize = self._shift, self._mask, self._pages, self.page_size
+        view = memoryview(data)
+        pos = 0
+        total = len(view)
+        while pos < total:
+            off = addr & mask
+            n = min(psize - off, total - pos)
+            pfn = addr >> shift
+            page = pages.get(pfn)
+            if page is None:
+                if n == psize:
+                    pages[pfn] = bytearray(view[pos:pos + n])
+                    addr += n
+                    pos += n
+                    continue
+                page = pages[pfn] = bytearray(psize)
+            page[off:off + n] = view[pos:pos + n]
+            addr += n
+            pos += n
+
+    def program(self, addr: int, data: bytes) -> None:
+        """Write read-only memory (flash) as a programmer would, before use."""
+        self.write(addr, data)
+
+    def zero(self, addr: int, length: int) -> None:
+        """Clear ``[addr, addr+length)``; whole pages are simply forgotten."""
+        shift, mask, pages, psize = self._shift, self._mask, self._pages, self.page_size
+        end = addr + length
+        while addr < end:
+            off = addr & mask
+            n = min(psize - off, end - addr)
+            if n == psize:
+                pages.pop(addr >> shift, None)
+            else:
+                page = pages.get(addr >> shift)
+                if page is not None:
+                    page[off:off + n] = bytes(n)
+            addr += n
+
+    def copy(self, dst: int, src: int, length: int) -> None:
+        """memmove within physical memory."""
+        self.write(dst, self.read(src, length))
+
+    def forget(self, start_pfn: int, end_pfn: int) -> None:
+        """Drop the bytes of freed pages, so a dead machine's memory costs nothing.
+
+        Only used where the contents can no longer be observed; freed RAM keeps
+        its bytes by default (``MAP_UNINITIALIZED`` shows them).
+        """
+        for pfn in range(start_pfn, end_pfn):
+            self._pages.pop(pfn, None)
+
+    def validate(self) -> None:
+        for pfn in self._pages:
+            addr = pfn << self._shift
+            bug_on(self.area_of(addr, self.page_size) is None,
+                   f"page {addr:#x} holds data outside every memory area")

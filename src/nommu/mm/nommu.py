@@ -1,0 +1,744 @@
+"""The no-MMU mapping engine (models mm/nommu.c, mainline v6.3+).
+
+Without an MMU, ``mmap`` hands out physical memory: anonymous and private
+copies come from one contiguous, power-of-two-sized allocation (trimmed per
+``vm.nr_trim_pages``), shareable file mappings reuse an existing region of the
+same inode or map the backing directly, and nothing can ever move. Every
+function here keeps the kernel's order of checks, so the first failing check
+decides the errno.
+
+The global state of nommu.c (the region tree, ``mmap_pages_allocated``, the
+sysctls) lives in one :class:`Nommu` object owned by the machine.
+
+Usage::
+
+    nommu = Nommu(memory, zone, page_size=4096, log=print)
+    addr = nommu.do_mmap(mm, task, None, 0, 4096, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, 0)
+    nommu.do_munmap(mm, task, addr, 4096)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from nommu.consts import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_GROWSDOWN,
+    MAP_LOCKED,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_TYPE,
+    MAP_UNINITIALIZED,
+    MREMAP_FIXED,
+    NOMMU_MAP_COPY,
+    NOMMU_MAP_DIRECT,
+    NOMMU_MAP_EXEC,
+    NOMMU_MAP_READ,
+    NOMMU_MAP_WRITE,
+    NOMMU_VMFLAGS,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_LOCKED,
+    VM_MAPPED_COPY,
+    VM_MAYEXEC,
+    VM_MAYOVERLAY,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
+)
+from nommu.errors import Errno, KernelOops, SyscallError, bug_on
+from nommu.fs.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, default_capabilities
+from nommu.mm.memory import PhysicalMemory
+from nommu.mm.page_alloc import BuddyAllocator
+from nommu.mm.region import SHARED_MASK, Region, RegionTree, is_nommu_shared_mapping
+from nommu.mm.vma import MM, VMA
+
+if TYPE_CHECKING:
+    from nommu.fs.vfs import File, Inode
+
+MAX_MUNMAP_WARNINGS = 5
+
+
+class _KernelTask:
+    pid = 0
+    comm = "swapper"
+    ptraced = False
+
+
+class Task(Protocol):
+    """What the engine needs of ``current``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def comm(self) -> str: ...
+
+    @property
+    def ptraced(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AllocFailure:
+    """Why a contiguous allocation failed: the facts a report explains."""
+
+    pid: int
+    comm: str
+    length: int
+    order: int
+    max_order: int
+    largest_free_order: int
+    free_pages: int
+    nr_free: tuple[int, ...]
+    page_size: int
+
+    def explain(self) -> str:
+        kib = self.page_size >> 10
+        need = (1 << self.order) * kib if self.order <= 40 else 0
+        if self.order > self.max_order:
+            return (f"{self.length} bytes need an order-{self.order} block, above the largest "
+                    f"order the allocator has (MAX_PAGE_ORDER {self.max_order} = "
+                    f"{(1 << self.max_order) * kib} KiB), whatever memory is free")
+        if self.largest_free_order < 0:
+            have = "no free memory at all"
+        else:
+            have = (f"the largest free block is order {self.largest_free_order} "
+                    f"({(1 << self.largest_free_order) * kib} KiB)")
+        return (f"{self.length} bytes need one contiguous order-{self.order} block "
+                f"({need} KiB) but {have}; {self.free_pages * kib} KiB free in total")
+
+
+def calc_vm_prot_bits(prot: int) -> int:
+    return (VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0) | (
+        VM_EXEC if prot & PROT_EXEC else 0)
+
+
+def calc_vm_flag_bits(flags: int) -> int:
+    return (VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0) | (VM_LOCKED if flags & MAP_LOCKED
+                                                              else 0)
+
+
+class Nommu:
+    """The global state of mm/nommu.c and its system-call engine."""
+
+    def __init__(self, memory: PhysicalMemory, zone: BuddyAllocator, *, page_size: int,
+                 log: Callable[[str], None], nr_trim_pages: int = 1,
+                 max_map_count: int = 65530, allow_uninitialized: bool = False,
+                 mremap_variant: str = "mainline", word_bits: int = 32,
+                 task_size: int | None = None) -> None:
+        self.memory = memory
+        self.zone = zone
+        self.page_size = page_size
+        self.page_shift = page_size.bit_length() - 1
+        self.page_mask = page_size - 1
+        self.log = log
+        self.regions = RegionTree()
+        self.mmap_pages_allocated = 0
+        self.nr_trim_pages = nr_trim_pages
+        self.max_map_count = max_map_count
+        self.allow_uninitialized = allow_uninitialized
+        self.mremap_variant = mremap_variant
+        self.word_bits = word_bits
+        self.ulong_mask = (1 << word_bits) - 1
+        self.task_size = task_size if task_size is not None else self.ulong_mask
+        self.munmap_warnings = 0
+        self.warned_order = False
+        self.warned_private_direct = False
+        self.last_failure: AllocFailure | None = None
+        self.leaked_vmas: list[VMA] = []  # VMAs hidden by an overwrite (H2) of dead mms
+        self.current: Task = _KernelTask()  # the task in a system call, for log lines
+
+    # -- helpers -----------------------------------------------------------------------
+    def page_align(self, n: int) -> int:
+        return ((n + self.page_mask) & ~self.page_mask) & self.ulong_mask
+
+    def free_area_line(self) -> str:
+        """The free-area line of ``show_mem()``: ``Normal: a*4kB b*8kB ... = NkB``."""
+        kib = self.page_size >> 10
+        parts = [f"{self.zone.nr_free(o)}*{kib << o}kB" for o in range(self.zone.max_order + 1)]
+        return f"Normal: {' '.join(parts)} = {self.zone.free_count * kib}kB"
+
+    def alloc_failed(self, task: Task | None, length: int, order: int) -> SyscallError:
+        """Log the kernel's failure lines and build the ENOMEM to raise."""
+        if task is None:
+            task = self.current
+        zone = self.zone
+        if order > zone.max_order:
+            if not self.warned_order:
+                self.warned_order = True
+                self.log(f"WARNING: at mm/page_alloc.c __alloc_pages: order {order} > "
+                         f"MAX_PAGE_ORDER {zone.max_order}")
+        else:
+            self.log(f"{task.comm}: page allocation failure: order:{order}, "
+                     f"mode:0xcc0(GFP_KERNEL), nodemask=(null)")
+            self.log(self.free_area_line())
+        self.log(f"Allocation of length {length} from process {task.pid} ({task.comm}) failed")
+        self.log(self.free_area_line())
+        failure = AllocFailure(task.pid, task.comm, length, order, zone.max_order,
+                               zone.largest_free_order(), zone.free_count,
+                               tuple(zone.nr_free(o) for o in range(zone.max_order + 1)),
+                               self.page_size)
+        self.last_failure = failure
+        err = SyscallError(Errno.ENOMEM, failure.explain())
+        err.failure = failure  # type: ignore[attr-defined]
+        return err
+
+    def alloc_contiguous(self, task: Task, npages: int, length: int) -> int:
+        """``alloc_pages_exact`` of *npages*; returns the physical address or ENOMEM."""
+        order = max(npages - 1, 0).bit_length()
+        pfn = self.zone.alloc_pages_exact(npages) if order <= self.zone.max_order else None
+        if pfn is None:
+            raise self.alloc_failed(task, length, order)
+        return pfn << self.page_shift
+
+    def free_page_series(self, start: int, end: int) -> None:
+        """Free copy pages ``[start, end)`` one at a time (``free_page_series``)."""
+        shift = self.page_shift
+        n = (end - start) >> shift
+        if n <= 0:
+            return
+        self.mmap_pages_allocated -= n
+        self.zone.free_page_series(start >> shift, end >> shift)
+
+    # -- mmap --------------------------------------------------------------------------
+    def validate_mmap_request(self, file: File | None, addr: int, length: int, prot: int,
+                              flags: int, pgoff: int) -> int:
+        """Decide whether a mapping may be made and how; return the capabilities.
+
+        Models ``validate_mmap_request()``. Raises, in the kernel's order:
+        EINVAL (MAP_FIXED; bad map type; zero length), ENOMEM (length wraps or
+        exceeds TASK_SIZE), EOVERFLOW (pgoff wraps), then for files ENODEV (no
+        ->mmap), EINVAL (unmappable type), EACCES (not open for reading; shared
+        writable on a read-only fd; append-only), ENODEV (shared without DIRECT,
+        private without COPY), EINVAL (shared needing a missing permission),
+        EPERM (exec on a noexec mount).
+        """
+        if flags & MAP_FIXED:
+            raise SyscallError(Errno.EINVAL, "MAP_FIXED is not supported without an MMU")
+        map_type = flags & MAP_TYPE
+        if map_type != MAP_PRIVATE and map_type != MAP_SHARED:
+            raise SyscallError(Errno.EINVAL,
+                               f"map type {map_type:#x} is neither MAP_PRIVATE nor MAP_SHARED")
+        if not length:
+            raise SyscallError(Errno.EINVAL, "zero length")
+        rlen = self.page_align(length)
+        if not rlen or rlen > self.task_size:
+            raise SyscallError(Errno.ENOMEM, f"length {length:#x} exceeds TASK_SIZE")
+        if ((pgoff + (rlen >> self.page_shift)) & self.ulong_mask) < pgoff:
+            raise SyscallError(Errno.EOVERFLOW, "file offset plus length wraps")
+        if file is None:
+            return NOMMU_MAP_COPY
+        fop = file.f_op
+        if not fop.has_mmap:
+            raise SyscallError(Errno.ENODEV, f"{file.path} cannot be mapped (no ->mmap)")
+        if fop.has_mmap_capabilities:
+            caps = fop.mmap_capabilities(file)
+        else:
+            default = default_capabilities(file.inode)
+            if default is None:
+                raise SyscallError(Errno.EINVAL, f"{file.path}: this file type cannot be mapped")
+            caps = default
+        if not fop.has_get_unmapped_area:
+            caps &= ~NOMMU_MAP_DIRECT
+        if not file.f_mode & FMODE_CAN_READ:
+            caps &= ~NOMMU_MAP_COPY
+        if not file.f_mode & FMODE_READ:
+            raise SyscallError(Errno.EACCES, "file not open for reading")
+        if map_type == MAP_SHARED:
+            if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
+                raise SyscallError(Errno.EACCES, "shared writable mapping of a read-only fd")
+            if file.inode.append_only and file.f_mode & FMODE_WRITE:
+                raise SyscallError(Errno.EACCES, "append-only file")
+            if not caps & NOMMU_MAP_DIRECT:
+                raise SyscallError(
+                    Errno.ENODEV,
+                    f"MAP_SHARED needs memory that can be mapped directly; "
+                    f"{file.inode.i_sb.fstype} cannot provide it for {file.path}")
+            caps &= ~NOMMU_MAP_COPY
+        else:
+            if not caps & NOMMU_MAP_COPY:
+                raise SyscallError(Errno.ENODEV,
+                                   f"{file.path} cannot be copied for a private mapping")
+            if prot & PROT_WRITE:
+                caps &= ~NOMMU_MAP_DIRECT
+        if caps & NOMMU_MAP_DIRECT and (
+                (prot & PROT_READ and not caps & NOMMU_MAP_READ)
+                or (prot & PROT_WRITE and not caps & NOMMU_MAP_WRITE)
+                or (prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC)):
+            caps &= ~NOMMU_MAP_DIRECT
+            if map_type == MAP_SHARED:
+                self.log("MAP_SHARED not completely supported on !MMU")
+                raise SyscallError(Errno.EINVAL,
+                                   "the backing cannot give every permission asked for")
+        if file.noexec:
+            if prot & PROT_EXEC:
+                raise SyscallError(Errno.EPERM, "PROT_EXEC on a noexec mount")
+        elif prot & PROT_READ and prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC:
+            caps &= ~NOMMU_MAP_DIRECT  # backing file is not executable: try to copy
+        return caps
+
+    @staticmethod
+    def determine_vm_flags(file: File | None, prot: int, flags: int, caps: int,
+                           traced: bool) -> int:
+        """Models ``determine_vm_flags()`` (v6.3+: ``VM_MAYOVERLAY``)."""
+        vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags)
+        if file is None:
+            # MAP_SHARED anonymous becomes private: there is no fork() to share with
+            return vm_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+        if flags & MAP_TYPE == MAP_PRIVATE:
+            if caps & NOMMU_MAP_DIRECT:
+                vm_flags |= caps & NOMMU_VMFLAGS
+            else:
+                vm_flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+            if not prot & PROT_WRITE and not traced:
+                vm_flags |= VM_MAYOVERLAY
+        else:
+            vm_flags |= VM_SHARED | VM_MAYSHARE | (caps & NOMMU_VMFLAGS)
+        return vm_flags
+
+    def do_mmap(self, mm: MM, task: Task, file: File | None, addr: int, length: int,
+                prot: int, flags: int, pgoff: int) -> int:
+        """Make a mapping and return its address (models ``do_mmap()``).
+
+        The address hint is ignored; there is no MAP_FIXED. See the module
+        docstring for the sharing rules.
+        """
+        caps = self.validate_mmap_request(file, addr, length, prot, flags, pgoff)
+        length = self.page_align(length)
+        vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
+        vma = VMA(mm, vm_flags, pgoff, file)
+        shift = self.page_shift
+
+        if vm_flags & SHARED_MASK and file is not None:
+            pglen = length >> shift
+            pgend = pgoff + pglen
+            for pregion in self.regions.shareable_of(file.inode):
+                if pregion.vm_pgoff >= pgend:
+                    continue
+                rpglen = (pregion.vm_end - pregion.vm_start + self.page_mask) >> shift
+                rpgend = pregion.vm_pgoff + rpglen
+                if pgoff >= rpgend:
+                    continue
+                if (pregion.vm_pgoff != pgoff or rpglen != pglen) and not (
+                        pgoff >= pregion.vm_pgoff and pgend <= rpgend):
+                    # new mapping is not a subset of the region
+                    if not caps & NOMMU_MAP_DIRECT:
+                        self.log("Attempt to share mismatched mappings")
+                        raise SyscallError(
+                            Errno.EINVAL,
+                            f"pages {pgoff}-{pgend - 1} of {file.path} overlap an existing "
+                            f"shared copy (pages {pregion.vm_pgoff}-{rpgend - 1}) without "
+                            f"lying inside it")
+                    continue
+                # we've found a region we can share
+                pregion.vm_usage += 1
+                vma.vm_region = pregion
+                start = pregion.vm_start + ((pgoff - pregion.vm_pgoff) << shift)
+                vma.vm_start = start
+                vma.vm_end = start + length
+                if pregion.vm_flags & VM_MAPPED_COPY:
+                    vma.vm_flags |= VM_MAPPED_COPY
+                else:
+                    try:
+                        self.do_mmap_shared_file(vma)
+                    except SyscallError:
+                        pregion.vm_usage -= 1
+                        raise
+                file.get()  # the VMA's reference
+                self._register(mm, vma)
+                return start
+
+        region = Region(vm_flags, pgoff, file)
+        region.owner = task.pid
+        if vm_flags & SHARED_MASK and file is not None and caps & NOMMU_MAP_DIRECT:
+            try:
+                addr = file.f_op.get_unmapped_area(file, 0, length, pgoff, flags)
+            except SyscallError as e:
+                if e.errno != Errno.ENOSYS:
+                    raise
+                if not caps & NOMMU_MAP_COPY:
+                    raise SyscallError(
+                        Errno.ENODEV,
+                        f"{file.path} cannot be mapped directly here "
+                        f"({e.detail or 'the backing says no'}) and may not be copied") from None
+                caps &= ~NOMMU_MAP_DIRECT
+            else:
+                vma.vm_start = region.vm_start = addr
+                vma.vm_end = region.vm_end = addr + length
+
+        vma.vm_region = region
+        if file is not None and vm_flags & VM_SHARED:
+            self.do_mmap_shared_file(vma)
+        else:
+            self.do_mmap_private(task, vma, region, length, caps)
+
+        # add_nommu_region(): a second region with the same start is BUG()
+        if self.regions.get(region.vm_start) is not None:
+            if region.vm_flags & VM_MAPPED_COPY:
+                self.free_page_series(region.vm_start, region.vm_top)
+            self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
+                             f"{region.vm_start:#010x} is already in nommu_region_tree")
+        if file is not None:
+            region.vm_file = file.get()
+        self.regions.add(region)
+
+        if file is None and not (self.allow_uninitialized and flags & MAP_UNINITIALIZED):
+            self.memory.zero(region.vm_start, region.vm_end - region.vm_start)
+        mm.total_vm += length >> shift
+        if file is not None:
+            file.get()  # the VMA's reference
+        self._register(mm, vma)
+        return vma.vm_start
+
+    def _oops(self, task: Task, what: str) -> None:
+        self.log("------------[ cut here ]------------")
+        self.log(what)
+        self.log(f"Internal error: Oops - BUG: 0 [#1] (pid {task.pid}, comm {task.comm})")
+        raise KernelOops(what)
+
+    def _register(self, mm: MM, vma: VMA) -> None:
+        """The ``share:`` tail of do_mmap: store in the mm, i_mmap, icache."""
+        mm.add_vma(vma)
+        if vma.vm_file is not None:
+            vma.vm_file.inode.i_mmap[vma] = None
+        region = vma.vm_region
+        if vma.vm_flags & VM_EXEC and region is not None and not region.vm_icache_flushed:
+            region.vm_icache_flushed = True
+
+    def do_mmap_shared_file(self, vma: VMA) -> None:
+        """Set up a shared mapping through the driver (``do_mmap_shared_file``)."""
+        file = vma.vm_file
+        bug_on(file is None, "shared file mapping without a file")
+        assert file is not None
+        try:
+            file.f_op.mmap(file, vma)
+        except SyscallError as e:
+            if e.errno == Errno.ENOSYS:
+                raise SyscallError(Errno.ENODEV,
+                                   f"{file.path}: the driver cannot share this mapping") from None
+            raise
+        region = vma.vm_region
+        assert region is not None
+        region.vm_top = region.vm_end
+
+    def do_mmap_private(self, task: Task, vma: VMA, region: Region, length: int,
+                        caps: int) -> None:
+        """Map directly or make a private copy (``do_mmap_private``)."""
+        file = vma.vm_file
+        if caps & NOMMU_MAP_DIRECT:
+            assert file is not None
+            err: SyscallError | None = None
+            try:
+                file.f_op.mmap(file, vma)
+            except SyscallError as e:
+                err = e
+            if not is_nommu_shared_mapping(vma.vm_flags):
+                if not self.warned_private_direct:
+                    self.warned_private_direct = True
+                    self.log("WARNING: at mm/nommu.c do_mmap_private: private direct mapping "
+                             "of a traced process copied instead")
+                err = SyscallError(Errno.ENOSYS)
+            if err is None:
+                region.vm_top = region.vm_end
+                return
+            if err.errno != Errno.ENOSYS:
+                raise err
+            # -ENOSYS: make a copy instead
+
+        shift = self.page_shift
+        point = length >> shift
+        order = max(point - 1, 0).bit_length()
+        total = 1 << order
+        if self.nr_trim_pages and total - point >= self.nr_trim_pages:
+            total = point
+        base = self.alloc_contiguous(task, total, length)
+        self.mmap_pages_allocated += total
+        vma.vm_flags |= VM_MAPPED_COPY
+        region.vm_flags = vma.vm_flags
+        region.vm_start = vma.vm_start = base
+        region.vm_end = vma.vm_end = base + length
+        region.vm_top = base + (total << shift)
+        if file is not None:
+            try:
+                data = file.f_op.read(file, length, vma.vm_pgoff << shift)
+            except SyscallError:
+                self.free_page_series(region.vm_start, region.vm_top)
+                raise
+            self.memory.write(base, data)
+            if len(data) < length:
+                self.memory.zero(base + len(data), length - len(data))
+
+    def vm_mmap(self, mm: MM, task: Task, file: File | None, addr: int, length: int, prot: int,
+                flags: int, offset: int) -> int:
+        """The kernel-internal entry used by binary loaders (``vm_mmap``)."""
+        if (offset + self.page_align(length)) & self.ulong_mask < offset:
+            raise SyscallError(Errno.EINVAL, "offset plus length wraps")
+        if offset & self.page_mask:
+            raise SyscallError(Errno.EINVAL, "offset not page aligned")
+        if file is None:
+            flags |= MAP_ANONYMOUS
+        return self.do_mmap(mm, task, file, addr, length, prot, flags,
+                            offset >> self.page_shift)
+
+    # -- munmap ------------------------------------------------------------------------
+    def do_munmap(self, mm: MM, task: Task, start: int, length: int) -> None:
+        """Unmap a whole mapping, or cut an anonymous one (``do_munmap``).
+
+        Raises EINVAL when nothing is mapped there, for partial unmaps of file
+        mappings, ranges spanning mappings and unaligned cuts; ENOMEM when a
+        hole would exceed ``max_map_count``.
+        """
+        length = self.page_align(length)
+        if not length:
+            raise SyscallError(Errno.EINVAL, "zero length")
+        end = (start + length) & self.ulong_mask
+        entry = mm.mt.first_intersecting(start, end)
+        if entry is None:
+            if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
+                self.munmap_warnings += 1
+                self.log(f"munmap of memory not mmapped by process {task.pid} ({task.comm}): "
+                         f"0x{start:08x}-0x{end:08x}")
+            raise SyscallError(Errno.EINVAL, f"nothing mapped at {start:#x}-{end:#x}")
+        _, e_end, vma = entry
+        if vma.vm_file is not None:
+            while True:
+                if start > vma.vm_start:
+                    raise SyscallError(Errno.EINVAL,
+                                       "file mappings can only be unmapped whole")
+                if end == vma.vm_end:
+                    self.delete_vma(mm, vma)
+                    return
+                entry = mm.mt.first_intersecting(e_end, end)
+                if entry is None:
+                    raise SyscallError(Errno.EINVAL,
+                                       "file mappings can only be unmapped whole")
+                _, e_end, vma = entry
+        if start == vma.vm_start and end == vma.vm_end:
+            self.delete_vma(mm, vma)
+            return
+        if start < vma.vm_start or end > vma.vm_end:
+            raise SyscallError(Errno.EINVAL, "range spans more than one mapping")
+        if start & self.page_mask:
+            raise SyscallError(Errno.EINVAL, "start not page aligned")
+        if end != vma.vm_end and end & self.page_mask:
+            raise SyscallError(Errno.EINVAL, "end not page aligned")
+        if start != vma.vm_start and end != vma.vm_end:
+            self.split_vma(mm, vma, start)
+        self.shrink_vma(mm, vma, start, end)
+
+    def split_vma(self, mm: MM, vma: VMA, addr: int) -> None:
+        """Split off ``[vm_start, addr)`` as a new VMA and region (``split_vma``, below)."""
+        if vma.vm_file is not None:
+            raise SyscallError(Errno.ENOMEM, "file mappings cannot be split")
+        if mm.map_count >= self.max_map_count:
+            raise SyscallError(Errno.ENOMEM, f"map_count reached max_map_count "
+                                             f"({self.max_map_count})")
+        region = vma.vm_region
+        assert region is not None
+        new = VMA(mm, vma.vm_flags, vma.vm_pgoff, None)
+        new.vm_start = vma.vm_start
+        new.vm_end = addr
+        new_region = region.copy()
+        new_region.vm_end = new_region.vm_top = addr
+        new.vm_region = new_region
+        npages = (addr - vma.vm_start) >> self.page_shift
+        self.regions.remove(region)
+        vma.vm_pgoff += npages
+        region.vm_pgoff += npages
+        region.vm_start = addr
+        vma.vm_start = addr
+        self.regions.add(new_region)
+        self.regions.add(region)
+        mm.add_vma(new)
+
+    def shrink_vma(self, mm: MM, vma: VMA, start: int, end: int) -> None:
+        """Cut the head or tail of an anonymous VMA and free it (``vmi_shrink_vma``)."""
+        if start > vma.vm_start:
+            mm.mt.erase(start, vma.vm_end)
+            vma.vm_end = start
+        else:
+            mm.mt.erase(vma.vm_start, end)
+            vma.vm_start = end
+        region = vma.vm_region
+        assert region is not None
+        bug_on(region.vm_usage != 1, f"shrinking {region!r} with other users")
+        self.regions.remove(region)
+        if start > region.vm_start:
+            end = region.vm_top
+            region.vm_top = region.vm_end = start
+        else:
+            region.vm_start = end
+        self.regions.add(region)
+        self.free_page_series(start, end)
+
+    def delete_vma(self, mm: MM, vma: VMA) -> None:
+        """``delete_vma_from_mm`` + ``delete_vma``: unlink, close, drop the region."""
+        mm.remove_vma(vma)
+        self.release_vma(vma)
+
+    def release_vma(self, vma: VMA) -> None:
+        """The part of ``delete_vma`` after the VMA left its mm."""
+        file = vma.vm_file
+        if file is not None:
+            file.inode.i_mmap.pop(vma, None)
+        if vma.vm_close is not None:
+            vma.vm_close(vma)
+        if file is not None:
+            file.put()
+        region = vma.vm_region
+        assert region is not None
+        self.put_region(region)
+
+    def put_region(self, region: Region) -> None:
+        """``__put_nommu_region``: the last user frees a copy's pages."""
+        region.vm_usage -= 1
+        if region.vm_usage:
+            return
+        if region.in_tree:
+            self.regions.remove(region)
+        if region.vm_file is not None:
+            region.vm_file.put()
+        if region.vm_flags & VM_MAPPED_COPY:
+            self.free_page_series(region.vm_start, region.vm_top)
+
+    # -- mremap, brk, exit ------------------------------------------------------------
+    def do_mremap(self, mm: MM, addr: int, old_len: int, new_len: int, flags: int,
+                  new_addr: int) -> int:
+        """Resize a mapping in place; nothing ever moves (``do_mremap``).
+
+        Mainline (default): growth is limited to the region's initialised size
+        and shrinking frees nothing. The mm-tree variant (``mremap_variant=
+        "mm"``) may use the slack up to ``vm_top`` and frees a shrunk tail.
+        """
+        old_len = self.page_align(old_len)
+        new_len = self.page_align(new_len)
+        if not old_len or not new_len:
+            raise SyscallError(Errno.EINVAL, "zero size")
+        if addr & self.page_mask:
+            raise SyscallError(Errno.EINVAL, "address not page aligned")
+        if flags & MREMAP_FIXED and new_addr != addr:
+            raise SyscallError(Errno.EINVAL, "mappings cannot move without an MMU")
+        vma = mm.find_vma(addr)
+        if vma is None or vma.vm_start != addr or vma.vm_end != addr + old_len:
+            raise SyscallError(Errno.EINVAL,
+                               "mremap must name exactly one whole mapping (address and size)")
+        if is_nommu_shared_mapping(vma.vm_flags):
+            raise SyscallError(Errno.EPERM, "shareable mappings cannot be resized")
+        region = vma.vm_region
+        assert region is not None
+        if self.mremap_variant != "mm":
+            if new_len > region.vm_end - region.vm_start:
+                raise SyscallError(
+                    Errno.ENOMEM,
+                    f"cannot grow to {new_len} bytes: the region holds "
+                    f"{region.vm_end - region.vm_start} and nothing can move")
+            self._set_vma_end(mm, vma, vma.vm_start + new_len)
+            return vma.vm_start
+        # mm-tree rework (spec 5.2)
+        if new_len > region.vm_top - region.vm_start:
+            raise SyscallError(
+                Errno.ENOMEM,
+                f"cannot grow to {new_len} bytes: the allocation holds "
+                f"{region.vm_top - region.vm_start} and nothing can move")
+        if new_len == old_len:
+            return vma.vm_start
+        old_end = vma.vm_end
+        new_end = vma.vm_start + new_len
+        if new_len < old_len:
+            if vma.vm_file is not None:
+                raise SyscallError(Errno.EINVAL, "file mappings cannot shrink")
+            self.shrink_vma(mm, vma, new_end, old_end)
+            return vma.vm_start
+        if vma.vm_file is not None:
+            file = vma.vm_file
+            pos = (vma.vm_pgoff << self.page_shift) + (old_end - vma.vm_start)
+            data = file.f_op.read(file, new_end - old_end, pos)
+            self.memory.write(old_end, data)
+            if len(data) < new_end - old_end:
+                self.memory.zero(old_end + len(data), new_end - old_end - len(data))
+        else:
+            self.memory.zero(old_end, new_end - old_end)
+        self._set_vma_end(mm, vma, new_end)
+        region.vm_end = new_end
+        return vma.vm_start
+
+    @staticmethod
+    def _set_vma_end(mm: MM, vma: VMA, new_end: int) -> None:
+        # The tree is kept in step with the VMA (field-faithful; see hazard H4).
+        mm.mt.erase(vma.vm_start, vma.vm_end)
+        vma.vm_end = new_end
+        mm.mt.store(vma.vm_start, new_end, vma)
+
+    @staticmethod
+    def sys_brk(mm: MM, brk: int) -> int:
+        """``brk()`` on NOMMU: moves the break inside the loader's allocation only."""
+        if brk < mm.start_brk or brk > mm.end_brk:
+            return mm.brk
+        if mm.brk == brk:
+            return mm.brk
+        mm.brk = brk
+        return brk
+
+    def exit_mmap(self, mm: MM) -> None:
+        """Release every VMA of a dying mm (``exit_mmap``).
+
+        VMAs hidden by an overwrite (hazard H2) are not reachable and leak, as
+        in the kernel.
+        """
+        mm.total_vm = 0
+        for vma in mm.vmas():
+            mm.map_count -= 1
+            self.release_vma(vma)
+        mm.mt = type(mm.mt)()
+        self.leaked_vmas.extend(mm.hidden)
+        mm.hidden = []
+
+    def validate(self) -> None:
+        self.regions.validate()
+        bug_on(self.mmap_pages_allocated < 0, "mmap_pages_allocated below zero")
+        copies = sum((r.vm_top - r.vm_start) >> self.page_shift for r in self.regions
+                     if r.vm_flags & VM_MAPPED_COPY)
+        bug_on(copies != self.mmap_pages_allocated,
+               f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages {copies}")
+
+
+
+
+def shrink_inode_mappings(nommu: Nommu, inode: Inode, size: int, newsize: int) -> None:
+    """Refuse or trim before a file shrinks (``nommu_shrink_inode_mappings``).
+
+    Only ``VM_SHARED`` VMAs are looked at: a shared mapping covering a page
+    from ``newsize >> PAGE_SHIFT`` up gives ETXTBSY; otherwise shared regions
+    reaching past the new size are cut back. Read-only private overlays are
+    neither checked nor trimmed (hazard H5).
+    """
+    shift = nommu.page_shift
+    low = newsize >> shift
+    high = (size + nommu.page_mask) >> shift
+    for vma in inode.i_mmap:
+        if not vma.vm_flags & VM_SHARED:
+            continue
+        npages = (vma.vm_end - vma.vm_start + nommu.page_mask) >> shift
+        if vma.vm_pgoff <= high and vma.vm_pgoff + npages - 1 >= low:
+            raise SyscallError(Errno.ETXTBSY,
+                               "a shared mapping covers the part of the file being cut off")
+    for vma in inode.i_mmap:
+        if not vma.vm_flags & VM_SHARED:
+            continue
+        region = vma.vm_region
+        assert region is not None
+        r_size = region.vm_top - region.vm_start
+        r_top = (region.vm_pgoff << shift) + r_size
+        if r_top > newsize:
+            region.vm_top -= r_top - newsize
+            region.vm_end = min(region.vm_end, region.vm_top)
