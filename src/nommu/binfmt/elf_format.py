@@ -321,11 +321,10 @@ def parse_elf(data: bytes | bytearray | memoryview, *, name: str = "<ELF>") -> E
 
     if not segments:
         raise _fail(name, "no PT_LOAD segment")
-    machine = (
-        machine_raw[3:]
-        if isinstance(machine_raw, str) and machine_raw.startswith("EM_")
-        else (f"EM_{e_machine}")
-    )
+    if isinstance(machine_raw, str) and machine_raw.startswith("EM_"):
+        machine = machine_raw.removeprefix("EM_")
+    else:
+        machine = f"EM_{e_machine}"
     is_fdpic = _elf_check_fdpic(e_machine, osabi, e_flags)
     return ElfInfo(
         name=name,

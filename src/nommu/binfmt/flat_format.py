@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nommu.errors import Errno, SyscallError
 
@@ -291,36 +291,52 @@ def _gunzip_exec(payload: bytes, expected: int, name: str) -> bytes:
 def decompress_flat(
     data: bytes | bytearray | memoryview, *, name: str = "<bFLT>", word: int = 4
 ) -> bytes:
-    """The file as if stored uncompressed: header (flags unchanged), text, data, relocations.
+    """The equivalent uncompressed file: header, text, data, relocations.
 
     ``FLAT_FLAG_GZIP``: everything after the 64-byte header is one gzip
     stream of ``text_len + full_data - 64`` bytes. ``FLAT_FLAG_GZDATA``: the
-    text is stored plain and the ``full_data`` bytes after it are gzip. An
-    uncompressed file is returned as is. The header is checked first (with
-    ZFLAT support); corrupt, truncated or wrongly sized streams raise
-    ``SyscallError(ENOEXEC)``.
+    text is stored plain and the ``full_data`` bytes after it are gzip. The
+    returned header has GZIP/GZDATA cleared and, for GZIP, ``FLAT_FLAG_RAM``
+    set, since the kernel treats a GZIP file as a RAM load: the result loads
+    the same way uncompressed. An uncompressed file is returned as is. The
+    header is checked first (with ZFLAT support); corrupt, truncated or
+    wrongly sized streams raise ``SyscallError(ENOEXEC)``.
     """
     blob = bytes(data)
     hdr = parse_flat_header(blob, name=name, zflat=True, word=word)
     flags = hdr.load_flags
+    if not flags & (FLAT_FLAG_GZIP | FLAT_FLAG_GZDATA):
+        return blob
+    plain_flags = flags & ~(FLAT_FLAG_GZIP | FLAT_FLAG_GZDATA)
     if flags & FLAT_FLAG_GZIP:
         expected = hdr.text_len + hdr.full_data(word) - FLAT_HDR_SIZE
-        return blob[:FLAT_HDR_SIZE] + _gunzip_exec(blob[FLAT_HDR_SIZE:], expected, name)
-    if flags & FLAT_FLAG_GZDATA:
+        body = _gunzip_exec(blob[FLAT_HDR_SIZE:], expected, name)
+        plain_flags |= FLAT_FLAG_RAM
+    else:
         expected = hdr.full_data(word)
-        return blob[: hdr.text_len] + _gunzip_exec(blob[hdr.text_len :], expected, name)
-    return blob
+        body = blob[FLAT_HDR_SIZE : hdr.text_len] + _gunzip_exec(
+            blob[hdr.text_len :], expected, name
+        )
+    return replace(hdr, flags=plain_flags).pack() + body
 
 
-def flat_relocations(data: bytes | bytearray | memoryview, *, word: int = 4) -> tuple[int, ...]:
-    """The relocation words of an uncompressed file (big-endian, at ``reloc_start``)."""
-    hdr = parse_flat_header(data, word=word)
+def flat_relocations(data: bytes | bytearray | memoryview) -> tuple[int, ...]:
+    """The relocation words (big-endian, ``reloc_count`` of them at ``reloc_start``).
+
+    Each is the offset, from the start of the code (just after the header),
+    of a word the loader relocates. The file must be uncompressed (see
+    :func:`decompress_flat`); ENOEXEC if the table lies beyond its end.
+    """
+    hdr = parse_flat_header(data, zflat=True, check_size=False)
     if hdr.compressed:
-        raise ValueError("decompress the file first (decompress_flat)")
+        raise ValueError("the relocations of a compressed file: decompress_flat() it first")
     start = hdr.reloc_start
     count = hdr.reloc_count
     if start + 4 * count > len(data):
-        raise SyscallError(Errno.ENOEXEC, "relocation table extends beyond the end of the file")
+        raise SyscallError(
+            Errno.ENOEXEC,
+            f"relocation table ({count} words at {start:#x}) extends beyond the end of the file",
+        )
     return struct.unpack_from(f">{count}I", data, start)
 
 

@@ -235,7 +235,7 @@ class RomfsEntry:
 
 
 class RomfsImage:
-    """A parsed, fully checked romfs image; the data is kept and sliced, never copied.
+    """A parsed, fully checked romfs image; :meth:`read` returns slices of its bytes.
 
     Build one with :meth:`parse`. Every header reachable from the root is
     read and checked while parsing, so later lookups cannot fail on format
@@ -299,7 +299,7 @@ class RomfsImage:
 
     def _parse_superblock(self) -> int:
         data = self.data
-        if len(data) < len(ROMFS_MAGIC):
+        if len(data) < len(ROMFS_MAGIC) and ROMFS_MAGIC.startswith(data):
             raise self._fail(
                 len(data), f"truncated image: {len(data)} bytes, too short for the romfs magic"
             )
@@ -356,7 +356,7 @@ class RomfsImage:
         cached = self._headers.get(offset)
         if cached is not None:
             return cached
-        if offset >= self.size or offset + ROMFH_SIZE > self.size:
+        if offset + ROMFH_SIZE > self.size:
             raise self._fail(
                 referrer, f"{what} {offset:#x} points outside the image (size {self.size:#x})"
             )
@@ -758,6 +758,8 @@ def build_romfs(
     for child in root.children:
         offset = place(child, offset)
     image_size = offset
+    if image_size > _U32:
+        raise ValueError(f"romfs image of {image_size} bytes exceeds the 32-bit size field")
     for directory in nodes.values():
         for index, child in enumerate(directory.children[:-1]):
             child.next_offset = directory.children[index + 1].offset
