@@ -25,7 +25,8 @@ from nommu.strace.check import check_trace
 _BLOCK = [
     '{p}  openat(AT_FDCWD, "/usr/share/app/data{i}.txt", O_RDONLY|O_CLOEXEC) = 3',
     '{p}  newfstatat(3, "", {{st_mode=S_IFREG|0644, st_size=5120, ...}}, AT_EMPTY_PATH) = 0',
-    '{p}  read(3, "\\177ELF\\2\\1\\1\\3\\0\\0\\0\\0\\0\\0\\0\\0\\3\\0>\\0\\1\\0\\0\\0"..., 832) = 832',
+    '{p}  read(3, "\\177ELF\\2\\1\\1\\3\\0\\0\\0\\0\\0\\0\\0\\0\\3\\0>\\0\\1\\0'
+    '\\0\\0"..., 832) = 832',
     "{p}  mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = {a:#x}",
     '{p}  write(1, "line {i} of the output\\n", 23) = 23',
     "{p}  futex({a:#x}, FUTEX_WAKE_PRIVATE, 1) = 0",
@@ -40,7 +41,7 @@ _BLOCK = [
     "{q}  getpid() = {q}",
     '{p}  <... read resumed>"x", 1) = 1',
     "{p}  brk(NULL) = 0x55d0c1000000",
-    "{p}  getrandom(\"\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\", 8, GRND_NONBLOCK) = 8",
+    '{p}  getrandom("\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00", 8, GRND_NONBLOCK) = 8',
     "{p}  ioctl(1, TCGETS, {{c_iflag=ICRNL|IXON, c_oflag=NL0|CR0|TAB0|BS0|VT0|FF0|OPOST|ONLCR,"
     " ...}}) = 0",
     "{p}  clock_gettime(CLOCK_MONOTONIC, {{tv_sec=1234, tv_nsec=567890}}) = 0",

@@ -57,6 +57,7 @@ class Errno(enum.IntEnum):
     ELOOP = 40
     EIDRM = 43
     EOVERFLOW = 75
+    ELIBBAD = 80
     EOPNOTSUPP = 95
 
 
@@ -100,6 +101,7 @@ STRERROR: dict[int, str] = {
     Errno.ELOOP: "Too many levels of symbolic links",
     Errno.EIDRM: "Identifier removed",
     Errno.EOVERFLOW: "Value too large for defined data type",
+    Errno.ELIBBAD: "Accessing a corrupted shared library",
     Errno.EOPNOTSUPP: "Operation not supported",
 }
 

@@ -125,6 +125,7 @@ class Process:
     def __init__(self, machine: Machine, pid: int, name: str, parent: Process | None,
                  mm: MM | None = None, files: FilesStruct | None = None) -> None:
         self.machine = machine
+        self.nommu = machine.nommu
         self.pid = pid
         self.tgid = pid
         self.name = name[:15]
@@ -159,6 +160,11 @@ class Process:
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.name} {self.state}>"
 
+    @property
+    def runnable(self) -> bool:
+        """Whether this task may make system calls now (not in vfork, not exited)."""
+        return self.vfork_child is None and self.state not in ("Z", "X")
+
     def _enter(self) -> None:
         """Every system call starts here: the caller must be able to run."""
         if self.vfork_child is not None:
@@ -189,41 +195,52 @@ class Process:
         A misaligned offset is EINVAL before anything else, as the C library
         and byte-offset system calls check it first.
         """
-        self._enter()
-        nommu = self.machine.nommu
-        mask = nommu.ulong_mask
-        if isinstance(offset, bool) or not isinstance(offset, int):
-            raise TypeError(f"offset: expected an int, got {type(offset).__name__}")
+        if not self.runnable:
+            self._enter()
+        nommu = self.nommu
+        nommu.current = self
+        if (type(addr) is not int or type(length) is not int or type(prot) is not int
+                or type(flags) is not int or type(offset) is not int):
+            self._check_ints(addr=addr, length=length, prot=prot, flags=flags, offset=offset)
         if offset & nommu.page_mask:
             raise SyscallError(Errno.EINVAL, "offset not a multiple of the page size")
-        return self._do_mmap(addr, length, prot, flags, fd, (offset >> nommu.page_shift) & mask)
+        mask = nommu.ulong_mask
+        file = None if flags & MAP_ANONYMOUS else self._fget(fd)
+        mm = self.mm
+        if mm is None:
+            mm = self._mm()
+        return nommu.do_mmap(mm, self, file, addr & mask, length & mask, prot & mask,
+                             flags & mask, (offset >> nommu.page_shift) & mask)
 
     def mmap2(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,
               pgoff: int = 0) -> int:
         """``mmap2()``: the offset in 4096-byte units."""
         self._enter()
-        pgoff = self._uint("pgoff", pgoff, self.machine.nommu.ulong_mask)
-        return self._do_mmap(addr, length, prot, flags, fd, pgoff)
-
-    def _do_mmap(self, addr: int, length: int, prot: int, flags: int, fd: int,
-                 pgoff: int) -> int:
-        nommu = self.machine.nommu
+        nommu = self.nommu
+        self._check_ints(addr=addr, length=length, prot=prot, flags=flags, pgoff=pgoff)
         mask = nommu.ulong_mask
-        addr = self._uint("addr", addr, mask)
-        length = self._uint("length", length, mask)
-        prot = self._uint("prot", prot, mask)
-        flags = self._uint("flags", flags, mask)
-        file = None
-        if not flags & MAP_ANONYMOUS:
-            file = self._fget(fd)
-        return nommu.do_mmap(self._mm(), self, file, addr, length, prot, flags, pgoff)
+        file = None if flags & MAP_ANONYMOUS else self._fget(fd)
+        return nommu.do_mmap(self._mm(), self, file, addr & mask, length & mask, prot & mask,
+                             flags & mask, pgoff & mask)
+
+    @staticmethod
+    def _check_ints(**values: object) -> None:
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
 
     def munmap(self, addr: int, length: int) -> None:
-        self._enter()
-        nommu = self.machine.nommu
+        if not self.runnable:
+            self._enter()
+        nommu = self.nommu
+        nommu.current = self
+        if type(addr) is not int or type(length) is not int:
+            self._check_ints(addr=addr, length=length)
         mask = nommu.ulong_mask
-        nommu.do_munmap(self._mm(), self, self._uint("addr", addr, mask),
-                        self._uint("length", length, mask))
+        mm = self.mm
+        if mm is None:
+            mm = self._mm()
+        nommu.do_munmap(mm, self, addr & mask, length & mask)
 
     def mremap(self, old_address: int, old_size: int, new_size: int, flags: int = 0,
                new_address: int = 0) -> int:

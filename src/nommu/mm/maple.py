@@ -20,7 +20,7 @@ import bisect
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from nommu.errors import bug_on
+from nommu.errors import KernelBug, bug_on
 
 V = TypeVar("V")
 _LOAD = 256
@@ -72,7 +72,8 @@ class SortedInts:
         i = bisect.bisect_left(maxes, key)
         chunk = self._lists[i]
         j = bisect.bisect_left(chunk, key)
-        bug_on(chunk[j] != key, f"SortedInts.remove: {key:#x} missing")
+        if j >= len(chunk) or chunk[j] != key:
+            raise KernelBug(f"SortedInts.remove: {key:#x} missing")
         del chunk[j]
         self._len -= 1
         if not chunk:
@@ -134,8 +135,13 @@ class RangeMap(Generic[V]):
 
         Returns each entry the range touched as ``(value, kept_a_remnant)``.
         """
-        touched: list[tuple[V, bool]] = []
         entries, starts = self._entries, self._starts
+        exact = entries.get(start)
+        if exact is not None and exact[0] == end:  # the common case: one whole entry
+            del entries[start]
+            starts.remove(start)
+            return [(exact[1], False)]
+        touched: list[tuple[V, bool]] = []
         key = starts.floor(start)
         if key is None or entries[key][0] <= start:
             key = starts.ceiling(start)
@@ -167,7 +173,8 @@ class RangeMap(Generic[V]):
             kept = {id(v) for v, k in touched if k}
             candidates = [v for v, _ in touched if v is not value and id(v) not in kept]
         else:
-            self._put(start, end, value)
+            entries[start] = (end, value)
+            self._starts.add(start)
             return []
         hidden: list[V] = []
         for v in candidates:

@@ -128,6 +128,11 @@ class PhysicalMemory:
     def zero(self, addr: int, length: int) -> None:
         """Clear ``[addr, addr+length)``; whole pages are simply forgotten."""
         shift, mask, pages, psize = self._shift, self._mask, self._pages, self.page_size
+        if not (addr | length) & mask:  # whole pages: forget them
+            pop = pages.pop
+            for pfn in range(addr >> shift, (addr + length) >> shift):
+                pop(pfn, None)
+            return
         end = addr + length
         while addr < end:
             off = addr & mask

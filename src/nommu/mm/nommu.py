@@ -56,7 +56,7 @@ from nommu.consts import (
     VM_SHARED,
     VM_WRITE,
 )
-from nommu.errors import Errno, KernelOops, SyscallError, bug_on
+from nommu.errors import Errno, KernelBug, KernelOops, SyscallError, bug_on
 from nommu.fs.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, default_capabilities
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.page_alloc import BuddyAllocator
@@ -571,7 +571,8 @@ class Nommu:
             vma.vm_start = end
         region = vma.vm_region
         assert region is not None
-        bug_on(region.vm_usage != 1, f"shrinking {region!r} with other users")
+        if region.vm_usage != 1:
+            raise KernelBug(f"shrinking {region!r} with other users")
         self.regions.remove(region)
         if start > region.vm_start:
             end = region.vm_top

@@ -27,13 +27,11 @@ Usage::
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nommu.errors import bug_on
-
-_NIL = -1  # list sentinel
-
 
 @dataclass(frozen=True, slots=True)
 class BuddyStatistics:
@@ -52,55 +50,28 @@ class BuddyStatistics:
 class BuddyAllocator:
     """Free lists ``free_area[0..max_order]`` over pfns ``[start_pfn, end_pfn)``.
 
-    Only pages given with :meth:`free_pages` / :meth:`online` ever become free;
-    the rest of the span (kernel image, reserved memory) is never handed out.
+    Each list is an ``OrderedDict`` used as a doubly linked list (C speed for
+    insert at either end, removal of any block, and peeking at the head).
+    Only pages given with :meth:`online` or freed later ever become free; the
+    rest of the span (kernel image, reserved memory) is never handed out.
     """
 
-    __slots__ = (
-        "_next",
-        "_order_of",
-        "_prev",
-        "end_pfn",
-        "free_count",
-        "managed",
-        "max_order",
-        "start_pfn",
-    )
+    __slots__ = ("_area", "end_pfn", "free_count", "managed", "max_order", "start_pfn")
 
     def __init__(self, start_pfn: int, end_pfn: int, max_order: int) -> None:
         self.start_pfn = start_pfn
         self.end_pfn = end_pfn
         self.max_order = max_order
-        self._next: list[dict[int, int]] = [{_NIL: _NIL} for _ in range(max_order + 1)]
-        self._prev: list[dict[int, int]] = [{_NIL: _NIL} for _ in range(max_order + 1)]
-        self._order_of: dict[int, int] = {}  # pfn of each free block -> its order (PageBuddy)
+        self._area: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(max_order + 1)]
         self.free_count = 0
         self.managed = 0
 
     # -- list primitives -------------------------------------------------------------
     def _add(self, pfn: int, order: int, tail: bool) -> None:
-        nxt, prv = self._next[order], self._prev[order]
-        if tail:
-            last = prv[_NIL]
-            nxt[last] = pfn
-            prv[pfn] = last
-            nxt[pfn] = _NIL
-            prv[_NIL] = pfn
-        else:
-            first = nxt[_NIL]
-            prv[first] = pfn
-            nxt[pfn] = first
-            prv[pfn] = _NIL
-            nxt[_NIL] = pfn
-        self._order_of[pfn] = order
-
-    def _del(self, pfn: int, order: int) -> None:
-        nxt, prv = self._next[order], self._prev[order]
-        a = prv.pop(pfn)
-        b = nxt.pop(pfn)
-        nxt[a] = b
-        prv[b] = a
-        del self._order_of[pfn]
+        area = self._area[order]
+        area[pfn] = None
+        if not tail:
+            area.move_to_end(pfn, last=False)
 
     # -- allocation ------------------------------------------------------------------
     def alloc_pages(self, order: int) -> int | None:
@@ -110,18 +81,21 @@ class BuddyAllocator:
         """
         if order > self.max_order or order < 0:
             return None
+        area = self._area
         for current in range(order, self.max_order + 1):
-            head = self._next[current][_NIL]
-            if head != _NIL:
+            if area[current]:
                 break
         else:
             return None
-        self._del(head, current)
+        head = area[current].popitem(last=False)[0]
         size = 1 << current
         while current > order:  # expand(): upper halves to the heads of lower lists
             current -= 1
             size >>= 1
-            self._add(head + size, current, tail=False)
+            buddy = head + size
+            lower = area[current]
+            lower[buddy] = None
+            lower.move_to_end(buddy, last=False)
         self.free_count -= 1 << order
         return head
 
@@ -136,8 +110,8 @@ class BuddyAllocator:
         pfn = self.alloc_pages(order)
         if pfn is None:
             return None
-        for extra in range(pfn + npages, pfn + (1 << order)):
-            self._free_one_page(extra, 0, to_tail=True)
+        if npages < 1 << order:  # the excess, page by page, to the list tails
+            self.free_page_series(pfn + npages, pfn + (1 << order), to_tail=True)
         return pfn
 
     # -- freeing ---------------------------------------------------------------------
@@ -147,32 +121,51 @@ class BuddyAllocator:
         ``to_tail=None`` applies the kernel's ``buddy_merge_likely`` heuristic.
         """
         self.free_count += 1 << order
-        order_of = self._order_of
+        area = self._area
         max_order = self.max_order
         buddy = pfn
         while order < max_order:
             buddy = pfn ^ (1 << order)
-            if order_of.get(buddy) != order:
+            same = area[order]
+            if buddy not in same:
                 break
-            self._del(buddy, order)
+            del same[buddy]
             pfn &= buddy
             order += 1
         if to_tail is None:
             to_tail = False
             if order < max_order - 1:
                 higher = pfn & buddy
-                higher_buddy = higher ^ (1 << (order + 1))
-                to_tail = order_of.get(higher_buddy) == order + 1
-        self._add(pfn, order, tail=to_tail)
+                to_tail = (higher ^ (1 << (order + 1))) in area[order + 1]
+        same = area[order]
+        same[pfn] = None
+        if not to_tail:
+            same.move_to_end(pfn, last=False)
 
     def free_pages(self, pfn: int, order: int = 0) -> None:
         """Give back a block taken with :meth:`alloc_pages` (``__free_pages``)."""
         self._free_one_page(pfn, order, to_tail=None)
 
-    def free_page_series(self, start_pfn: int, end_pfn: int) -> None:
-        """Free pages one by one in ascending order (``free_page_series``)."""
-        for pfn in range(start_pfn, end_pfn):
-            self._free_one_page(pfn, 0, to_tail=None)
+    def free_page_series(self, start_pfn: int, end_pfn: int, *, to_tail: bool | None = None
+                         ) -> None:
+        """Free pages one by one in ascending order (``free_page_series``).
+
+        Freeing an aligned run page by page ends in exactly the state that one
+        free of the whole run gives: every page's buddies inside the run are
+        merged away before anything outside is looked at, and the list
+        entries made in between are removed again. So the range is freed as
+        its maximal aligned blocks, in ascending order, with the same result.
+        """
+        pfn = start_pfn
+        max_order = self.max_order
+        while pfn < end_pfn:
+            order = (pfn & -pfn).bit_length() - 1 if pfn else max_order
+            if order > max_order:
+                order = max_order
+            while pfn + (1 << order) > end_pfn:
+                order -= 1
+            self._free_one_page(pfn, order, to_tail=to_tail)
+            pfn += 1 << order
 
     def online(self, start_pfn: int, end_pfn: int) -> None:
         """Hand boot memory ``[start, end)`` to the allocator as mainline does.
@@ -193,31 +186,26 @@ class BuddyAllocator:
 
     # -- views -----------------------------------------------------------------------
     def nr_free(self, order: int) -> int:
-        return len(self._next[order]) - 1
+        return len(self._area[order])
 
     def largest_free_order(self) -> int:
         for order in range(self.max_order, -1, -1):
-            if self._next[order][_NIL] != _NIL:
+            if self._area[order]:
                 return order
         return -1
 
     def blocks(self, order: int) -> Iterator[int]:
         """Free blocks of one order, head first (list order)."""
-        nxt = self._next[order]
-        pfn = nxt[_NIL]
-        while pfn != _NIL:
-            yield pfn
-            pfn = nxt[pfn]
+        yield from self._area[order]
 
     def free_blocks(self) -> Iterator[tuple[int, int]]:
         """Every free block as ``(pfn, order)``, in ascending pfn order."""
-        yield from sorted(self._order_of.items())
+        yield from sorted((pfn, order) for order, area in enumerate(self._area) for pfn in area)
 
     def is_free(self, pfn: int) -> bool:
         """Whether page *pfn* lies inside some free block (O(max_order))."""
         for order in range(self.max_order + 1):
-            head = pfn & ~((1 << order) - 1)
-            if self._order_of.get(head) == order:
+            if pfn & ~((1 << order) - 1) in self._area[order]:
                 return True
         return False
 
@@ -230,30 +218,18 @@ class BuddyAllocator:
         )
 
     def validate(self) -> None:
-        """Check list links, alignment, no overlaps, no unmerged buddies, counts."""
+        """Check alignment, bounds, no overlaps, no unmerged buddies, counts."""
         seen: dict[int, int] = {}
         total = 0
         for order in range(self.max_order + 1):
-            nxt, prv = self._next[order], self._prev[order]
-            bug_on(len(nxt) != len(prv), f"order {order}: next/prev sizes differ")
-            count = 0
-            pfn = nxt[_NIL]
-            prev = _NIL
-            while pfn != _NIL:
-                bug_on(prv[pfn] != prev, f"order {order}: broken back link at pfn {pfn:#x}")
+            for pfn in self._area[order]:
                 bug_on(pfn & ((1 << order) - 1) != 0,
                        f"free block pfn {pfn:#x} not aligned to order {order}")
                 bug_on(pfn < self.start_pfn or pfn + (1 << order) > self.end_pfn,
                        f"free block pfn {pfn:#x} order {order} outside the zone")
-                bug_on(self._order_of.get(pfn) != order, f"pfn {pfn:#x} order map mismatch")
+                bug_on(pfn in seen, f"pfn {pfn:#x} is free at two orders")
                 seen[pfn] = order
-                count += 1
                 total += 1 << order
-                prev = pfn
-                pfn = nxt[pfn]
-                bug_on(count > len(nxt), f"order {order}: list loops")
-            bug_on(count != len(nxt) - 1, f"order {order}: nr_free {len(nxt) - 1} != {count}")
-        bug_on(len(seen) != len(self._order_of), "order map has blocks not on any list")
         bug_on(total != self.free_count, f"free pages {self.free_count} != listed {total}")
         end = -1
         for pfn, order in sorted(seen.items()):

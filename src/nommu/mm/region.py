@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nommu.consts import VM_MAYOVERLAY, VM_MAYSHARE
-from nommu.errors import bug_on
+from nommu.errors import KernelBug, bug_on
 
 if TYPE_CHECKING:
     from nommu.fs.vfs import File, Inode
@@ -108,15 +108,18 @@ class RegionTree:
 
     def add(self, region: Region) -> None:
         """``add_nommu_region`` (the caller has ruled out a same-start region)."""
-        bug_on(region.vm_start in self._by_start, f"region start {region.vm_start:#x} taken")
-        self._by_start[region.vm_start] = region
+        by_start = self._by_start
+        if region.vm_start in by_start:
+            raise KernelBug(f"region start {region.vm_start:#x} taken")
+        by_start[region.vm_start] = region
         region.in_tree = True
         if region.vm_file is not None and region.vm_flags & SHARED_MASK:
             self._by_inode.setdefault(region.vm_file.inode, {})[region.vm_start] = region
 
     def remove(self, region: Region) -> None:
         """``delete_nommu_region``."""
-        bug_on(self._by_start.get(region.vm_start) is not region, f"{region!r} not in tree")
+        if self._by_start.get(region.vm_start) is not region:
+            raise KernelBug(f"{region!r} not in tree")
         del self._by_start[region.vm_start]
         region.in_tree = False
         if region.vm_file is not None and region.vm_flags & SHARED_MASK:

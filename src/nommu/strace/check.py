@@ -356,11 +356,34 @@ class CheckReport:
 class _Map:
     """A live mapping of an address space, as the MMU trace placed it."""
 
-    __slots__ = ("anon", "end", "fd", "gid", "line", "path", "region", "reservation", "shared",
-                 "start", "writable")
+    __slots__ = (
+        "anon",
+        "end",
+        "fd",
+        "gid",
+        "line",
+        "path",
+        "region",
+        "reservation",
+        "shared",
+        "start",
+        "writable",
+    )
 
-    def __init__(self, start: int, end: int, *, anon: bool, shared: bool, writable: bool,
-                 path: str | None, fd: int, reservation: bool, gid: int, line: int) -> None:
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        *,
+        anon: bool,
+        shared: bool,
+        writable: bool,
+        path: str | None,
+        fd: int,
+        reservation: bool,
+        gid: int,
+        line: int,
+    ) -> None:
         self.start = start
         self.end = end
         self.anon = anon
@@ -374,9 +397,18 @@ class _Map:
         self.region = end - start
 
     def piece(self, start: int, end: int, gid: int) -> _Map:
-        m = _Map(start, end, anon=self.anon, shared=self.shared, writable=self.writable,
-                 path=self.path, fd=self.fd, reservation=self.reservation, gid=gid,
-                 line=self.line)
+        m = _Map(
+            start,
+            end,
+            anon=self.anon,
+            shared=self.shared,
+            writable=self.writable,
+            path=self.path,
+            fd=self.fd,
+            reservation=self.reservation,
+            gid=gid,
+            line=self.line,
+        )
         return m
 
 
@@ -433,8 +465,9 @@ class _Mm:
             if m.start < start:
                 kept.append(m.piece(m.start, start, m.gid))
             if end < m.end:
-                kept.append(m.piece(end, m.end, m.gid if m.start >= start or not m.anon
-                                    else new_gid()))
+                kept.append(
+                    m.piece(end, m.end, m.gid if m.start >= start or not m.anon else new_gid())
+                )
         self.maps = kept
 
     def live(self, gid: int) -> bool:
@@ -476,12 +509,15 @@ class _Checker:
             mm = self.mm_of[pid] = _Mm()
         return mm
 
-    def add(self, ev: Event, kind: str, errno: str | None, detail: str,
-            severity: str | None = None) -> None:
+    def add(
+        self, ev: Event, kind: str, errno: str | None, detail: str, severity: str | None = None
+    ) -> None:
         sev = severity if severity is not None else "change"
         self.findings.append(
-            (next(self._seq), Finding(ev.line, ev.pid, ev.syscall, kind, errno, detail, sev,
-                                      ev.source))
+            (
+                next(self._seq),
+                Finding(ev.line, ev.pid, ev.syscall, kind, errno, detail, sev, ev.source),
+            )
         )
 
     def defer(self, ev: Event, kind: str, errno: str | None) -> _Builder:
@@ -572,19 +608,32 @@ class _Checker:
         writable = bool(d.prot & consts.PROT_WRITE)
         if d.flags & consts.MAP_FIXED:
             if self.loader_fixed(mm, d, start, end):
-                self.add(ev, "loader_map_fixed", None,
-                         "translated: FDPIC loader places library segments itself "
-                         f"({'bss' if anon else d.path or f'fd {d.fd}'} at {start:#x} inside "
-                         "the span the loader reserved)", "info")
+                self.add(
+                    ev,
+                    "loader_map_fixed",
+                    None,
+                    "translated: FDPIC loader places library segments itself "
+                    f"({'bss' if anon else d.path or f'fd {d.fd}'} at {start:#x} inside "
+                    "the span the loader reserved)",
+                    "info",
+                )
                 return
-            self.add(ev, "map_fixed", "EINVAL",
-                     "MAP_FIXED is refused by validate_mmap_request (the address hint is "
-                     "never honoured without an MMU); let mmap choose the address")
+            self.add(
+                ev,
+                "map_fixed",
+                "EINVAL",
+                "MAP_FIXED is refused by validate_mmap_request (the address hint is "
+                "never honoured without an MMU); let mmap choose the address",
+            )
         elif mtype not in (consts.MAP_SHARED, consts.MAP_PRIVATE):
-            self.add(ev, "map_type", "EINVAL",
-                     f"mapping type {mtype:#x} ({'MAP_SHARED_VALIDATE' if mtype == 3 else 'none'})"
-                     " is neither MAP_SHARED nor MAP_PRIVATE for validate_mmap_request; "
-                     "use MAP_SHARED")
+            self.add(
+                ev,
+                "map_type",
+                "EINVAL",
+                f"mapping type {mtype:#x} ({'MAP_SHARED_VALIDATE' if mtype == 3 else 'none'})"
+                " is neither MAP_SHARED nor MAP_PRIVATE for validate_mmap_request; "
+                "use MAP_SHARED",
+            )
         elif not anon:
             self.file_mapping(ev, d, mtype, writable)
         else:
@@ -595,8 +644,13 @@ class _Checker:
                 if ok:
                     mm.shared_anon.append((note, gid))
             if self.too_large(d.length):
-                self.add(ev, "alloc_too_large", "ENOMEM",
-                         self.too_large_detail("anonymous mapping", d.length), "fatal")
+                self.add(
+                    ev,
+                    "alloc_too_large",
+                    "ENOMEM",
+                    self.too_large_detail("anonymous mapping", d.length),
+                    "fatal",
+                )
             if ok:
                 self.track(ev, mm, d, start, end, gid=gid)
             return
@@ -610,31 +664,45 @@ class _Checker:
             errno, why = self.shared_file_refusal(path)
             if errno is not None:
                 kind = "shared_write_file" if writable else "shared_file"
-                self.add(ev, kind, errno,
-                         f"MAP_SHARED{' with PROT_WRITE' if writable else ''} of {shown}: "
-                         f"{why}")
+                self.add(
+                    ev,
+                    kind,
+                    errno,
+                    f"MAP_SHARED{' with PROT_WRITE' if writable else ''} of {shown}: {why}",
+                )
             return
         direct = path is not None and self.limits.is_direct_mappable(path)
         if (writable or not direct) and self.too_large(d.length):
-            self.add(ev, "alloc_too_large", "ENOMEM",
-                     self.too_large_detail(f"private copy of {shown}", d.length), "fatal")
+            self.add(
+                ev,
+                "alloc_too_large",
+                "ENOMEM",
+                self.too_large_detail(f"private copy of {shown}", d.length),
+                "fatal",
+            )
 
     def shared_file_refusal(self, path: str | None) -> tuple[str | None, str]:
         if path is None:
-            return "ENODEV", ("the file cannot be identified; unless it is on ramfs/tmpfs or a "
-                              "device it has no direct mapping (NOMMU_MAP_DIRECT) -> ENODEV")
+            return "ENODEV", (
+                "the file cannot be identified; unless it is on ramfs/tmpfs or a "
+                "device it has no direct mapping (NOMMU_MAP_DIRECT) -> ENODEV"
+            )
         if path.startswith("socket:") or path.startswith(("TCP", "UDP", "UNIX", "NETLINK")):
             return "EINVAL", "sockets have no mapping capabilities -> EINVAL"
         if path.startswith("pipe:") or path.startswith("anon_inode:"):
             return "ENODEV", "pipes and anonymous inodes have no ->mmap -> ENODEV"
         if path == "/dev/zero":
-            return "ENODEV", ("/dev/zero only offers private copies without an MMU "
-                              "(NOMMU_MAP_COPY) -> ENODEV; use MAP_PRIVATE|MAP_ANONYMOUS")
+            return "ENODEV", (
+                "/dev/zero only offers private copies without an MMU "
+                "(NOMMU_MAP_COPY) -> ENODEV; use MAP_PRIVATE|MAP_ANONYMOUS"
+            )
         if self.limits.is_direct_mappable(path):
             return None, ""
-        return "ENODEV", ("a disk filesystem offers only private copies (no NOMMU_MAP_DIRECT) "
-                          "-> ENODEV; put the file on ramfs/tmpfs (e.g. /dev/shm) or use "
-                          "read()/write()")
+        return "ENODEV", (
+            "a disk filesystem offers only private copies (no NOMMU_MAP_DIRECT) "
+            "-> ENODEV; put the file on ramfs/tmpfs (e.g. /dev/shm) or use "
+            "read()/write()"
+        )
 
     def loader_fixed(self, mm: _Mm, d: MmapArgs, start: int, end: int) -> bool:
         """A MAP_FIXED segment inside a span the dynamic loader reserved."""
@@ -651,16 +719,29 @@ class _Checker:
                 return True
         return False
 
-    def track(self, ev: Event, mm: _Mm, d: MmapArgs, start: int, end: int,
-              gid: int | None = None) -> None:
+    def track(
+        self, ev: Event, mm: _Mm, d: MmapArgs, start: int, end: int, gid: int | None = None
+    ) -> None:
         anon = d.anonymous
         writable = bool(d.prot & consts.PROT_WRITE)
         mtype = d.map_type
-        m = _Map(start, end, anon=anon, shared=mtype == consts.MAP_SHARED and not anon,
-                 writable=writable, path=d.path, fd=d.fd,
-                 reservation=(not anon and not d.flags & consts.MAP_FIXED
-                              and mtype == consts.MAP_PRIVATE and not writable),
-                 gid=gid if gid is not None else self.new_gid(), line=ev.line)
+        m = _Map(
+            start,
+            end,
+            anon=anon,
+            shared=mtype == consts.MAP_SHARED and not anon,
+            writable=writable,
+            path=d.path,
+            fd=d.fd,
+            reservation=(
+                not anon
+                and not d.flags & consts.MAP_FIXED
+                and mtype == consts.MAP_PRIVATE
+                and not writable
+            ),
+            gid=gid if gid is not None else self.new_gid(),
+            line=ev.line,
+        )
         mm.remove_range(start, end, self.new_gid)
         mm.maps.append(m)
         if d.flags & consts.MAP_STACK:
@@ -681,10 +762,14 @@ class _Checker:
             groups.setdefault(m.gid, []).append(m)
         if len(groups) > 1:
             lines = sorted({ms[0].line for ms in groups.values()})
-            self.add(ev, "munmap_multi", "EINVAL",
-                     f"the range {start:#x}-{end:#x} covers {len(groups)} mappings (made at "
-                     f"lines {', '.join(map(str, lines))}); do_munmap handles one VMA per call: "
-                     "unmap each mapping separately")
+            self.add(
+                ev,
+                "munmap_multi",
+                "EINVAL",
+                f"the range {start:#x}-{end:#x} covers {len(groups)} mappings (made at "
+                f"lines {', '.join(map(str, lines))}); do_munmap handles one VMA per call: "
+                "unmap each mapping separately",
+            )
         elif len(groups) == 1:
             pieces = next(iter(groups.values()))
             first = pieces[0]
@@ -692,11 +777,15 @@ class _Checker:
                 gstart = min(m.start for m in pieces)
                 gend = max(m.end for m in pieces)
                 if start > gstart or end != gend:
-                    self.add(ev, "munmap_partial_file", "EINVAL",
-                             f"unmaps {start:#x}-{end:#x}, part of the file mapping "
-                             f"{gstart:#x}-{gend:#x} of {first.path or 'fd %d' % first.fd} "
-                             f"(line {first.line}); file VMAs are never split or shrunk: "
-                             "unmap the whole mapping")
+                    self.add(
+                        ev,
+                        "munmap_partial_file",
+                        "EINVAL",
+                        f"unmaps {start:#x}-{end:#x}, part of the file mapping "
+                        f"{gstart:#x}-{gend:#x} of {first.path or f'fd {first.fd}'} "
+                        f"(line {first.line}); file VMAs are never split or shrunk: "
+                        "unmap the whole mapping",
+                    )
         if ev.ok:
             mm.remove_range(start, end, self.new_gid)
 
@@ -710,30 +799,50 @@ class _Checker:
         m = next((x for x in mm.maps if x.start == d.old_addr), None)
         moved = ev.ok and ev.result is not None and ev.result != d.old_addr
         if d.flags & consts.MREMAP_FIXED and d.new_addr is not None and d.new_addr != d.old_addr:
-            self.add(ev, "mremap_move", "EINVAL",
-                     f"MREMAP_FIXED to {d.new_addr:#x}: do_mremap never moves a mapping "
-                     "without an MMU")
+            self.add(
+                ev,
+                "mremap_move",
+                "EINVAL",
+                f"MREMAP_FIXED to {d.new_addr:#x}: do_mremap never moves a mapping without an MMU",
+            )
         elif m is not None and not m.anon and (m.shared or not m.writable):
-            self.add(ev, "mremap_shared", "EPERM",
-                     f"the mapping of {m.path or 'fd %d' % m.fd} (line {m.line}) is shareable "
-                     "(MAP_SHARED or read-only private file): do_mremap refuses it")
+            self.add(
+                ev,
+                "mremap_shared",
+                "EPERM",
+                f"the mapping of {m.path or f'fd {m.fd}'} (line {m.line}) is shareable "
+                "(MAP_SHARED or read-only private file): do_mremap refuses it",
+            )
         elif new_len > max(old_len, m.region if m is not None else 0):
             limit = m.region if m is not None else old_len
-            self.add(ev, "mremap_grow", "ENOMEM",
-                     f"grows {format_size(old_len)} to {format_size(new_len)} "
-                     f"(allocation {format_size(limit)}): do_mremap cannot grow beyond the "
-                     "original allocation and never moves"
-                     + (" (the MMU moved it with MREMAP_MAYMOVE)" if moved else "")
-                     + "; allocate the final size up front or mmap+copy")
+            self.add(
+                ev,
+                "mremap_grow",
+                "ENOMEM",
+                f"grows {format_size(old_len)} to {format_size(new_len)} "
+                f"(allocation {format_size(limit)}): do_mremap cannot grow beyond the "
+                "original allocation and never moves"
+                + (" (the MMU moved it with MREMAP_MAYMOVE)" if moved else "")
+                + "; allocate the final size up front or mmap+copy",
+            )
         if ev.ok and ev.result is not None:
             region = m.region if m is not None else old_len
             if m is not None:
                 mm.maps.remove(m)
                 new = m.piece(ev.result, ev.result + new_len, m.gid)
             else:
-                new = _Map(ev.result, ev.result + new_len, anon=True, shared=False,
-                           writable=True, path=None, fd=-1, reservation=False,
-                           gid=self.new_gid(), line=ev.line)
+                new = _Map(
+                    ev.result,
+                    ev.result + new_len,
+                    anon=True,
+                    shared=False,
+                    writable=True,
+                    path=None,
+                    fd=-1,
+                    reservation=False,
+                    gid=self.new_gid(),
+                    line=ev.line,
+                )
             new.region = max(region, new_len)
             mm.remove_range(new.start, new.end, self.new_gid)
             mm.maps.append(new)
@@ -796,14 +905,22 @@ class _Checker:
             return
         order, block = self.block_for(size)
         fits = block <= self.limits.largest_free_block
-        self.add(ev, "huge_stack", None if fits else "ENOMEM",
-                 f"thread stack of {format_size(self.align(size))} needs "
-                 f"{self.align(size) // self.ps} contiguous pages (order {order}, "
-                 f"{format_size(block)} block) that never grow or page out"
-                 + ("" if fits else f", more than the largest free block "
-                    f"({format_size(self.limits.largest_free_block)})")
-                 + "; set the real need with pthread_attr_setstacksize",
-                 "change" if fits else "fatal")
+        self.add(
+            ev,
+            "huge_stack",
+            None if fits else "ENOMEM",
+            f"thread stack of {format_size(self.align(size))} needs "
+            f"{self.align(size) // self.ps} contiguous pages (order {order}, "
+            f"{format_size(block)} block) that never grow or page out"
+            + (
+                ""
+                if fits
+                else f", more than the largest free block "
+                f"({format_size(self.limits.largest_free_block)})"
+            )
+            + "; set the real need with pthread_attr_setstacksize",
+            "change" if fits else "fatal",
+        )
 
     def on_execve(self, ev: Event) -> None:
         if ev.ok and ev.result == 0:
@@ -816,33 +933,54 @@ class _Checker:
             start, end = d.addr, d.addr + self.align(d.length)
             inside = mm.containing(start, end)
             if (inside is not None and inside.reservation) or not mm.overlapping(start, end):
-                where = (f"library span of {inside.path}" if inside is not None
-                         else "memory mapped by the kernel at exec")
-                self.add(ev, "loader_mprotect", None,
-                         f"translated: the dynamic loader write-protects RELRO in the {where}; "
-                         "mprotect is ENOSYS without an MMU and a no-MMU loader skips it",
-                         "info")
+                where = (
+                    f"library span of {inside.path}"
+                    if inside is not None
+                    else "memory mapped by the kernel at exec"
+                )
+                self.add(
+                    ev,
+                    "loader_mprotect",
+                    None,
+                    f"translated: the dynamic loader write-protects RELRO in the {where}; "
+                    "mprotect is ENOSYS without an MMU and a no-MMU loader skips it",
+                    "info",
+                )
                 return
-        self.add(ev, "enosys", "ENOSYS",
-                 f"{ev.syscall} is not built without an MMU (mm/Makefile mmu-y; "
-                 "kernel/sys_ni.c): returns ENOSYS, protections and locking do not exist")
+        self.add(
+            ev,
+            "enosys",
+            "ENOSYS",
+            f"{ev.syscall} is not built without an MMU (mm/Makefile mmu-y; "
+            "kernel/sys_ni.c): returns ENOSYS, protections and locking do not exist",
+        )
 
     # ---- SysV shm -------------------------------------------------------------------
 
     def on_shmget(self, ev: Event) -> None:
         d = ev.decoded
         if isinstance(d, ShmgetArgs) and d.size and self.too_large(d.size):
-            self.add(ev, "alloc_too_large", "EFBIG",
-                     self.too_large_detail("SysV segment (allocated at shmget by "
-                                           "ramfs_nommu_expand_for_mapping)", d.size)
-                     + " -> EFBIG", "fatal")
+            self.add(
+                ev,
+                "alloc_too_large",
+                "EFBIG",
+                self.too_large_detail(
+                    "SysV segment (allocated at shmget by ramfs_nommu_expand_for_mapping)", d.size
+                )
+                + " -> EFBIG",
+                "fatal",
+            )
 
     def on_shmat(self, ev: Event) -> None:
         d = ev.decoded
         if isinstance(d, ShmatArgs) and d.addr:
-            self.add(ev, "map_fixed", "EINVAL",
-                     f"shmat at {d.addr:#x} becomes MAP_FIXED (do_shmat), refused without an "
-                     "MMU; pass NULL")
+            self.add(
+                ev,
+                "map_fixed",
+                "EINVAL",
+                f"shmat at {d.addr:#x} becomes MAP_FIXED (do_shmat), refused without an "
+                "MMU; pass NULL",
+            )
 
     # ---- results --------------------------------------------------------------------
 
@@ -854,31 +992,38 @@ class _Checker:
             elif b.kind == "shared_anon":
                 if b.child is not None:
                     who = f"pid {b.child}" if b.child > 0 else "a child"
-                    detail = (f"MAP_SHARED|MAP_ANONYMOUS becomes private without an MMU "
-                              f"(determine_vm_flags: no fork, nothing to share); the child "
-                              f"created at line {b.child_line} ({who}) would not see this "
-                              "memory: share a /dev/shm file mapping or use threads")
+                    detail = (
+                        f"MAP_SHARED|MAP_ANONYMOUS becomes private without an MMU "
+                        f"(determine_vm_flags: no fork, nothing to share); the child "
+                        f"created at line {b.child_line} ({who}) would not see this "
+                        "memory: share a /dev/shm file mapping or use threads"
+                    )
                     sev = "change"
                 else:
-                    detail = ("MAP_SHARED|MAP_ANONYMOUS becomes private without an MMU "
-                              "(determine_vm_flags); harmless here: no child with its own "
-                              "address space is created while it is mapped")
+                    detail = (
+                        "MAP_SHARED|MAP_ANONYMOUS becomes private without an MMU "
+                        "(determine_vm_flags); harmless here: no child with its own "
+                        "address space is created while it is mapped"
+                    )
                     sev = "info"
             else:  # brk_heap
                 target = b.value
-                detail = (f"brk grows the heap to {target:#x}; ELF-FDPIC gives a zero-size "
-                          "brk area, so brk returns the unchanged break and malloc must use "
-                          "mmap")
+                detail = (
+                    f"brk grows the heap to {target:#x}; ELF-FDPIC gives a zero-size "
+                    "brk area, so brk returns the unchanged break and malloc must use "
+                    "mmap"
+                )
                 if b.extra:
                     detail += f" ({b.extra} more growing brk call(s) in this process image)"
                 sev = "info"
             self.findings.append(
-                (b.seq, Finding(ev.line, ev.pid, ev.syscall, b.kind, b.errno, detail, sev,
-                                ev.source))
+                (
+                    b.seq,
+                    Finding(ev.line, ev.pid, ev.syscall, b.kind, b.errno, detail, sev, ev.source),
+                )
             )
         order = {src: i for i, src in enumerate(self.trace.sources)}
-        self.findings.sort(key=lambda item: (order.get(item[1].source, 0), item[1].line,
-                                             item[0]))
+        self.findings.sort(key=lambda item: (order.get(item[1].source, 0), item[1].line, item[0]))
         return [f for _, f in self.findings]
 
     def fork_detail(self, b: _Builder) -> tuple[str, str]:
@@ -886,26 +1031,43 @@ class _Checker:
         if ev.syscall == "fork":
             head = "fork() returns EINVAL without an MMU (kernel/fork.c)"
         else:
-            head = (f"{ev.syscall} without CLONE_VM (a C library fork): the child gets an empty "
-                    "address space while it runs on the parent's stack and code")
+            head = (
+                f"{ev.syscall} without CLONE_VM (a C library fork): the child gets an empty "
+                "address space while it runs on the parent's stack and code"
+            )
         if b.child is None:
-            return (f"{head}; it failed in the trace ({ev.errno or 'no child'}), so its child "
-                    "cannot be judged: use vfork() if the child only calls execve", "change")
+            return (
+                f"{head}; it failed in the trace ({ev.errno or 'no child'}), so its child "
+                "cannot be judged: use vfork() if the child only calls execve",
+                "change",
+            )
         w = self.watch.get(b.child)
         if w is None or w.state == "pending":
-            return (f"{head}; the child (pid {b.child}) is not in the trace (record with "
-                    "strace -f): use vfork() if it only calls execve, otherwise it needs "
-                    "redesign", "change")
+            return (
+                f"{head}; the child (pid {b.child}) is not in the trace (record with "
+                "strace -f): use vfork() if it only calls execve, otherwise it needs "
+                "redesign",
+                "change",
+            )
         if w.state == "exec":
-            return (f"{head}; the child (pid {b.child}) only prepares and calls {w.syscall} "
-                    f"(line {w.line}): use vfork() or posix_spawn()", "change")
+            return (
+                f"{head}; the child (pid {b.child}) only prepares and calls {w.syscall} "
+                f"(line {w.line}): use vfork() or posix_spawn()",
+                "change",
+            )
         if w.state == "work":
-            return (f"{head}; the child (pid {b.child}) calls {w.syscall} (line {w.line}) "
-                    "before any execve: needs redesign (a vfork child shares the parent's "
-                    "memory; use threads, posix_spawn or a separate program)", "fatal")
-        return (f"{head}; the child (pid {b.child}) exits without execve"
-                f"{f' (line {w.line})' if w.line else ''}: needs redesign (use threads or "
-                "a separate program)", "fatal")
+            return (
+                f"{head}; the child (pid {b.child}) calls {w.syscall} (line {w.line}) "
+                "before any execve: needs redesign (a vfork child shares the parent's "
+                "memory; use threads, posix_spawn or a separate program)",
+                "fatal",
+            )
+        return (
+            f"{head}; the child (pid {b.child}) exits without execve"
+            f"{f' (line {w.line})' if w.line else ''}: needs redesign (use threads or "
+            "a separate program)",
+            "fatal",
+        )
 
 
 def check_trace(trace: Trace, limits: BoardLimits | None = None) -> CheckReport:

@@ -740,6 +740,7 @@ _ANNOTATED_ARG = re.compile(r"^(-?\d+|AT_FDCWD)<(.*)>$", re.DOTALL)
 _FF_SUFFIX = re.compile(r"\.(\d+)$")
 _UNFINISHED = "<unfinished ...>"
 _SPECIAL_FIRST = frozenset("<-+s ")
+_FAST_FIRST = frozenset("<-+")
 _SYSCALL = EventKind.SYSCALL
 _prefix_match = _PREFIX.match
 _DETACHED = "<detached ...>"
@@ -762,8 +763,10 @@ def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     params = ", ".join(slots)
     sets = "".join(f"    o.{name} = {name}\n" for name in slots)
     namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_cls": cls}
-    exec(f"def make({params}):\n    o = _new(_twin)\n{sets}    o.__class__ = _cls\n"
-         "    return o\n", namespace)
+    exec(
+        f"def make({params}):\n    o = _new(_twin)\n{sets}    o.__class__ = _cls\n    return o\n",
+        namespace,
+    )
     make: Callable[..., _T] = namespace["make"]
     return make
 
@@ -881,11 +884,11 @@ class _Parser:
         when: float | None = None
         # Fast path for the two commonest shapes: "1234  call(...)" and "call(...)".
         sp = line.find(" ")
-        if sp > 0 and line[:sp].isdigit() and line[sp + 1 : sp + 2] == " " and (
-            line[sp + 2 : sp + 3].isalpha() or line[sp + 2 : sp + 3] in ("<", "-", "+")
-        ):
-            pid = int(line[:sp])
-            body = line[sp + 2 :]
+        head = line[:sp] if sp > 0 else ""
+        rest = line[sp:].lstrip(" ") if head.isdigit() else ""
+        if rest and (rest[0].isalpha() or rest[0] in _FAST_FIRST):
+            pid = int(head)
+            body = rest
         elif line[:1].isalpha() and line[:7] != "strace:":
             pid = file_pid if file_pid is not None else self.default_pid
             body = line
@@ -977,13 +980,23 @@ class _Parser:
             # attached in the middle of the call: only the second half exists
             self._complete(pid, name, rest_args, rm, line_no, None, None, duration, source)
             return
-        self._complete(pid, name, pend.args + rest_args, rm, pend.line, line_no, pend.time,
-                       duration, pend.source)
+        self._complete(
+            pid,
+            name,
+            pend.args + rest_args,
+            rm,
+            pend.line,
+            line_no,
+            pend.time,
+            duration,
+            pend.source,
+        )
 
     def _flush(self, pid: int, pend: _Pending) -> None:
         """An unfinished call that never resumed (process killed, trace cut)."""
-        self._complete(pid, pend.name, pend.args, None, pend.line, None, pend.time, None,
-                       pend.source)
+        self._complete(
+            pid, pend.name, pend.args, None, pend.line, None, pend.time, None, pend.source
+        )
 
     def _complete(
         self,
@@ -1018,8 +1031,23 @@ class _Parser:
                 self.table(pid)[result] = (kind_path, False)
                 fd_paths = ((result, kind_path),)
             self.events.append(
-                _new_event(line_no, pid, _SYSCALL, name, args, result, errno, None, fd_paths,
-                           resume_line, when, duration, comment, None, source)
+                _new_event(
+                    line_no,
+                    pid,
+                    _SYSCALL,
+                    name,
+                    args,
+                    result,
+                    errno,
+                    None,
+                    fd_paths,
+                    resume_line,
+                    when,
+                    duration,
+                    comment,
+                    None,
+                    source,
+                )
             )
             return
         decoded: Decoded | None = None
@@ -1028,21 +1056,42 @@ class _Parser:
             try:
                 decoded = decoder(self, pid, args, result, errno)
             except (ValueError, IndexError, KeyError) as exc:
-                self.problem(line_no, f"{name}({args})",
-                             f"cannot decode {name} arguments: {exc}", source)
+                self.problem(
+                    line_no, f"{name}({args})", f"cannot decode {name} arguments: {exc}", source
+                )
         else:
             self._annotations(pid, args)
         if ret_path is not None and result is not None and result >= 0:
             old = self.table(pid).get(result)
             self._set_fd(pid, result, ret_path, old[1] if old else False)
-        elif (decoder is None and errno is None and result is not None and result >= 0
-              and name in _FD_RESULT_PATHS):
+        elif (
+            decoder is None
+            and errno is None
+            and result is not None
+            and result >= 0
+            and name in _FD_RESULT_PATHS
+        ):
             self._set_fd(pid, result, _FD_RESULT_PATHS[name], False)
         if used:
             fd_paths = tuple(dict(used).items()) if len(used) > 1 else (used[0],)
         self.events.append(
-            _new_event(line_no, pid, _SYSCALL, name, args, result, errno, decoded, fd_paths,
-                       resume_line, when, duration, comment, None, source)
+            _new_event(
+                line_no,
+                pid,
+                _SYSCALL,
+                name,
+                args,
+                result,
+                errno,
+                decoded,
+                fd_paths,
+                resume_line,
+                when,
+                duration,
+                comment,
+                None,
+                source,
+            )
         )
 
     def _annotations(self, pid: int, args: str) -> None:
@@ -1062,8 +1111,19 @@ class _Parser:
         sig = sm.group(1) or sm.group(3)
         info = sm.group(2) if sm.group(1) else "stopped"
         self.events.append(
-            Event(line_no, pid, EventKind.SIGNAL, "", "", None, None, time=when, comment=info,
-                  signal=sig, source=source)
+            Event(
+                line_no,
+                pid,
+                EventKind.SIGNAL,
+                "",
+                "",
+                None,
+                None,
+                time=when,
+                comment=info,
+                signal=sig,
+                source=source,
+            )
         )
 
     def _exit(
@@ -1075,16 +1135,35 @@ class _Parser:
         em = _EXITED.match(body)
         if em is not None:
             self.events.append(
-                Event(line_no, pid, EventKind.EXITED, "", "", int(em.group(1)), None, time=when,
-                      source=source)
+                Event(
+                    line_no,
+                    pid,
+                    EventKind.EXITED,
+                    "",
+                    "",
+                    int(em.group(1)),
+                    None,
+                    time=when,
+                    source=source,
+                )
             )
             return
         km = _KILLED.match(body)
         if km is not None:
             self.events.append(
-                Event(line_no, pid, EventKind.KILLED, "", "", None, None, time=when,
-                      comment="core dumped" if km.group(2) else None, signal=km.group(1),
-                      source=source)
+                Event(
+                    line_no,
+                    pid,
+                    EventKind.KILLED,
+                    "",
+                    "",
+                    None,
+                    None,
+                    time=when,
+                    comment="core dumped" if km.group(2) else None,
+                    signal=km.group(1),
+                    source=source,
+                )
             )
             return
         self.problem(line_no, line, "unrecognised '+++' line", source)
@@ -1125,44 +1204,33 @@ def _split_result(tail: str) -> tuple[str, re.Match[str]] | None:
 # --------------------------------------------------------------------------------------
 
 
-def _dec_mmap(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MmapArgs:
+def _dec_mmap(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MmapArgs:
     a = split_args(text)
     if len(a) == 1 and a[0].startswith("{"):  # old_mmap as a structure
         f = _struct_fields(a[0])
         a = (f["addr"], f["len"], f["prot"], f["flags"], f["fd"], f["offset"])
     flags = decode_flags(a[3], _MAP)
     fd, path = p._fd_arg(pid, a[4]) if not flags & consts.MAP_ANONYMOUS else (_int(a[4]), None)
-    return _new_mmap(_int(a[0]), _int(a[1]), decode_flags(a[2], _PROT), flags, fd, _int(a[5]),
-                     path)
+    return _new_mmap(_int(a[0]), _int(a[1]), decode_flags(a[2], _PROT), flags, fd, _int(a[5]), path)
 
 
-def _dec_mmap2(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MmapArgs:
+def _dec_mmap2(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MmapArgs:
     m = _dec_mmap(p, pid, text, res, err)
     return MmapArgs(m.addr, m.length, m.prot, m.flags, m.fd, m.offset * 4096, m.path)
 
 
-def _dec_munmap(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MunmapArgs:
+def _dec_munmap(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MunmapArgs:
     a = split_args(text)
     return _new_munmap(_int(a[0]), _int(a[1]))
 
 
-def _dec_mremap(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MremapArgs:
+def _dec_mremap(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MremapArgs:
     a = split_args(text)
     new_addr = _int(a[4]) if len(a) > 4 else None
     return MremapArgs(_int(a[0]), _int(a[1]), _int(a[2]), decode_flags(a[3], _MREMAP), new_addr)
 
 
-def _dec_brk(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> BrkArgs:
+def _dec_brk(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> BrkArgs:
     a = split_args(text)
     return BrkArgs(_int(a[0]))
 
@@ -1174,23 +1242,17 @@ def _dec_mprotect(
     return MprotectArgs(_int(a[0]), _int(a[1]), decode_flags(a[2], _PROT))
 
 
-def _dec_madvise(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MadviseArgs:
+def _dec_madvise(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MadviseArgs:
     a = split_args(text)
     return MadviseArgs(_int(a[0]), _int(a[1]), a[2])
 
 
-def _dec_msync(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MsyncArgs:
+def _dec_msync(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MsyncArgs:
     a = split_args(text)
     return MsyncArgs(_int(a[0]), _int(a[1]), decode_flags(a[2], _MS))
 
 
-def _dec_mlock(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> MlockArgs:
+def _dec_mlock(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> MlockArgs:
     a = split_args(text)
     return MlockArgs(_int(a[0]), _int(a[1]), decode_flags(a[2], _MCL) if len(a) > 2 else 0)
 
@@ -1207,9 +1269,7 @@ def _clone_flags(expr: str) -> tuple[int, int]:
     return value & ~consts.CSIGNAL, value & consts.CSIGNAL
 
 
-def _dec_clone(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> CloneArgs:
+def _dec_clone(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> CloneArgs:
     a = split_args(text)
     named = {}
     positional = []
@@ -1247,9 +1307,7 @@ def _first_number(text: str) -> str:
     return text.strip("[]") if text.startswith("[") else text
 
 
-def _dec_clone3(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> CloneArgs:
+def _dec_clone3(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> CloneArgs:
     a = split_args(text)
     f = _struct_fields(a[0])
     flags, _ = _clone_flags(f.get("flags", "0"))
@@ -1268,19 +1326,13 @@ def _dec_clone3(
     return args
 
 
-def _dec_fork(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> CloneArgs:
-    a = split_args(text)
+def _dec_fork(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> CloneArgs:
     args = CloneArgs(0, consts.SIGCHLD, 0, 0, 0, 0, 0)
     _clone_fds(p, pid, args, res, err)
     return args
 
 
-def _dec_vfork(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> CloneArgs:
-    a = split_args(text)
+def _dec_vfork(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> CloneArgs:
     args = CloneArgs(consts.CLONE_VM | consts.CLONE_VFORK, consts.SIGCHLD, 0, 0, 0, 0, 0)
     _clone_fds(p, pid, args, res, err)
     return args
@@ -1291,9 +1343,7 @@ def _clone_fds(p: _Parser, pid: int, args: CloneArgs, res: int | None, err: str 
         p.link_child(pid, res, bool(args.flags & consts.CLONE_FILES))
 
 
-def _dec_execve(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ExecveArgs:
+def _dec_execve(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ExecveArgs:
     a = split_args(text)
     path = _c_str(a[0])
     argv, truncated = _string_list(a[1]) if len(a) > 1 else ((), False)
@@ -1302,9 +1352,7 @@ def _dec_execve(
     return ExecveArgs(path, argv, truncated)
 
 
-def _dec_execveat(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ExecveArgs:
+def _dec_execveat(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ExecveArgs:
     dirfd, _, rest = text.partition(",")
     p._fd_arg(pid, dirfd)
     return _dec_execve(p, pid, rest, res, err)
@@ -1326,22 +1374,27 @@ def _string_list(text: str) -> tuple[tuple[str, ...], bool]:
     return tuple(items), truncated
 
 
-def _dec_exit(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ExitArgs:
+def _dec_exit(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ExitArgs:
     a = split_args(text)
     return ExitArgs(_int(a[0]))
 
 
-def _dec_wait4(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> Wait4Args:
+def _dec_wait4(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> Wait4Args:
     a = split_args(text)
     return Wait4Args(_int(a[0]), a[1] if len(a) > 1 else "", a[2] if len(a) > 2 else "0")
 
 
-def _opened(p: _Parser, pid: int, dirfd: int, dir_path: str | None, path: str, flags: int,
-            mode: int, res: int | None, err: str | None) -> OpenArgs:
+def _opened(
+    p: _Parser,
+    pid: int,
+    dirfd: int,
+    dir_path: str | None,
+    path: str,
+    flags: int,
+    mode: int,
+    res: int | None,
+    err: str | None,
+) -> OpenArgs:
     if res is not None and res >= 0 and err is None:
         full = path
         if not path.startswith("/") and dir_path is not None and dir_path.startswith("/"):
@@ -1350,35 +1403,26 @@ def _opened(p: _Parser, pid: int, dirfd: int, dir_path: str | None, path: str, f
     return _new_open(dirfd, path, flags, mode)
 
 
-def _dec_open(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> OpenArgs:
+def _dec_open(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> OpenArgs:
     a = split_args(text)
     mode = _int(a[2]) if len(a) > 2 else 0
     return _opened(p, pid, AT_FDCWD, None, _c_str(a[0]), decode_flags(a[1], _O), mode, res, err)
 
 
-def _dec_creat(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> OpenArgs:
+def _dec_creat(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> OpenArgs:
     a = split_args(text)
     flags = consts.O_CREAT | consts.O_WRONLY | consts.O_TRUNC
     return _opened(p, pid, AT_FDCWD, None, _c_str(a[0]), flags, _int(a[1]), res, err)
 
 
-def _dec_openat(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> OpenArgs:
+def _dec_openat(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> OpenArgs:
     a = split_args(text)
     dirfd, dir_path = p._fd_arg(pid, a[0])
     mode = _int(a[3]) if len(a) > 3 else 0
-    return _opened(p, pid, dirfd, dir_path, _c_str(a[1]), decode_flags(a[2], _O), mode, res,
-                   err)
+    return _opened(p, pid, dirfd, dir_path, _c_str(a[1]), decode_flags(a[2], _O), mode, res, err)
 
 
-def _dec_openat2(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> OpenArgs:
+def _dec_openat2(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> OpenArgs:
     a = split_args(text)
     dirfd, dir_path = p._fd_arg(pid, a[0])
     f = _struct_fields(a[2])
@@ -1387,9 +1431,7 @@ def _dec_openat2(
     return _opened(p, pid, dirfd, dir_path, _c_str(a[1]), flags, mode, res, err)
 
 
-def _dec_close(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> CloseArgs:
+def _dec_close(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> CloseArgs:
     a = split_args(text)
     fd, path = p._fd_arg(pid, a[0])
     if err is None:
@@ -1397,9 +1439,7 @@ def _dec_close(
     return _new_close(fd, path)
 
 
-def _dec_dup(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> DupArgs:
+def _dec_dup(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> DupArgs:
     a = split_args(text)
     oldfd, path = p._fd_arg(pid, a[0])
     newfd: int | None = None
@@ -1413,9 +1453,7 @@ def _dec_dup(
     return DupArgs(oldfd, newfd, flags, path)
 
 
-def _dec_fcntl(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> None:
+def _dec_fcntl(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> None:
     a = split_args(text)
     fd, path = p._fd_arg(pid, a[0])
     cmd = a[1] if len(a) > 1 else ""
@@ -1449,9 +1487,7 @@ def _dec_readwrite(
     return _new_rw(fd, _int(last), path)
 
 
-def _dec_pipe(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> PipeArgs:
+def _dec_pipe(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> PipeArgs:
     a = split_args(text)
     text = a[0].strip()
     if not (text.startswith("[") and text.endswith("]")):
@@ -1467,9 +1503,7 @@ def _dec_pipe(
     return PipeArgs(rfd, wfd, flags)
 
 
-def _dec_memfd(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> None:
+def _dec_memfd(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> None:
     a = split_args(text)
     if res is not None and res >= 0 and err is None:
         name = _c_str(a[0])
@@ -1477,30 +1511,22 @@ def _dec_memfd(
     return None
 
 
-def _dec_shmget(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ShmgetArgs:
+def _dec_shmget(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ShmgetArgs:
     a = split_args(text)
     return ShmgetArgs(decode_flags(a[0], _IPC), _int(a[1]), decode_flags(a[2], _IPC))
 
 
-def _dec_shmat(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ShmatArgs:
+def _dec_shmat(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ShmatArgs:
     a = split_args(text)
     return ShmatArgs(_int(a[0]), _int(a[1]), decode_flags(a[2], _IPC))
 
 
-def _dec_shmdt(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ShmdtArgs:
+def _dec_shmdt(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ShmdtArgs:
     a = split_args(text)
     return ShmdtArgs(_int(a[0]))
 
 
-def _dec_shmctl(
-    p: _Parser, pid: int, text: str, res: int | None, err: str | None
-) -> ShmctlArgs:
+def _dec_shmctl(p: _Parser, pid: int, text: str, res: int | None, err: str | None) -> ShmctlArgs:
     a = split_args(text)
     cmd = a[1].strip()
     if cmd.startswith("IPC_64|"):
@@ -1579,9 +1605,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_lines(
-    lines: Iterable[str], *, source: str = "<trace>", default_pid: int = 1
-) -> Trace:
+def parse_lines(lines: Iterable[str], *, source: str = "<trace>", default_pid: int = 1) -> Trace:
     """Parse strace output given as lines (with or without newlines).
 
     Lines without a pid column belong to ``default_pid``.
@@ -1590,7 +1614,7 @@ def parse_lines(
     feed = parser.feed
     line_no = 0
     with gc_paused():
-        for line_no, text in enumerate(lines, 1):  # noqa: B007 (line_no is the count)
+        for line_no, text in enumerate(lines, 1):
             feed(text, line_no, source, None)
         parser.finish()
     parser.line_count = line_no
@@ -1619,8 +1643,11 @@ def parse_file(path: PathArg | Sequence[PathArg], *, default_pid: int = 1) -> Tr
             if not files:
                 raise TraceError(f"{single}: no such trace file (nor {single}.<pid> files)")
             return _parse_many(files, default_pid)
-        return _parse_many(files, default_pid) if _FF_SUFFIX.search(single.name) else \
-            _parse_one(single, default_pid)
+        return (
+            _parse_many(files, default_pid)
+            if _FF_SUFFIX.search(single.name)
+            else _parse_one(single, default_pid)
+        )
     files = [Path(p) for p in path]
     if not files:
         raise TraceError("no trace files given")
@@ -1656,8 +1683,11 @@ def _time_key(line: str) -> float | None:
     if m is None:
         return None
     if m.group(3) is not None:
-        return int(m.group(3)) * 3600 + int(m.group(4)) * 60 + int(m.group(5)) + float(
-            m.group(6) or 0.0
+        return (
+            int(m.group(3)) * 3600
+            + int(m.group(4)) * 60
+            + int(m.group(5))
+            + float(m.group(6) or 0.0)
         )
     if m.group(7) is not None:
         return float(m.group(7))
@@ -1672,8 +1702,9 @@ def _parse_many(files: list[Path], default_pid: int) -> Trace:
         pids.append(int(m.group(1)) if m else None)
     parser = _Parser(default_pid)
     sources = tuple(str(p) for p in files)
-    timed = all(not c or _time_key(next((ln for ln in c if ln.strip()), "")) is not None
-                for c in contents)
+    timed = all(
+        not c or _time_key(next((ln for ln in c if ln.strip()), "")) is not None for c in contents
+    )
     with gc_paused():
         if timed and len(files) > 1:
             streams = [_keyed(c, i) for i, c in enumerate(contents)]
