@@ -58,7 +58,11 @@ class Errno(enum.IntEnum):
     EIDRM = 43
     EOVERFLOW = 75
     ELIBBAD = 80
+    EPROTONOSUPPORT = 93
+    ESOCKTNOSUPPORT = 94
     EOPNOTSUPP = 95
+    EAFNOSUPPORT = 97
+    ENOTCONN = 107
 
 
 #: glibc's strerror() wording, which is what strace prints.
@@ -102,7 +106,11 @@ STRERROR: dict[int, str] = {
     Errno.EIDRM: "Identifier removed",
     Errno.EOVERFLOW: "Value too large for defined data type",
     Errno.ELIBBAD: "Accessing a corrupted shared library",
+    Errno.EPROTONOSUPPORT: "Protocol not supported",
+    Errno.ESOCKTNOSUPPORT: "Socket type not supported",
     Errno.EOPNOTSUPP: "Operation not supported",
+    Errno.EAFNOSUPPORT: "Address family not supported by protocol",
+    Errno.ENOTCONN: "Transport endpoint is not connected",
 }
 
 

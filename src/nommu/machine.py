@@ -29,6 +29,7 @@ from nommu.fs.chardev import MemOperations, NullOperations, ZeroOperations
 from nommu.fs.namespace import Namespace
 from nommu.fs.procfs import ProcSuperBlock
 from nommu.fs.ramfs import RamfsSuperBlock
+from nommu.fs.registry import add_boot_devices, register_filesystems
 from nommu.fs.vfs import File, FileOperations, Inode, Mount, SuperBlock
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.nommu import Nommu
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 #: Filesystem constructors registered by type name (``Machine.mount``).
 FilesystemFactory = Callable[..., tuple[SuperBlock, Inode, Any]]
 FILESYSTEMS: dict[str, FilesystemFactory] = {}
+register_filesystems(FILESYSTEMS)  # romfs, ext2, nfs
 
 SYSCTLS = ("vm.nr_trim_pages",)
 
@@ -184,6 +186,7 @@ class Machine:
         self.procfs = proc_sb
         self.ns.add_mount(Mount(proc_sb, proc_sb.root, "/proc"), "/proc")
         self._register_proc()
+        add_boot_devices(self)  # /dev/fb0
 
     def add_chardev(self, name: str, fops: FileOperations, rdev: tuple[int, int],
                     mode: int = 0o600) -> Inode:

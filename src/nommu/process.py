@@ -90,33 +90,64 @@ class ShmidDs:
 
 
 class FilesStruct:
-    """``struct files_struct``: the descriptor table (shared with CLONE_FILES)."""
+    """``struct files_struct``: the descriptor table (shared with CLONE_FILES).
 
-    __slots__ = ("fds", "users")
+    ``cloexec`` holds the descriptors closed by ``execve`` (``close_on_exec``).
+    """
+
+    __slots__ = ("cloexec", "fds", "users")
 
     def __init__(self) -> None:
         self.fds: dict[int, File] = {}
+        self.cloexec: set[int] = set()
         self.users = 1
 
-    def install(self, f: File, lowest: int = 0) -> int:
+    def install(self, f: File, lowest: int = 0, *, cloexec: bool = False) -> int:
         fd = lowest
         while fd in self.fds:
             fd += 1
         if fd >= NR_OPEN_DEFAULT:
             raise SyscallError(Errno.EMFILE, "too many open files")
         self.fds[fd] = f
+        if cloexec:
+            self.cloexec.add(fd)
+        else:
+            self.cloexec.discard(fd)
         return fd
 
     def copy(self) -> FilesStruct:
         new = FilesStruct()
         for fd, f in self.fds.items():
             new.fds[fd] = f.get()
+        new.cloexec = set(self.cloexec)
         return new
+
+    def close_on_exec(self) -> None:
+        """``do_close_on_exec``: close every descriptor marked close-on-exec."""
+        for fd in sorted(self.cloexec):
+            f = self.fds.pop(fd, None)
+            if f is not None:
+                f.put()
+        self.cloexec.clear()
 
     def close_all(self) -> None:
         fds, self.fds = self.fds, {}
+        self.cloexec.clear()
         for fd in sorted(fds):
             fds[fd].put()
+
+
+class SharedCount:
+    """A per-task kernel object that CLONE_* flags share (``fs_struct``, ``sighand_struct``)."""
+
+    __slots__ = ("users",)
+
+    def __init__(self) -> None:
+        self.users = 1
+
+    def share(self) -> SharedCount:
+        self.users += 1
+        return self
 
 
 class Process:
@@ -137,6 +168,7 @@ class Process:
         self.gid = 0
         self.cwd = "/"
         self.state = "R"
+        self.runnable = True  # may make system calls (not suspended in vfork, not exited)
         self.exit_code: int | None = None
         self.children: list[Process] = []
         self.vfork_child: Process | None = None  # child we wait for in vfork
@@ -145,6 +177,10 @@ class Process:
         self.rlimit_data: int | None = None
         self.argv: tuple[str, ...] = ()
         self.exe_path: str | None = None
+        self.image: LoadedImage | None = None  # what the last execve loaded
+        self.exit_signal = 0  # the fatal signal that ended the task, 0 for _exit
+        self.fs = SharedCount()
+        self.sighand = SharedCount()
         if parent is not None:
             parent.children.append(self)
 
@@ -159,11 +195,6 @@ class Process:
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.name} {self.state}>"
-
-    @property
-    def runnable(self) -> bool:
-        """Whether this task may make system calls now (not in vfork, not exited)."""
-        return self.vfork_child is None and self.state not in ("Z", "X")
 
     def _enter(self) -> None:
         """Every system call starts here: the caller must be able to run."""
@@ -611,33 +642,63 @@ class Process:
 
     # -- process life cycle -------------------------------------------------------------
     def fork(self) -> Process:
-        """``fork()`` cannot work without an MMU: EINVAL."""
+        """``fork()`` cannot work without an MMU: EINVAL (kernel/fork.c, !CONFIG_MMU)."""
         self._enter()
         raise SyscallError(Errno.EINVAL, "fork() is not supported without an MMU; use vfork()")
 
     def vfork(self) -> Process:
-        """``vfork()``: the child shares this mm; this process waits for it."""
+        """``vfork()`` = ``clone(CLONE_VM|CLONE_VFORK|SIGCHLD)``.
+
+        The child runs in this process's mm (``mm_users`` + 1); this process
+        is suspended (its system calls raise :class:`ProcessStateError`) until
+        the child calls ``execve`` or exits.
+        """
         return self.clone(CLONE_VM | CLONE_VFORK | SIGCHLD)
 
     def clone(self, flags: int) -> Process:
-        """``clone()``: CLONE_VM shares the mm; without it the child gets an empty mm."""
+        """``clone()`` (kernel/fork.c ``copy_process``, NOMMU ``dup_mmap``).
+
+        CLONE_VM shares the mm (threads, vfork). Without it the child gets a
+        new mm holding no VMAs, only the executable (``dup_mmap`` on NOMMU
+        copies ``exe_file`` and its write denial): nothing is copied, and what
+        the child could run is undefined (spec 7.3). CLONE_THREAD makes a
+        thread of this process's group (it needs CLONE_SIGHAND, which needs
+        CLONE_VM: EINVAL otherwise); threads are reaped when they exit.
+        """
         self._enter()
+        flags = self._uint("flags", flags, 0xFFFFFFFFFFFFFFFF)
+        if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
+            raise SyscallError(Errno.EINVAL, "CLONE_THREAD needs CLONE_SIGHAND")
+        if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+            raise SyscallError(Errno.EINVAL, "CLONE_SIGHAND needs CLONE_VM")
         m = self.machine
         if flags & CLONE_VM:
             mm = self._mm()
             mm.mm_users += 1
         else:
             mm = MM()
-            mm.exe_file = self._mm().exe_file
-            if mm.exe_file is not None:
-                mm.exe_file.get()
-        files = self.files if flags & CLONE_FILES else self.files.copy()
+            exe = self._mm().exe_file
+            if exe is not None:
+                exe.inode.i_writecount -= 1  # dup_mm_exe_file: deny_write_access
+                mm.exe_file = exe.get()
         if flags & CLONE_FILES:
+            files = self.files
             files.users += 1
-        child = Process(m, m.new_pid(), self.name, parent=self, mm=mm, files=files)
+        else:
+            files = self.files.copy()
+        thread = bool(flags & CLONE_THREAD)
+        parent = self.parent if thread else self
+        child = Process(m, m.new_pid(), self.name, parent=None, mm=mm, files=files)
+        child.parent = parent
+        if not thread:
+            self.children.append(child)
+        else:
+            child.tgid = self.tgid
         child.uid, child.gid, child.cwd = self.uid, self.gid, self.cwd
-        child.argv, child.exe_path = self.argv, self.exe_path
+        child.argv, child.exe_path, child.image = self.argv, self.exe_path, self.image
         child.rlimit_fsize, child.rlimit_data = self.rlimit_fsize, self.rlimit_data
+        child.fs = self.fs.share() if flags & CLONE_FS else SharedCount()
+        child.sighand = self.sighand.share() if flags & CLONE_SIGHAND else SharedCount()
         m.procs[child.pid] = child
         if flags & CLONE_VFORK:
             self.vfork_child = child
@@ -646,11 +707,13 @@ class Process:
         return child
 
     def _release_vfork(self) -> None:
+        """``mm_release`` → ``complete_vfork_done``: the vfork parent runs again."""
         parent = self.vfork_parent
-        if parent is not None:
+        self.vfork_parent = None
+        if parent is not None and parent.vfork_child is self:
             parent.vfork_child = None
-            parent.state = "R"
-            self.vfork_parent = None
+            if parent.state == "D":
+                parent.state = "R"
 
     def _mmput(self) -> None:
         """Drop this task's use of its mm; the last user tears it down."""
@@ -658,55 +721,136 @@ class Process:
         if mm is None:
             return
         self.mm = None
-        mm.mm_users -= 1
-        if mm.mm_users == 0:
-            self.machine.nommu.exit_mmap(mm)
-            exe = mm.exe_file
-            if exe is not None:
-                if exe.inode.i_writecount < 0:
-                    exe.inode.i_writecount += 1
-                mm.exe_file = None
-                exe.put()
+        mmput(self.machine, mm)
 
-    def execve(self, path: str, argv: Sequence[str] = (), envp: Sequence[str] = ()) -> None:
-        """Replace this process's program (loaders: bFLT, ELF-FDPIC)."""
+    def execve(self, path: str, argv: Sequence[str | bytes] = (),
+               envp: Sequence[str | bytes] = ()) -> None:
+        """Replace this process's program (fs/exec.c; loaders bFLT and ELF-FDPIC).
+
+        See :mod:`nommu.binfmt.exec`: errors before the point of no return
+        leave the process as it was; after it the process is killed by
+        SIGSEGV (``wait`` reports signal 11) and SyscallError is raised.
+        On success a ``vfork`` parent resumes, ``/proc/<pid>/cmdline`` shows
+        *argv* and :attr:`image` describes what was loaded.
+        """
         self._enter()
-        loader = self.machine.hooks.get("execve")
-        if loader is None:
-            found = self.machine.ns.lookup(self._path(path), self.cwd)
-            raise SyscallError(Errno.ENOEXEC, f"{found.path}: no binary format loader")
-        loader(self, path, tuple(argv), tuple(envp))
+        from nommu.binfmt.exec import do_execve
+
+        argv_t = tuple(argv)
+        self.image = do_execve(self, path, argv_t, tuple(envp))
+        self.argv = tuple(a if isinstance(a, str) else a.decode("utf-8", "surrogateescape")
+                          for a in argv_t)
+
+    def unshare_files(self) -> None:
+        """``unshare_files`` at exec: a descriptor table shared by CLONE_FILES is copied."""
+        if self.files.users > 1:
+            self.files.users -= 1
+            self.files = self.files.copy()
+
+    def de_thread(self) -> None:
+        """``de_thread`` at exec: the other threads of the group are killed and reaped.
+
+        The exec'ing thread becomes the group leader (keeping its own pid).
+        """
+        others = [p for p in self.machine.procs.values()
+                  if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X")]
+        for p in others:
+            p._do_exit(0, SIGKILL, reap=p.pid != p.tgid)
+        if self.tgid != self.pid:
+            leader = self.machine.procs.get(self.tgid)
+            if leader is not None and leader.state == "Z":
+                self._adopt_slot_of(leader)
+            self.tgid = self.pid
+            for p in self.machine.procs.values():
+                if p is not self and p.tgid == self.tgid:
+                    p.tgid = self.pid
+
+    def _adopt_slot_of(self, leader: Process) -> None:
+        parent = leader.parent
+        if parent is not None and leader in parent.children:
+            parent.children[parent.children.index(leader)] = self
+        self.parent = parent
+        self.machine.procs.pop(leader.pid, None)
+        leader.state = "X"
 
     def exit(self, status: int = 0) -> None:
-        """``_exit()``: release the mm and files, become a zombie, wake a vfork parent."""
+        """``_exit()`` (``exit_group``): every thread of the group exits.
+
+        The mm is released (``exit_mm``: the last user runs ``exit_mmap``;
+        a vfork parent resumes), then the descriptor table; children are
+        handed to pid 1; the process stays a zombie until its parent reaps
+        it with :meth:`wait` (a process without a parent is reaped at once).
+        """
         if self.state in ("Z", "X"):
             raise ProcessStateError(f"process {self.pid} has already exited")
         if self.vfork_child is not None:
             raise ProcessStateError(f"process {self.pid} is suspended in vfork()")
+        self._exit_group(status & 0xFF, 0)
+
+    def kill(self, signo: int) -> None:
+        """Terminate by a fatal signal (as SIGKILL or an uncaught SIGSEGV would).
+
+        Unlike :meth:`exit` this also works on a parent suspended in vfork
+        (a fatal signal ends the wait). ``wait`` reports the signal number.
+        """
+        if self.state in ("Z", "X"):
+            raise ProcessStateError(f"process {self.pid} has already exited")
+        if not 0 < signo < 65:
+            raise ValueError(f"signo: must be a signal number 1..64, got {signo}")
+        if self.vfork_child is not None:
+            self.vfork_child.vfork_parent = None
+            self.vfork_child = None
+        self._exit_group(0, signo)
+
+    def _exit_group(self, code: int, signo: int) -> None:
+        for p in list(self.machine.procs.values()):
+            if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X"):
+                p.vfork_child = None
+                p._do_exit(code, signo, reap=p.pid != p.tgid)
+        self._do_exit(code, signo, reap=self.pid != self.tgid)
+
+    def _do_exit(self, code: int, signo: int, *, reap: bool) -> None:
+        """``do_exit`` for one task; *reap* for threads (no zombie is left)."""
         self.machine.nommu.current = self
         self._mmput()
         self.files.users -= 1
         if self.files.users == 0:
             self.files.close_all()
         self.files = FilesStruct()
+        self.fs.users -= 1
+        self.sighand.users -= 1
         self._release_vfork()
-        self.exit_code = status & 0xFF
+        self.exit_code = code
+        self.exit_signal = signo
         self.state = "Z"
         init = self.machine.procs.get(1)
+        heir = init if init is not None and init is not self and init.state not in (
+            "Z", "X") else None
         for child in self.children:
-            child.parent = init if init is not None and init is not self else None
-            if child.parent is not None:
-                child.parent.children.append(child)
+            child.parent = heir
+            if heir is not None:
+                heir.children.append(child)
+            elif child.state == "Z":
+                self.machine.procs.pop(child.pid, None)
+                child.state = "X"
         self.children = []
         hook = self.machine.hooks.get("exit")
         if hook is not None:
             hook(self)
-        if self.parent is None:
+        if reap or self.parent is None:
+            if self.parent is not None and self in self.parent.children:
+                self.parent.children.remove(self)
             self.machine.procs.pop(self.pid, None)
             self.state = "X"
 
     def wait(self) -> tuple[int, int]:
-        """``wait()``: reap an exited child; returns ``(pid, wait status)``."""
+        """``wait()``: reap an exited child; returns ``(pid, wait status)``.
+
+        The status is ``code << 8`` after ``_exit(code)`` and the signal
+        number after a fatal signal, as ``WEXITSTATUS``/``WTERMSIG`` read it.
+        ECHILD without children; a child that has not exited yet would make
+        the caller sleep, which the model reports as :class:`ProcessStateError`.
+        """
         self._enter()
         if not self.children:
             raise SyscallError(Errno.ECHILD, "no children")
@@ -715,14 +859,78 @@ class Process:
                 self.children.remove(child)
                 child.state = "X"
                 self.machine.procs.pop(child.pid, None)
+                if child.exit_signal:
+                    return child.pid, child.exit_signal & 0x7F
                 return child.pid, (child.exit_code or 0) << 8
         raise ProcessStateError(f"process {self.pid} would block in wait(): no child "
                                 f"has exited yet")
 
+    # -- System V and POSIX shared memory ------------------------------------------------
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """``shmget()``: see :func:`nommu.ipc.shm.sys_shmget`."""
+        self._enter()
+        from nommu.ipc.shm import sys_shmget
+
+        return sys_shmget(self, key, size, shmflg)
+
+    def shmat(self, shmid: int, shmaddr: int = 0, shmflg: int = 0) -> int:
+        """``shmat()``: see :func:`nommu.ipc.shm.do_shmat` (ENODEV by default, hazard H3)."""
+        self._enter()
+        from nommu.ipc.shm import do_shmat
+
+        return do_shmat(self, shmid, shmaddr, shmflg)
+
+    def shmdt(self, shmaddr: int) -> None:
+        """``shmdt()``: the exact start of an attachment (NOMMU), else EINVAL."""
+        self._enter()
+        from nommu.ipc.shm import sys_shmdt
+
+        sys_shmdt(self, shmaddr)
+
+    def shmctl(self, shmid: int, cmd: int) -> ShmidDs | None:
+        """``shmctl()``: IPC_STAT returns a :class:`ShmidDs`; IPC_RMID returns None."""
+        self._enter()
+        from nommu.ipc.shm import sys_shmctl
+
+        return sys_shmctl(self, shmid, cmd)
+
+    def shm_open(self, name: str, flags: int, mode: int = 0o600) -> int:
+        """POSIX ``shm_open()``: the C library opens ``/dev/shm/<name>``.
+
+        *name* must be ``/`` followed by a non-empty name without another
+        ``/`` (EINVAL; ENAMETOOLONG above NAME_MAX); the descriptor is
+        close-on-exec (``O_CLOEXEC|O_NOFOLLOW`` are added, as the C library
+        does). ``/dev/shm`` is ramfs here (tmpfs without an MMU), so
+        ``ftruncate`` from size 0 allocates the object's contiguous pages and
+        ``MAP_SHARED`` maps them directly (spec 12).
+        """
+        return self.open(self._shm_path(name), flags | O_CLOEXEC | O_NOFOLLOW, mode)
+
+    def shm_unlink(self, name: str) -> None:
+        """POSIX ``shm_unlink()``: unlink ``/dev/shm/<name>``; pages go with the last user."""
+        self.unlink(self._shm_path(name))
+
+    @staticmethod
+    def _shm_path(name: str) -> str:
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected str, got {type(name).__name__}")
+        rest = name[1:]
+        if not name.startswith("/") or not rest or "/" in rest or rest in (".", ".."):
+            raise SyscallError(Errno.EINVAL,
+                               f"shared memory name {name!r} must be '/' and a name without '/'")
+        if len(rest.encode()) >= 255:
+            raise SyscallError(Errno.ENAMETOOLONG, "shared memory name too long")
+        return "/dev/shm/" + rest
+
     # -- /proc --------------------------------------------------------------------------
     def render_status(self, reader: object | None) -> str:
-        """``/proc/<pid>/status`` (fs/proc/array.c with the NOMMU ``task_mem``)."""
-        ppid = self.parent.pid if self.parent is not None else 0
+        """``/proc/<pid>/status`` (fs/proc/array.c ``proc_pid_status`` with NOMMU ``task_mem``).
+
+        Lines in the kernel's order: ``task_name``, ``task_state``, the
+        three NOMMU memory lines (only while the task has an mm), then the
+        signal, capability and scheduling lines.
+        """
+        ppid = self.parent.tgid if self.parent is not None else 0
         state = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                  "Z": "Z (zombie)", "X": "X (dead)"}[self.state]
         lines = [
@@ -737,15 +945,28 @@ class Process:
         ]
         text = "\n".join(lines) + "\n"
         if self.mm is not None:
-            text += self.task_mem(reader) + "CoreDumping:\t0\nTHP_enabled:\t0\n"
-        text += ("Threads:\t1\nSigQ:\t0/1024\nSigPnd:\t0000000000000000\n"
+            text += (self.task_mem(reader) + "CoreDumping:\t0\nTHP_enabled:\t0\n"
+                     f"untag_mask:\t{self.machine.nommu.ulong_mask:#x}\n")
+        threads = sum(1 for p in self.machine.procs.values()
+                      if p.tgid == self.tgid and p.state not in ("Z", "X")) or 1
+        cap = "000001ffffffffff" if self.uid == 0 else "0000000000000000"
+        text += (f"Threads:\t{threads}\nSigQ:\t0/1024\nSigPnd:\t0000000000000000\n"
                  "ShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n"
                  "SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n"
+                 f"CapInh:\t0000000000000000\nCapPrm:\t{cap}\nCapEff:\t{cap}\n"
+                 "CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\n"
+                 "Speculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n"
+                 "Cpus_allowed:\t1\nCpus_allowed_list:\t0\n"
                  "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
         return text
 
     def task_mem(self, reader: object | None) -> str:
-        """The NOMMU ``task_mem``: Mem, Slack and Shared in bytes."""
+        """The NOMMU ``task_mem`` (fs/proc/task_nommu.c): Mem, Slack and Shared in bytes.
+
+        The VMAs and the mm are the target's; ``fs``, ``files``, ``sighand``
+        and the task itself are the *reading* task's (``current``; hazard H9).
+        A read from outside the machine (``Machine.cat``) counts the target.
+        """
         mm = self.mm
         assert mm is not None
         nbytes = sbytes = slack = 0
@@ -767,35 +988,56 @@ class Process:
         else:
             nbytes += K_MM
         who = reader if isinstance(reader, Process) else self
-        nbytes += K_FS
+        if who.fs.users > 1:
+            sbytes += K_FS
+        else:
+            nbytes += K_FS
         if who.files.users > 1:
             sbytes += K_FILES
         else:
             nbytes += K_FILES
-        nbytes += K_SIGHAND + K_TASK
+        if who.sighand.users > 1:
+            sbytes += K_SIGHAND
+        else:
+            nbytes += K_SIGHAND
+        nbytes += K_TASK
         return f"Mem:\t{nbytes:8d} bytes\nSlack:\t{slack:8d} bytes\nShared:\t{sbytes:8d} bytes\n"
 
     def render_statm(self) -> str:
-        """``/proc/<pid>/statm`` (NOMMU ``task_statm``; shared is always 0)."""
+        """``/proc/<pid>/statm`` (NOMMU ``task_statm``; shared is always 0).
+
+        Computed in unsigned long, as the kernel does: an FDPIC program whose
+        stack lies below its data shows a wrapped ``data`` figure.
+        """
         mm = self.mm
         if mm is None:
             return "0 0 0 0 0 0 0\n"
         psize = self.machine.page_size
         pmask = psize - 1
         shift = self.machine.page_shift
+        ulong = self.machine.nommu.ulong_mask
         size = K_MM
         for vma in mm.vmas():
             size += K_VMA
             region = vma.vm_region
             if region is not None:
                 size += K_REGION + (region.vm_end - region.vm_start)
-        text = (((mm.end_code + pmask) & ~pmask) - (mm.start_code & ~pmask)) >> shift
-        data = (((mm.start_stack + pmask) & ~pmask) - (mm.start_data & ~pmask)) >> shift
-        total = (size >> shift) + text + data
+        text = ((((mm.end_code + pmask) & ~pmask) - (mm.start_code & ~pmask)) & ulong) >> shift
+        data = ((((mm.start_stack + pmask) & ~pmask) - (mm.start_data & ~pmask)) & ulong) >> shift
+        total = ((size & ulong) >> shift) + text + data
+        total &= ulong
         return f"{total} {total} 0 {text} 0 {data} 0\n"
 
     def render_cmdline(self) -> str:
-        return "".join(a + "\0" for a in self.argv)
+        """``/proc/<pid>/cmdline``: the bytes at ``arg_start..arg_end`` of the mm (``get_mm_cmdline``).
+
+        Empty for a task without an mm or that never ran ``execve``.
+        """
+        mm = self.mm
+        if mm is None or mm.arg_end <= mm.arg_start:
+            return ""
+        raw = self.machine.memory.read(mm.arg_start, mm.arg_end - mm.arg_start)
+        return raw.decode("utf-8", "replace")
 
     def file_type_name(self, fd: int) -> str:
         f = self._fget(fd)

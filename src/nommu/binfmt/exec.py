@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from nommu.consts import O_RDONLY, S_IFREG
+from nommu.consts import O_RDONLY, S_IFREG, SIGSEGV
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode
 from nommu.mm.vma import MM
@@ -360,9 +360,9 @@ def do_execve(process: Process, path: str, argv: Sequence[str | bytes],
             close_exec(bprm.interpreter)
             bprm.interpreter = None
         close_exec(file)
-        if not bprm.point_of_no_return:
+        if not bprm.point_of_no_return or process.state in ("Z", "X"):
             raise
-        process.log_kill(e)
+        process.kill(SIGSEGV)
         raise SyscallError(e.errno, f"{e.detail or e.strerror}; process {process.pid} killed "
                                     f"by SIGSEGV after the point of no return") from None
     close_exec(file)

@@ -207,6 +207,9 @@ class RangeMap(Generic[V]):
 
     def first_intersecting(self, start: int, end: int) -> tuple[int, int, V] | None:
         """The lowest entry intersecting ``[start, end)`` (``vma_find``)."""
+        hit = self._entries.get(start)
+        if hit is not None:  # entries never overlap: nothing lower can reach start
+            return (start, hit[0], hit[1])
         key = self._starts.floor(start)
         if key is not None:
             e_end, value = self._entries[key]

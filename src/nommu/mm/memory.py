@@ -65,6 +65,28 @@ class PhysicalMemory:
         self._bases.insert(i, base)
         return area
 
+    def split_area(self, name: str, base: int, size: int, *, writable: bool) -> MemoryArea:
+        """Give ``[base, base+size)`` of an existing area its own name and writability.
+
+        Used for a RAM-backed device behind the flash window (an MTD_RAM
+        partition): the rest of the enclosing area keeps its properties.
+        """
+        outer = self.area_of(base, size)
+        if outer is None:
+            raise ValueError(f"{name}: {base:#x}-{base + size:#x} is not inside one memory area")
+        i = self.areas.index(outer)
+        parts = []
+        if base > outer.base:
+            parts.append(MemoryArea(outer.name, outer.base, base - outer.base, outer.writable))
+        new = MemoryArea(name, base, size, writable)
+        parts.append(new)
+        if base + size < outer.end:
+            parts.append(MemoryArea(outer.name, base + size, outer.end - base - size,
+                                    outer.writable))
+        self.areas[i:i + 1] = parts
+        self._bases[i:i + 1] = [a.base for a in parts]
+        return new
+
     def area_of(self, addr: int, length: int = 1) -> MemoryArea | None:
         """The area holding all of ``[addr, addr+length)``, or None."""
         i = bisect.bisect(self._bases, addr) - 1

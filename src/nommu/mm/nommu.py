@@ -119,8 +119,8 @@ class AllocFailure:
 
 
 def calc_vm_prot_bits(prot: int) -> int:
-    return (VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0) | (
-        VM_EXEC if prot & PROT_EXEC else 0)
+    """PROT_READ/WRITE/EXEC are VM_READ/WRITE/EXEC bit for bit."""
+    return prot & (VM_READ | VM_WRITE | VM_EXEC)
 
 
 def calc_vm_flag_bits(flags: int) -> int:
@@ -461,7 +461,10 @@ class Nommu:
         total = 1 << order
         if self.nr_trim_pages and total - point >= self.nr_trim_pages:
             total = point
-        base = self.alloc_contiguous(task, total, length)
+        pfn = self.zone.alloc_pages_exact(total) if order <= self.zone.max_order else None
+        if pfn is None:
+            raise self.alloc_failed(task, length, order)
+        base = pfn << shift
         self.mmap_pages_allocated += total
         vma.vm_flags |= VM_MAPPED_COPY
         region.vm_flags = vma.vm_flags

@@ -51,7 +51,9 @@ class BuddyAllocator:
     """Free lists ``free_area[0..max_order]`` over pfns ``[start_pfn, end_pfn)``.
 
     Each list is an ``OrderedDict`` used as a doubly linked list (C speed for
-    insert at either end, removal of any block, and peeking at the head).
+    insert at either end, removal of any block, and peeking at the head). The
+    dict is kept in reverse: its *last* entry is the list's head, because head
+    insertions (``expand`` and most frees) are the common case.
     Only pages given with :meth:`online` or freed later ever become free; the
     rest of the span (kernel image, reserved memory) is never handed out.
     """
@@ -70,7 +72,7 @@ class BuddyAllocator:
     def _add(self, pfn: int, order: int, tail: bool) -> None:
         area = self._area[order]
         area[pfn] = None
-        if not tail:
+        if tail:
             area.move_to_end(pfn, last=False)
 
     # -- allocation ------------------------------------------------------------------
@@ -87,15 +89,13 @@ class BuddyAllocator:
                 break
         else:
             return None
-        head = area[current].popitem(last=False)[0]
+        head = area[current].popitem()[0]
         size = 1 << current
         while current > order:  # expand(): upper halves to the heads of lower lists
             current -= 1
             size >>= 1
             buddy = head + size
-            lower = area[current]
-            lower[buddy] = None
-            lower.move_to_end(buddy, last=False)
+            area[current][buddy] = None
         self.free_count -= 1 << order
         return head
 
@@ -139,7 +139,7 @@ class BuddyAllocator:
                 to_tail = (higher ^ (1 << (order + 1))) in area[order + 1]
         same = area[order]
         same[pfn] = None
-        if not to_tail:
+        if to_tail:
             same.move_to_end(pfn, last=False)
 
     def free_pages(self, pfn: int, order: int = 0) -> None:
@@ -196,7 +196,7 @@ class BuddyAllocator:
 
     def blocks(self, order: int) -> Iterator[int]:
         """Free blocks of one order, head first (list order)."""
-        yield from self._area[order]
+        yield from reversed(self._area[order])
 
     def free_blocks(self) -> Iterator[tuple[int, int]]:
         """Every free block as ``(pfn, order)``, in ascending pfn order."""

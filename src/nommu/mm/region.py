@@ -12,7 +12,6 @@ search of ``do_mmap`` costs what that inode's regions cost.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,7 +22,6 @@ from nommu.errors import KernelBug, bug_on
 if TYPE_CHECKING:
     from nommu.fs.vfs import File, Inode
 
-_SEQ = itertools.count(1)
 SHARED_MASK = VM_MAYSHARE | VM_MAYOVERLAY
 
 
@@ -35,7 +33,7 @@ def is_nommu_shared_mapping(vm_flags: int) -> bool:
 class Region:
     """``struct vm_region``: a run of memory one or more VMAs map."""
 
-    __slots__ = ("in_tree", "owner", "seq", "vm_end", "vm_file", "vm_flags", "vm_icache_flushed",
+    __slots__ = ("in_tree", "owner", "vm_end", "vm_file", "vm_flags", "vm_icache_flushed",
                  "vm_pgoff", "vm_start", "vm_top", "vm_usage")
 
     def __init__(self, vm_flags: int, vm_pgoff: int, vm_file: File | None) -> None:
@@ -49,7 +47,6 @@ class Region:
         self.vm_icache_flushed = False
         self.in_tree = False
         self.owner = 0  # pid of the process that created it (for reports)
-        self.seq = next(_SEQ)
 
     def __repr__(self) -> str:
         return (f"Region({self.vm_start:#x}-{self.vm_end:#x} top={self.vm_top:#x} "

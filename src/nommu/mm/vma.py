@@ -9,7 +9,6 @@ region reference but is no longer reachable: it is kept in ``hidden``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,13 +19,12 @@ from nommu.mm.region import Region
 if TYPE_CHECKING:
     from nommu.fs.vfs import File
 
-_SEQ = itertools.count(1)
 
 
 class VMA:
     """``struct vm_area_struct`` on NOMMU."""
 
-    __slots__ = ("seq", "vm_close", "vm_end", "vm_file", "vm_flags", "vm_mm", "vm_pgoff",
+    __slots__ = ("vm_close", "vm_end", "vm_file", "vm_flags", "vm_mm", "vm_pgoff",
                  "vm_private", "vm_region", "vm_start")
 
     def __init__(self, mm: MM, vm_flags: int, vm_pgoff: int, vm_file: File | None) -> None:
@@ -39,7 +37,6 @@ class VMA:
         self.vm_region: Region | None = None
         self.vm_close: Callable[[VMA], None] | None = None  # vm_ops->close
         self.vm_private: object = None
-        self.seq = next(_SEQ)
 
     def __repr__(self) -> str:
         return f"VMA({self.vm_start:#x}-{self.vm_end:#x} flags={self.vm_flags:#x})"
@@ -50,7 +47,7 @@ class MM:
 
     __slots__ = ("arg_end", "arg_start", "brk", "end_brk", "end_code", "end_data", "env_end",
                  "env_start", "exe_file", "hidden", "map_count", "mm_count", "mm_users", "mt",
-                 "seq", "start_brk", "start_code", "start_data", "start_stack", "total_vm")
+                 "start_brk", "start_code", "start_data", "start_stack", "total_vm")
 
     def __init__(self) -> None:
         self.mt: RangeMap[VMA] = RangeMap()
@@ -65,7 +62,6 @@ class MM:
         self.mm_users = 1
         self.mm_count = 1
         self.hidden: list[VMA] = []
-        self.seq = next(_SEQ)
 
     def add_vma(self, vma: VMA) -> None:
         """``vma_iter_store_new`` + ``map_count++`` (no max_map_count check)."""

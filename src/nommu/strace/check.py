@@ -539,7 +539,7 @@ class _Checker:
     def too_large_detail(self, what: str, nbytes: int) -> str:
         order, block = self.block_for(nbytes)
         return (
-            f"{what} of {format_size(self.align(nbytes))} needs one contiguous order-{order} "
+            f"{what} ({format_size(self.align(nbytes))}) needs one contiguous order-{order} "
             f"block ({block // self.ps} pages, {format_size(block)}); the largest free block "
             f"is {format_size(self.limits.largest_free_block)}"
         )

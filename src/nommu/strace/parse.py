@@ -463,7 +463,7 @@ class Trace:
 # Lexical helpers: argument splitting, strings, numbers, flags
 # --------------------------------------------------------------------------------------
 
-_SPLIT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|=>|->|<<|>>|[\[\]{}()<>,]')
+_SPLIT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|=>|->|<<|[\[\]{}()<>,]')
 _NEEDS_SCAN = re.compile(r'["\[\]{}()<>]')
 _OPEN = frozenset("[{(<")
 _CLOSE = frozenset("]})>")
@@ -473,9 +473,10 @@ def split_args(text: str) -> tuple[str, ...]:
     """Split an argument list at top-level commas.
 
     Commas inside strings (``"a,b"``), structures (``{a=1, b=2}``), arrays
-    (``[3, 4]``), calls (``WIFEXITED(s)``) and ``-y`` annotations (``3<a,b>``)
-    do not split. Each part is stripped. ``=>``, ``->``, ``<<`` and ``>>``
-    (strace's "changed to" marker, socket peers, shifts) are not brackets.
+    (``[3, 4]``), calls (``WIFEXITED(s)``) and ``-y`` annotations (``3<a,b>``,
+    ``1</dev/null<char 1:3>>``) do not split. Each part is stripped. ``=>``,
+    ``->`` and ``<<`` (strace's "changed to" marker, socket peers, shifts) are
+    not brackets.
     """
     text = text.strip()
     if not text:
@@ -483,19 +484,25 @@ def split_args(text: str) -> tuple[str, ...]:
     if _NEEDS_SCAN.search(text) is None:
         return tuple(map(str.strip, text.split(",")))
     parts: list[str] = []
-    depth = 0
+    stack: list[str] = []
     start = 0
     for m in _SPLIT_TOKEN.finditer(text):
         tok = m.group()
-        if len(tok) == 1:
-            if tok == ",":
-                if depth == 0:
-                    parts.append(text[start : m.start()].strip())
-                    start = m.end()
-            elif tok in _OPEN:
-                depth += 1
-            elif tok in _CLOSE and depth > 0:
-                depth -= 1
+        if len(tok) != 1:
+            continue  # a string, "=>", "->" or "<<"
+        if stack and stack[-1] == "<":  # inside a -y path only <> nest
+            if tok == "<":
+                stack.append(tok)
+            elif tok == ">":
+                stack.pop()
+        elif tok == ",":
+            if not stack:
+                parts.append(text[start : m.start()].strip())
+                start = m.end()
+        elif tok in _OPEN:
+            stack.append(tok)
+        elif stack:  # a closing bracket
+            stack.pop()
     parts.append(text[start:].strip())
     return tuple(parts)
 
@@ -781,9 +788,9 @@ _new_munmap = _fast_constructor(MunmapArgs)
 _FdTable = dict[int, tuple[str, bool]]  # fd -> (path, close-on-exec)
 
 _FD_RESULT_PATHS = {
-    "socket": "socket:",
-    "accept": "socket:",
-    "accept4": "socket:",
+    "socket": "socket:[?]",
+    "accept": "socket:[?]",
+    "accept4": "socket:[?]",
     "eventfd": "anon_inode:[eventfd]",
     "eventfd2": "anon_inode:[eventfd]",
     "epoll_create": "anon_inode:[eventpoll]",
@@ -1056,9 +1063,10 @@ class _Parser:
             try:
                 decoded = decoder(self, pid, args, result, errno)
             except (ValueError, IndexError, KeyError) as exc:
-                self.problem(
-                    line_no, f"{name}({args})", f"cannot decode {name} arguments: {exc}", source
-                )
+                if rm is not None:  # a call cut short has incomplete arguments: no problem
+                    self.problem(
+                        line_no, f"{name}({args})", f"cannot decode {name} arguments: {exc}", source
+                    )
         else:
             self._annotations(pid, args)
         if ret_path is not None and result is not None and result >= 0:
@@ -1498,8 +1506,8 @@ def _dec_pipe(p: _Parser, pid: int, text: str, res: int | None, err: str | None)
     flags = decode_flags(a[1], _O) if len(a) > 1 else 0
     if err is None:
         cloexec = bool(flags & consts.O_CLOEXEC)
-        p._set_fd(pid, rfd, rpath or "pipe:", cloexec)
-        p._set_fd(pid, wfd, wpath or "pipe:", cloexec)
+        p._set_fd(pid, rfd, rpath or "pipe:[?]", cloexec)
+        p._set_fd(pid, wfd, wpath or "pipe:[?]", cloexec)
     return PipeArgs(rfd, wfd, flags)
 
 
