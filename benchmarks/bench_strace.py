@@ -2,7 +2,8 @@
 
 Generates a ``strace -f`` style trace (200,000 lines by default: a realistic mix
 of file I/O, signals, futexes, mmap/munmap pairs, brk, split calls from two
-processes, clone and exits), then times, in the same run:
+processes, mprotect, fork-like clones with exec'ing children and exits), then
+times, in the same run:
 
 * reading the file line by line in Python (the floor), and
 * ``parse_file`` + ``check_trace`` on the same file,
@@ -46,6 +47,11 @@ _BLOCK = [
     " ...}}) = 0",
     "{p}  clock_gettime(CLOCK_MONOTONIC, {{tv_sec=1234, tv_nsec=567890}}) = 0",
     "{q}  wait4(-1, 0x7ffd1c2e5a3c, WNOHANG, NULL) = -1 ECHILD (No child processes)",
+    "{p}  mprotect({a:#x}, 4096, PROT_READ) = 0",
+    "{p}  clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD,"
+    " child_tidptr=0x7f2a1c842a10) = {c}",
+    '{c}  execve("/bin/true", ["true"], 0x7ffd1c2e5b18 /* 12 vars */) = 0',
+    "{c}  +++ exited with 0 +++",
 ]
 
 
@@ -56,7 +62,7 @@ def generate(path: Path, lines: int) -> int:
     while len(out) < lines:
         addr = 0x7F0000000000 + (i % 4096) * 0x10000
         for tmpl in _BLOCK:
-            out.append(tmpl.format(p=1000, q=1001, i=i, a=addr))
+            out.append(tmpl.format(p=1000, q=1001, c=2000 + i, i=i, a=addr))
         i += 1
     del out[lines:]
     path.write_text("\n".join(out) + "\n")

@@ -76,6 +76,17 @@ class Machine:
         framebuffer_base: its physical address.
         mremap: ``"mainline"`` (spec 5.1) or ``"mm"`` (the mm-tree rework, 5.2).
         word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit).
+
+    Keyword options (``**options``, kept in :attr:`options`):
+        compressed_flat: load gzip-compressed bFLT (``CONFIG_BINFMT_ZFLAT``);
+            default False (such files fail with ENOEXEC).
+        elf_as_fdpic: treat every ELF program as FDPIC (per-segment mappings,
+            shareable text) to see what an FDPIC build would save; default False.
+        fdpic_libraries: emulate the FDPIC dynamic linker by mapping each
+            DT_NEEDED library found in /lib or /usr/lib at exec; default True.
+        sysv_shm: ``"code"`` (default: shmat fails with ENODEV, as the kernel
+            code does since v4.0, hazard H3) or ``"documented"`` (attaches
+            share the segment's pages at one address, pre-v4.0).
     """
 
     def __init__(self, ram: int | str = "8M", ram_base: int = 0x80000000,
@@ -119,6 +130,14 @@ class Machine:
                                  ("framebuffer", framebuffer_base, fb_b)):
             if base + size > limit:
                 raise ValueError(f"{name}: ends above the {8 * word_size}-bit address space")
+        for flag, default in (("compressed_flat", False), ("elf_as_fdpic", False),
+                              ("fdpic_libraries", True)):
+            value = options.setdefault(flag, default)
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag}: expected a bool, got {type(value).__name__}")
+        if options.setdefault("sysv_shm", "code") not in ("code", "documented"):
+            raise ValueError(f"sysv_shm: must be 'code' or 'documented', "
+                             f"got {options['sysv_shm']!r}")
         self.options: dict[str, Any] = dict(options)
         self.page_size = page_size
         self.page_shift = page_size.bit_length() - 1
@@ -149,7 +168,9 @@ class Machine:
         self._pids = itertools.count(1)
         self.procs: dict[int, Process] = {}
         self.dev_minor: dict[str, itertools.count[int]] = {}
-        self.hooks: dict[str, Any] = {}  # extension points (loaders, shm) by name
+        # extension points by name: "extra_ramfs" (internal ramfs instances, e.g. the
+        # SysV shm mount), "owned_ranges", "region_users", "exit", "ipc_shm" (state)
+        self.hooks: dict[str, Any] = {}
         self._build_filesystems()
 
     # -- kernel log ---------------------------------------------------------------------
@@ -159,6 +180,11 @@ class Machine:
     def dmesg(self) -> list[str]:
         """The kernel log, oldest first."""
         return list(self._dmesg)
+
+    @property
+    def dmesg_count(self) -> int:
+        """Lines logged so far: ``dmesg()[n:]`` is what was logged after this was *n*."""
+        return len(self._dmesg)
 
     # -- filesystems --------------------------------------------------------------------
     def anon_dev(self) -> tuple[int, int]:

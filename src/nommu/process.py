@@ -20,30 +20,41 @@ from typing import TYPE_CHECKING, Any
 
 from nommu.consts import (
     CLONE_FILES,
+    CLONE_FS,
+    CLONE_SIGHAND,
+    CLONE_THREAD,
     CLONE_VFORK,
     CLONE_VM,
     MAP_ANONYMOUS,
     O_ACCMODE,
     O_APPEND,
+    O_CLOEXEC,
     O_CREAT,
     O_DIRECTORY,
     O_EXCL,
+    O_NOFOLLOW,
+    O_NONBLOCK,
     O_RDONLY,
     O_RDWR,
     O_TRUNC,
     O_WRONLY,
+    S_IFIFO,
     S_IFMT,
+    S_IFSOCK,
     SEEK_CUR,
     SEEK_END,
     SEEK_SET,
     SIGCHLD,
+    SIGKILL,
 )
 from nommu.errors import Errno, NommuError, SyscallError
 from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File, Inode
+from nommu.ipc.shm import ShmidDs
 from nommu.mm.region import is_nommu_shared_mapping
 from nommu.mm.vma import MM
 
 if TYPE_CHECKING:
+    from nommu.binfmt.exec import LoadedImage
     from nommu.machine import Machine
 
 # kobjsize() of the slab objects /proc/<pid>/status counts (32-bit, configuration
@@ -57,6 +68,22 @@ K_SIGHAND = 1296
 K_TASK = 1536
 
 NR_OPEN_DEFAULT = 1024
+
+
+def mmput(machine: Machine, mm: MM) -> None:
+    """``mmput``: drop one user of *mm*; the last one runs ``exit_mmap``.
+
+    The executable's write denial (``exe_file``) ends with the mm.
+    """
+    mm.mm_users -= 1
+    if mm.mm_users == 0:
+        machine.nommu.exit_mmap(mm)
+        exe = mm.exe_file
+        if exe is not None:
+            if exe.inode.i_writecount < 0:
+                exe.inode.i_writecount += 1
+            mm.exe_file = None
+            exe.put()
 
 
 class ProcessStateError(NommuError):
@@ -75,18 +102,6 @@ class Stat:
     st_gid: int
     st_rdev: int
     st_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class ShmidDs:
-    """``struct shmid_ds`` as IPC_STAT returns it (the fields modelled)."""
-
-    shm_segsz: int
-    shm_nattch: int
-    shm_cpid: int
-    shm_lpid: int
-    shm_perm_mode: int
-    shm_perm_key: int
 
 
 class FilesStruct:
@@ -166,6 +181,7 @@ class Process:
         self.ptraced = False
         self.uid = 0
         self.gid = 0
+        self.umask_bits = 0o022  # current->fs->umask
         self.cwd = "/"
         self.state = "R"
         self.runnable = True  # may make system calls (not suspended in vfork, not exited)
@@ -387,10 +403,29 @@ class Process:
             bits = mode & 7
         return bits & mask == mask
 
+    def _may_search(self, inode: Inode) -> bool:
+        """``may_lookup``: MAY_EXEC on a directory the path walk goes through."""
+        return self._may(inode, 1)
+
+    def _lookup(self, path: str, *, follow: bool = True) -> Any:
+        """Path walk as this process (EACCES for a directory it may not search)."""
+        return self.machine.ns.lookup(self._path(path), self.cwd, follow=follow,
+                                      search=self._may_search)
+
+    def _lookup_parent(self, path: str) -> Any:
+        return self.machine.ns.lookup_parent(self._path(path), self.cwd,
+                                             search=self._may_search)
+
+    def umask(self, mask: int) -> int:
+        """``umask()``: set the file creation mask; returns the old one."""
+        self._enter()
+        old = self.umask_bits
+        self.umask_bits = mask & 0o777
+        return old
+
     def open(self, path: str, flags: int, mode: int = 0o644) -> int:
         """``open()``: EISDIR, EROFS, EACCES, ETXTBSY in the kernel's order."""
         self._enter()
-        ns = self.machine.ns
         path = self._path(path)
         if isinstance(flags, bool) or not isinstance(flags, int):
             raise TypeError(f"flags: expected an int, got {type(flags).__name__}")
@@ -399,7 +434,7 @@ class Process:
             raise SyscallError(Errno.EINVAL, "bad access mode")
         created = False
         if flags & O_CREAT:
-            parent, name = ns.lookup_parent(path, self.cwd)
+            parent, name = self._lookup_parent(path)
             assert parent.inode.children is not None
             existing = parent.inode.children.get(name)
             if existing is not None and flags & O_EXCL:
@@ -409,12 +444,13 @@ class Process:
                     raise SyscallError(Errno.EROFS, f"{parent.path} is read-only")
                 if not self._may(parent.inode, 3):
                     raise SyscallError(Errno.EACCES, f"cannot create in {parent.path}")
-                inode = parent.mount.sb.create(parent.inode, name, mode & 0o7777)
+                inode = parent.mount.sb.create(parent.inode, name,
+                                               mode & 0o7777 & ~self.umask_bits)
                 inode.i_uid, inode.i_gid = self.uid, self.gid
                 created = True
-            found = ns.lookup(path, self.cwd)
+            found = self._lookup(path)
         else:
-            found = ns.lookup(path, self.cwd)
+            found = self._lookup(path)
         inode = found.inode
         if flags & O_DIRECTORY and not inode.is_dir():
             raise SyscallError(Errno.ENOTDIR, f"{found.path} is not a directory")
@@ -446,7 +482,7 @@ class Process:
                 f.put()
                 raise
         try:
-            return self.files.install(f)
+            return self.files.install(f, cloexec=bool(flags & O_CLOEXEC))
         except SyscallError:
             f.put()
             raise
@@ -455,6 +491,7 @@ class Process:
         self._enter()
         f = self._fget(fd)
         del self.files.fds[fd]
+        self.files.cloexec.discard(fd)
         f.put()
 
     def dup(self, fd: int) -> int:
@@ -469,6 +506,7 @@ class Process:
             return newfd
         old = self.files.fds.pop(newfd, None)
         self.files.fds[newfd] = f.get()
+        self.files.cloexec.discard(newfd)
         if old is not None:
             old.put()
         return newfd
@@ -480,9 +518,16 @@ class Process:
         f.f_pos += len(data)
         return data
 
+    @staticmethod
+    def _no_seek(f: File) -> None:
+        """Pipes, FIFOs and sockets have no file position (``no_llseek``, no FMODE_PREAD)."""
+        if (f.inode.i_mode & S_IFMT) in (S_IFIFO, S_IFSOCK):
+            raise SyscallError(Errno.ESPIPE, f"{f.path} has no file position")
+
     def pread(self, fd: int, count: int, offset: int) -> bytes:
         self._enter()
         f = self._fget(fd)
+        self._no_seek(f)
         if offset < 0:
             raise SyscallError(Errno.EINVAL, "negative offset")
         return self._read(f, count, offset)
@@ -507,6 +552,7 @@ class Process:
     def pwrite(self, fd: int, data: bytes, offset: int) -> int:
         self._enter()
         f = self._fget(fd)
+        self._no_seek(f)
         if offset < 0:
             raise SyscallError(Errno.EINVAL, "negative offset")
         return self._write(f, data, offset)
@@ -525,6 +571,7 @@ class Process:
     def lseek(self, fd: int, offset: int, whence: int) -> int:
         self._enter()
         f = self._fget(fd)
+        self._no_seek(f)
         if whence == SEEK_SET:
             pos = offset
         elif whence == SEEK_CUR:
@@ -539,11 +586,11 @@ class Process:
         return pos
 
     def ftruncate(self, fd: int, length: int) -> None:
-        """``ftruncate()``: EBADF, then EINVAL (not open for writing, negative)."""
+        """``ftruncate()``: EINVAL (negative), EBADF, EINVAL (not a writable regular file)."""
         self._enter()
-        f = self._fget(fd)
         if length < 0:
             raise SyscallError(Errno.EINVAL, "negative length")
+        f = self._fget(fd)
         if not f.f_mode & FMODE_WRITE or not f.inode.is_reg():
             raise SyscallError(Errno.EINVAL, "fd not open for writing a regular file")
         if f.inode.append_only:
@@ -555,7 +602,7 @@ class Process:
         self._enter()
         if length < 0:
             raise SyscallError(Errno.EINVAL, "negative length")
-        found = self.machine.ns.lookup(self._path(path), self.cwd)
+        found = self._lookup(path)
         inode = found.inode
         if inode.is_dir():
             raise SyscallError(Errno.EISDIR, f"{found.path} is a directory")
@@ -577,18 +624,24 @@ class Process:
         inode.i_sb.setattr_size(inode, length)
 
     def unlink(self, path: str) -> None:
+        """``unlink()``: EROFS, ENOENT, EACCES, EPERM (sticky directory), EISDIR."""
         self._enter()
-        parent, name = self.machine.ns.lookup_parent(self._path(path), self.cwd)
+        parent, name = self._lookup_parent(path)
         assert parent.inode.children is not None
-        inode = parent.inode.children.get(name)
-        if inode is None:
-            raise SyscallError(Errno.ENOENT, f"{path} does not exist")
-        if inode.is_dir():
-            raise SyscallError(Errno.EISDIR, f"{path} is a directory")
         if parent.mount.ro:
             raise SyscallError(Errno.EROFS, "read-only filesystem")
+        inode = parent.inode.children.get(name)
+        if inode is None or parent.path + "/" + name in self.machine.ns.mounts:
+            if inode is None:
+                raise SyscallError(Errno.ENOENT, f"{path} does not exist")
+            raise SyscallError(Errno.EBUSY, f"{path} is a mount point")
         if not self._may(parent.inode, 3):
             raise SyscallError(Errno.EACCES, f"cannot remove from {parent.path}")
+        if (parent.inode.i_mode & 0o1000 and self.uid != 0 and inode.i_uid != self.uid
+                and parent.inode.i_uid != self.uid):
+            raise SyscallError(Errno.EPERM, f"{path}: sticky directory, not the owner")
+        if inode.is_dir():
+            raise SyscallError(Errno.EISDIR, f"{path} is a directory")
         del parent.inode.children[name]
         inode.i_nlink -= 1
         if inode.i_nlink == 0 and inode.i_count == 0:
@@ -596,7 +649,7 @@ class Process:
 
     def mkdir(self, path: str, mode: int = 0o755) -> None:
         self._enter()
-        parent, name = self.machine.ns.lookup_parent(self._path(path), self.cwd)
+        parent, name = self._lookup_parent(path)
         assert parent.inode.children is not None
         if name in parent.inode.children:
             raise SyscallError(Errno.EEXIST, f"{path} exists")
@@ -604,29 +657,102 @@ class Process:
             raise SyscallError(Errno.EROFS, "read-only filesystem")
         if not self._may(parent.inode, 3):
             raise SyscallError(Errno.EACCES, f"cannot create in {parent.path}")
-        inode = parent.mount.sb.mkdir(parent.inode, name, mode & 0o7777)
+        inode = parent.mount.sb.mkdir(parent.inode, name, mode & 0o7777 & ~self.umask_bits)
         inode.i_uid, inode.i_gid = self.uid, self.gid
 
     def link(self, oldpath: str, newpath: str) -> None:
+        """``link()``: EEXIST, EROFS, EXDEV, EACCES, EPERM (directory), as ``do_linkat``."""
         self._enter()
-        ns = self.machine.ns
-        old = ns.lookup(self._path(oldpath), self.cwd, follow=False)
-        parent, name = ns.lookup_parent(self._path(newpath), self.cwd)
+        old = self._lookup(oldpath, follow=False)
+        parent, name = self._lookup_parent(newpath)
         assert parent.inode.children is not None
         if name in parent.inode.children:
             raise SyscallError(Errno.EEXIST, f"{newpath} exists")
-        if old.inode.is_dir():
-            raise SyscallError(Errno.EPERM, "hard links to directories are not allowed")
-        if parent.mount.sb is not old.mount.sb:
-            raise SyscallError(Errno.EXDEV, "cross-device link")
         if parent.mount.ro:
             raise SyscallError(Errno.EROFS, "read-only filesystem")
+        if parent.mount is not old.mount:
+            raise SyscallError(Errno.EXDEV, "cross-device link")
+        if not self._may(parent.inode, 3):
+            raise SyscallError(Errno.EACCES, f"cannot create in {parent.path}")
+        if old.inode.is_dir():
+            raise SyscallError(Errno.EPERM, "hard links to directories are not allowed")
         parent.inode.children[name] = old.inode
         old.inode.i_nlink += 1
 
+    def chmod(self, path: str, mode: int) -> None:
+        """``chmod()``: EROFS, then EPERM unless the caller owns the file (or is root)."""
+        self._enter()
+        found = self._lookup(path)
+        inode = found.inode
+        if found.mount.ro:
+            raise SyscallError(Errno.EROFS, f"{found.path} is on a read-only filesystem")
+        if self.uid != 0 and self.uid != inode.i_uid:
+            raise SyscallError(Errno.EPERM, f"{found.path}: not the owner")
+        inode.i_mode = (inode.i_mode & S_IFMT) | (mode & 0o7777)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        """``chown()``: EROFS; EPERM unless root, or the owner keeping the uid and
+        choosing its own group (-1 leaves an id unchanged)."""
+        self._enter()
+        found = self._lookup(path)
+        inode = found.inode
+        if found.mount.ro:
+            raise SyscallError(Errno.EROFS, f"{found.path} is on a read-only filesystem")
+        new_uid = inode.i_uid if uid == -1 else uid
+        new_gid = inode.i_gid if gid == -1 else gid
+        if self.uid != 0:
+            if self.uid != inode.i_uid or new_uid != inode.i_uid:
+                raise SyscallError(Errno.EPERM, f"{found.path}: only root may give files away")
+            if new_gid not in (inode.i_gid, self.gid):
+                raise SyscallError(Errno.EPERM, f"{found.path}: not a member of group {new_gid}")
+        inode.i_uid, inode.i_gid = new_uid, new_gid
+        if not inode.is_dir():  # ATTR_KILL_SUID | ATTR_KILL_SGID
+            inode.i_mode &= ~0o4000
+            if inode.i_mode & 0o010:
+                inode.i_mode &= ~0o2000
+
+    def pipe(self) -> tuple[int, int]:
+        """``pipe()``: ``(read end, write end)``; a pipe cannot be mapped (ENODEV)."""
+        return self.pipe2(0)
+
+    def pipe2(self, flags: int) -> tuple[int, int]:
+        """``pipe2()`` with ``O_NONBLOCK`` (``O_CLOEXEC`` accepted); EINVAL for others."""
+        from nommu.fs.pipe import create_pipe
+
+        self._enter()
+        if flags & ~(O_NONBLOCK | O_CLOEXEC):
+            raise SyscallError(Errno.EINVAL, f"pipe2 flags {flags:#o}")
+        rf, wf = create_pipe(self.machine, flags, self.uid, self.gid)
+        try:
+            rfd = self.files.install(rf)
+        except SyscallError:
+            rf.put()
+            wf.put()
+            raise
+        try:
+            wfd = self.files.install(wf)
+        except SyscallError:
+            del self.files.fds[rfd]
+            rf.put()
+            wf.put()
+            raise
+        return rfd, wfd
+
+    def socket(self, domain: int, type: int, protocol: int = 0) -> int:
+        """``socket()``: an unconnected AF_UNIX socket; its mmap is EINVAL."""
+        from nommu.fs.sockfs import create_socket
+
+        self._enter()
+        f = create_socket(self.machine, domain, type, protocol, self.uid, self.gid)
+        try:
+            return self.files.install(f)
+        except SyscallError:
+            f.put()
+            raise
+
     def stat(self, path: str) -> Stat:
         self._enter()
-        found = self.machine.ns.lookup(self._path(path), self.cwd)
+        found = self._lookup(path)
         return self._stat_inode(found.inode)
 
     def fstat(self, fd: int) -> Stat:
@@ -704,6 +830,7 @@ class Process:
             self.vfork_child = child
             child.vfork_parent = self
             self.state = "D"
+            self.runnable = False
         return child
 
     def _release_vfork(self) -> None:
@@ -714,6 +841,11 @@ class Process:
             parent.vfork_child = None
             if parent.state == "D":
                 parent.state = "R"
+            parent._sync_runnable()
+
+    def _sync_runnable(self) -> None:
+        """Keep :attr:`runnable` (read on the system-call fast path) in step with the state."""
+        self.runnable = self.vfork_child is None and self.state not in ("Z", "X")
 
     def _mmput(self) -> None:
         """Drop this task's use of its mm; the last user tears it down."""
@@ -772,6 +904,7 @@ class Process:
         self.parent = parent
         self.machine.procs.pop(leader.pid, None)
         leader.state = "X"
+        leader.runnable = False
 
     def exit(self, status: int = 0) -> None:
         """``_exit()`` (``exit_group``): every thread of the group exits.
@@ -823,6 +956,7 @@ class Process:
         self.exit_code = code
         self.exit_signal = signo
         self.state = "Z"
+        self.runnable = False
         init = self.machine.procs.get(1)
         heir = init if init is not None and init is not self and init.state not in (
             "Z", "X") else None
@@ -934,7 +1068,8 @@ class Process:
         state = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                  "Z": "Z (zombie)", "X": "X (dead)"}[self.state]
         lines = [
-            f"Name:\t{self.name}", "Umask:\t0022", f"State:\t{state}", f"Tgid:\t{self.tgid}",
+            f"Name:\t{self.name}", f"Umask:\t{self.umask_bits:04o}", f"State:\t{state}",
+            f"Tgid:\t{self.tgid}",
             "Ngid:\t0", f"Pid:\t{self.pid}", f"PPid:\t{ppid}",
             f"TracerPid:\t{1 if self.ptraced else 0}",
             f"Uid:\t{self.uid}\t{self.uid}\t{self.uid}\t{self.uid}",
@@ -1029,7 +1164,7 @@ class Process:
         return f"{total} {total} 0 {text} 0 {data} 0\n"
 
     def render_cmdline(self) -> str:
-        """``/proc/<pid>/cmdline``: the bytes at ``arg_start..arg_end`` of the mm (``get_mm_cmdline``).
+        """``/proc/<pid>/cmdline``: the mm's bytes ``arg_start..arg_end`` (``get_mm_cmdline``).
 
         Empty for a task without an mm or that never ran ``execve``.
         """

@@ -55,6 +55,13 @@ def test_fork_kinds_and_child_analysis() -> None:
     assert rep.exit_code == 1
 
 
+def test_fork_children_with_a_reused_pid_are_judged_apart() -> None:
+    rep = report("check_pid_reuse.txt")
+    assert rows(rep) == [(1, "fork", None, "change"), (4, "fork", None, "fatal")]
+    assert "execve (line 2)" in rep.findings[0].detail
+    assert "calls mmap (line 5)" in rep.findings[1].detail
+
+
 def test_map_fixed_loader_pattern_map_type_and_shmat() -> None:
     rep = report("check_map_fixed.txt")
     assert rows(rep) == [
@@ -305,6 +312,7 @@ def run_strace(strace: str, args: list[str], cwd: Path) -> None:
 def assert_lines_point_at_calls(rep: CheckReport) -> None:
     cache: dict[str, list[str]] = {}
     for f in rep.findings:
+        assert f.errno is None or f.severity != "info", f
         lines = cache.setdefault(f.source, Path(f.source).read_text().splitlines())
         assert f"{f.syscall}(" in lines[f.line - 1], (f, lines[f.line - 1])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from pathlib import Path
 
@@ -98,6 +99,34 @@ def test_default_pid_is_one() -> None:
     trace = parse_lines(["getpid() = 5"])
     assert trace.events[0].pid == 1
     assert trace.events[0].result == 5
+
+
+def test_instruction_pointer_and_syscall_number_prefixes() -> None:
+    trace = parse_lines(
+        [
+            "[00007f1234567890] brk(NULL) = 0x1000",
+            "[  9] munmap(0x7f0000000000, 4096) = 0",
+            "77    [00007f1234567890] getpid() = 77",
+        ]
+    )
+    assert trace.problems == []
+    assert [(e.pid, e.syscall, e.result) for e in trace.events] == [
+        (1, "brk", 0x1000),
+        (1, "munmap", 0),
+        (77, "getpid", 77),
+    ]
+
+
+def test_events_are_frozen() -> None:
+    trace = parse_file(FIX / "nopid.txt")
+    ev = trace.events[2]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.line = 7  # type: ignore[misc]
+    assert isinstance(ev.decoded, MmapArgs)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.decoded.length = 1  # type: ignore[misc]
+    assert ev == dataclasses.replace(ev)
+    assert hash(ev) == hash(dataclasses.replace(ev))
 
 
 # ---------------------------------------------------------------------------------------
@@ -338,6 +367,7 @@ def test_unfinished_resumed_killed_and_detached() -> None:
         (9, 11, "killed", "", None, None),
         (10, 10, "syscall", "wait4", 11, 13),
         (12, 10, "syscall", "read", None, None),  # <detached ...>
+        (13, 10, "syscall", "clone3", 14, 14),
     ]
     mmap = trace.events[0].decoded
     assert mmap == MmapArgs(0, 8192, 3, 0x22, -1, 0, None)
@@ -346,6 +376,16 @@ def test_unfinished_resumed_killed_and_detached() -> None:
         consts.CLONE_VM | consts.CLONE_VFORK, consts.SIGCHLD, 0x7F0000020000, 0x9000, 0, 0, 0
     )
     assert trace.events[6].args[1] == "[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]"
+    # "<... clone3 resumed> => {...}": strace's "changed to" part joins the first argument
+    thread = trace.events[8]
+    assert thread.args == (
+        "{flags=CLONE_VM|CLONE_THREAD, exit_signal=0, stack=0x7f0000030000, "
+        "stack_size=0x10000} => {parent_tid=[14]}",
+        "88",
+    )
+    assert thread.decoded == CloneArgs(
+        consts.CLONE_VM | consts.CLONE_THREAD, 0, 0x7F0000030000, 0x10000, 0, 0, 0
+    )
 
 
 def test_signals_exits_attach_and_odd_results() -> None:
@@ -368,6 +408,32 @@ def test_signals_exits_attach_and_odd_results() -> None:
     fl = at(trace.events, 12)
     assert (fl.result, fl.comment) == (0x8002, "flags O_RDWR|O_LARGEFILE")
     assert (trace.events[-1].kind, trace.events[-1].line) == (EventKind.DETACHED, 13)
+
+
+def test_a_reused_pid_starts_with_the_parents_descriptors() -> None:
+    trace = parse_lines(
+        [
+            '101   openat(AT_FDCWD, "/old", O_RDONLY) = 5',
+            "101   +++ exited with 0 +++",
+            '100   openat(AT_FDCWD, "/new", O_RDONLY) = 3',
+            "100   clone(child_stack=NULL, flags=SIGCHLD) = 101",
+            '101   read(5, "", 1) = -1 EBADF (Bad file descriptor)',
+            '101   read(3, "", 1) = 0',
+        ]
+    )
+    assert trace.problems == []
+    assert trace.events[-2].decoded == ReadWriteArgs(5, 1, None)
+    assert trace.events[-1].decoded == ReadWriteArgs(3, 1, "/new")
+
+
+def test_attach_messages_without_the_strace_prefix() -> None:
+    trace = parse_lines(["Process 55 attached", "55    getpid() = 55", "Process 55 detached"])
+    assert trace.problems == []
+    assert [(e.kind, e.pid) for e in trace.events] == [
+        (EventKind.ATTACHED, 55),
+        (EventKind.SYSCALL, 55),
+        (EventKind.DETACHED, 55),
+    ]
 
 
 def test_garbage_lines_are_reported_and_skipped() -> None:

@@ -43,6 +43,8 @@ would.
 
 from __future__ import annotations
 
+import contextlib
+import posixpath
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -92,7 +94,7 @@ LIBRARY_PATH = ("/lib", "/usr/lib")
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 #: Auxiliary vector entries create_elf_fdpic_tables writes (DLINFO_ITEMS).
 DLINFO_ITEMS = 15
-AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 0, 3, 4, 5, 6, 7, 8, 9
+AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 3, 4, 5, 6, 7, 8, 9
 AT_UID, AT_EUID, AT_GID, AT_EGID, AT_HWCAP, AT_CLKTCK, AT_SECURE, AT_EXECFN = (
     11, 12, 13, 14, 16, 17, 23, 31)
 #: sizeof(struct elf32_fdpic_loadmap) and of one elf32_fdpic_loadseg.
@@ -127,8 +129,7 @@ def _check_elf(buf: bytes, file: File) -> bool:
     """``is_elf``: magic, ET_EXEC/ET_DYN, a file that can be mapped (any arch)."""
     if buf[:4] != ELF_MAGIC or len(buf) < 18:
         return False
-    order = "little" if buf[5] == 1 else "big"
-    e_type = int.from_bytes(buf[16:18], order)
+    e_type = int.from_bytes(buf[16:18], "little" if buf[5] == 1 else "big")
     return e_type in (ET_EXEC, ET_DYN) and file.f_op.has_mmap
 
 
@@ -198,14 +199,14 @@ def load_elf_fdpic_binary(bprm: LinuxBinprm) -> LoadedImage:
     libraries: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     if machine.options.get("fdpic_libraries", True):
-        libraries, missing = _map_libraries(process, mm, file, bprm, info)
+        libraries, missing = _map_libraries(process, mm, file, info)
     return LoadedImage(format=fmt, path=file.path, entry=entry, interpreter=info.interp,
                        libraries=libraries, missing_libraries=missing)
 
 
 def map_elf_file(machine: Machine, process: Process, mm: MM, file: File, info: ElfInfo,
                  *, set_mm: bool) -> MappedImage:
-    """Map one ELF image and locate its entry, headers and dynamic table (``elf_fdpic_map_file``)."""
+    """Map one ELF image; find its entry, headers and dynamic table (``elf_fdpic_map_file``)."""
     params = MappedImage(info)
     if is_constdisp(machine, info):
         _map_constdisp(machine, process, mm, file, info, params, set_mm)
@@ -373,20 +374,21 @@ def _lookup_library(machine: Machine, name: str) -> str | None:
     return None
 
 
-def _map_libraries(process: Process, mm: MM, exe: File, bprm: LinuxBinprm,
+def _map_libraries(process: Process, mm: MM, exe: File,
                    info: ElfInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Map the DT_NEEDED libraries as the FDPIC dynamic linker would (see module docs)."""
     machine = process.machine
     seen_inodes = {id(exe.inode)}
     if info.interp is not None:
-        try:
+        with contextlib.suppress(SyscallError):
             seen_inodes.add(id(machine.ns.lookup(info.interp).inode))
-        except SyscallError:
-            pass
     mapped: list[str] = []
     missing: list[str] = []
     queue: deque[str] = deque(info.needed)
+    # the dynamic linker knows itself by name: a library naming it is already there
     seen_names: set[str] = set()
+    if info.interp is not None:
+        seen_names.add(posixpath.basename(info.interp))
     while queue:
         name = queue.popleft()
         if name in seen_names:

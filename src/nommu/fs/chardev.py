@@ -22,6 +22,7 @@ from nommu.consts import (
 )
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import File, FileOperations
+from nommu.mm.region import is_nommu_shared_mapping
 
 if TYPE_CHECKING:
     from nommu.mm.nommu import Nommu
@@ -74,14 +75,22 @@ class MemOperations(FileOperations):
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
                           flags: int) -> int:
-        return pgoff << self.nommu.page_shift
+        """``get_unmapped_area_mem``: the physical address ``pgoff << PAGE_SHIFT``."""
+        return (pgoff << self.nommu.page_shift) & self.nommu.ulong_mask
 
     def mmap(self, file: File, vma: VMA) -> None:
-        """``mmap_mem``: the offset must not wrap the physical address space."""
+        """``mmap_mem``: EINVAL when the offset does not fit ``phys_addr_t`` or the
+        range wraps; a non-shareable VMA is -ENOSYS (``private_mapping_ok``)."""
+        nommu = self.nommu
         size = vma.vm_end - vma.vm_start
-        offset = vma.vm_pgoff << self.nommu.page_shift
-        if offset + size - 1 < offset or offset + size > 1 << 64:
+        phys_mask = nommu.ulong_mask  # phys_addr_t is as wide as a long (no LPAE)
+        offset = (vma.vm_pgoff << nommu.page_shift) & phys_mask
+        if offset >> nommu.page_shift != vma.vm_pgoff:
+            raise SyscallError(Errno.EINVAL, "offset does not fit a physical address")
+        if offset + size - 1 > phys_mask:
             raise SyscallError(Errno.EINVAL, "physical range wraps")
+        if not is_nommu_shared_mapping(vma.vm_flags):
+            raise SyscallError(Errno.ENOSYS)
 
     def read(self, file: File, count: int, pos: int) -> bytes:
         if self.nommu.memory.area_of(pos, max(count, 1)) is None:
@@ -90,7 +99,7 @@ class MemOperations(FileOperations):
 
     def write(self, file: File, data: bytes, pos: int) -> int:
         area = self.nommu.memory.area_of(pos, max(len(data), 1))
-        if area is None:
-            raise SyscallError(Errno.EFAULT, f"no memory at {pos:#x}")
+        if area is None or not area.writable:
+            raise SyscallError(Errno.EFAULT, f"no writable memory at {pos:#x}")
         self.nommu.memory.write(pos, data)
         return len(data)

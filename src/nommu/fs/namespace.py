@@ -8,6 +8,7 @@ and the absolute path that /proc prints for a mapping of the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nommu.consts import S_IFDIR
@@ -86,21 +87,28 @@ class Namespace:
                 return m
         return self.root
 
-    def lookup(self, path: str, cwd: str = "/", *, follow: bool = True) -> Lookup:
-        """Resolve *path* (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG)."""
-        return self._walk(split_path(path, cwd), follow, 0)
+    def lookup(self, path: str, cwd: str = "/", *, follow: bool = True,
+               search: Callable[[Inode], bool] | None = None) -> Lookup:
+        """Resolve *path* (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG).
 
-    def lookup_parent(self, path: str, cwd: str = "/") -> tuple[Lookup, str]:
+        With *search*, every directory walked through must pass it (the
+        caller's ``MAY_EXEC`` check, ``may_lookup``), else EACCES.
+        """
+        return self._walk(split_path(path, cwd), follow, 0, search)
+
+    def lookup_parent(self, path: str, cwd: str = "/", *,
+                      search: Callable[[Inode], bool] | None = None) -> tuple[Lookup, str]:
         """The directory that would hold *path*, and the last component."""
         parts = split_path(path, cwd)
         if not parts:
             raise SyscallError(Errno.EEXIST, "the root directory")
-        parent = self._walk(parts[:-1], True, 0)
+        parent = self._walk(parts[:-1], True, 0, search)
         if not parent.inode.is_dir():
             raise SyscallError(Errno.ENOTDIR, f"{parent.path} is not a directory")
         return parent, parts[-1]
 
-    def _walk(self, parts: list[str], follow: bool, depth: int) -> Lookup:
+    def _walk(self, parts: list[str], follow: bool, depth: int,
+              search: Callable[[Inode], bool] | None = None) -> Lookup:
         mount = self.root
         inode = mount.root
         done: list[str] = []
@@ -109,6 +117,8 @@ class Namespace:
             comp = parts[i]
             if inode.children is None:
                 raise SyscallError(Errno.ENOTDIR, f"{join(done)} is not a directory")
+            if search is not None and not search(inode):
+                raise SyscallError(Errno.EACCES, f"no search permission on {join(done)}")
             child = inode.children.get(comp)
             if child is None:
                 raise SyscallError(Errno.ENOENT, f"{join([*done, comp])} does not exist")
@@ -120,7 +130,7 @@ class Namespace:
                 base = join(done)
                 rest = parts[i + 1:]
                 new_parts = split_path(target, base) + rest
-                return self._walk(new_parts, follow, depth + 1)
+                return self._walk(new_parts, follow, depth + 1, search)
             done.append(comp)
             inode = child
             sub = self.mounts.get(join(done))

@@ -108,7 +108,7 @@ class FifoOperations(PipeOperations):
     """A named pipe on a filesystem: ``fifo_open`` counts the ends."""
 
     def open(self, file: File) -> None:
-        """``fifo_open``: a lone end would wait for its partner (or ENXIO/succeed with O_NONBLOCK)."""
+        """``fifo_open``: a lone end waits for its partner (O_NONBLOCK: ENXIO or success)."""
         pipe = pipe_of(file.inode)
         mode = file.f_mode & (FMODE_READ | FMODE_WRITE)
         nonblock = bool(file.f_flags & O_NONBLOCK)

@@ -207,7 +207,7 @@ class RamfsSuperBlock(SuperBlock):
         inode.i_size = size  # set before allocating, as the kernel does
         pfn = nommu.zone.alloc_pages_exact(npages)
         if pfn is None:
-            raise nommu.alloc_failed(None, size, order)
+            raise nommu.alloc_failed(None, size, order, mmap_line=False)
         nommu.memory.zero(pfn << shift, npages << shift)
         for i in range(npages):
             inode.page_cache[i] = pfn + i

@@ -155,6 +155,9 @@ class Nommu:
         self.warned_order = False
         self.warned_private_direct = False
         self.last_failure: AllocFailure | None = None
+        #: Called with each :class:`AllocFailure` right after the kernel logs it,
+        #: while memory is as the failed allocation saw it (reports snapshot it).
+        self.on_alloc_failure: Callable[[AllocFailure], None] | None = None
         self.leaked_vmas: list[VMA] = []  # VMAs hidden by an overwrite (H2) of dead mms
         self.current: Task = _KernelTask()  # the task in a system call, for log lines
 
@@ -168,8 +171,14 @@ class Nommu:
         parts = [f"{self.zone.nr_free(o)}*{kib << o}kB" for o in range(self.zone.max_order + 1)]
         return f"Normal: {' '.join(parts)} = {self.zone.free_count * kib}kB"
 
-    def alloc_failed(self, task: Task | None, length: int, order: int) -> SyscallError:
-        """Log the kernel's failure lines and build the ENOMEM to raise."""
+    def alloc_failed(self, task: Task | None, length: int, order: int, *,
+                     mmap_line: bool = True) -> SyscallError:
+        """Log the kernel's failure lines and build the ENOMEM to raise.
+
+        ``warn_alloc`` prints the page allocation failure; ``do_mmap_private``
+        adds "Allocation of length ..." (*mmap_line*; not for other callers
+        such as ramfs's contiguous allocation).
+        """
         if task is None:
             task = self.current
         zone = self.zone
@@ -182,13 +191,17 @@ class Nommu:
             self.log(f"{task.comm}: page allocation failure: order:{order}, "
                      f"mode:0xcc0(GFP_KERNEL), nodemask=(null)")
             self.log(self.free_area_line())
-        self.log(f"Allocation of length {length} from process {task.pid} ({task.comm}) failed")
-        self.log(self.free_area_line())
+        if mmap_line:
+            self.log(f"Allocation of length {length} from process {task.pid} ({task.comm}) "
+                     f"failed")
+            self.log(self.free_area_line())
         failure = AllocFailure(task.pid, task.comm, length, order, zone.max_order,
                                zone.largest_free_order(), zone.free_count,
                                tuple(zone.nr_free(o) for o in range(zone.max_order + 1)),
                                self.page_size)
         self.last_failure = failure
+        if self.on_alloc_failure is not None:
+            self.on_alloc_failure(failure)
         err = SyscallError(Errno.ENOMEM, failure.explain())
         err.failure = failure  # type: ignore[attr-defined]
         return err
@@ -510,7 +523,7 @@ class Nommu:
             if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
                 self.munmap_warnings += 1
                 self.log(f"munmap of memory not mmapped by process {task.pid} ({task.comm}): "
-                         f"0x{start:08x}-0x{end:08x}")
+                         f"0x{start:x}-0x{(start + length - 1) & self.ulong_mask:x}")
             raise SyscallError(Errno.EINVAL, f"nothing mapped at {start:#x}-{end:#x}")
         _, e_end, vma = entry
         if vma.vm_file is not None:
@@ -567,10 +580,10 @@ class Nommu:
     def shrink_vma(self, mm: MM, vma: VMA, start: int, end: int) -> None:
         """Cut the head or tail of an anonymous VMA and free it (``vmi_shrink_vma``)."""
         if start > vma.vm_start:
-            mm.mt.erase(start, vma.vm_end)
+            mm.erase_range(start, vma.vm_end, vma)
             vma.vm_end = start
         else:
-            mm.mt.erase(vma.vm_start, end)
+            mm.erase_range(vma.vm_start, end, vma)
             vma.vm_start = end
         region = vma.vm_region
         assert region is not None
@@ -679,9 +692,9 @@ class Nommu:
     @staticmethod
     def _set_vma_end(mm: MM, vma: VMA, new_end: int) -> None:
         # The tree is kept in step with the VMA (field-faithful; see hazard H4).
-        mm.mt.erase(vma.vm_start, vma.vm_end)
+        mm.erase_range(vma.vm_start, vma.vm_end, vma)
         vma.vm_end = new_end
-        mm.mt.store(vma.vm_start, new_end, vma)
+        mm.store_range(vma.vm_start, new_end, vma)
 
     @staticmethod
     def sys_brk(mm: MM, brk: int) -> int:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from nommu.errors import bug_on
 
+
 @dataclass(frozen=True, slots=True)
 class BuddyStatistics:
     """A frozen view of the zone: ``nr_free[order]`` as in /proc/buddyinfo."""

@@ -71,8 +71,25 @@ class MM:
 
     def remove_vma(self, vma: VMA) -> None:
         """``delete_vma_from_mm``: clear the VMA's range from the tree."""
-        self.mt.erase(vma.vm_start, vma.vm_end)
+        self.erase_range(vma.vm_start, vma.vm_end, vma)
         self.map_count -= 1
+
+    def erase_range(self, start: int, end: int, owner: VMA) -> None:
+        """``vma_iter_clear`` over ``[start, end)`` on behalf of *owner*.
+
+        The tree clears the whole range: another VMA of this mm lying entirely
+        inside it (possible when one process mapped overlapping ranges of a
+        file, hazard H2) drops out of the tree while still counted in
+        ``map_count`` and holding its region: it joins ``hidden``.
+        """
+        for v, kept in self.mt.erase(start, end):
+            if (v is not owner and not kept and all(h is not v for h in self.hidden)
+                    and not self.mt.contains_value(v)):
+                self.hidden.append(v)
+
+    def store_range(self, start: int, end: int, vma: VMA) -> None:
+        """``vma_iter_store`` of an existing VMA's new range (VMAs overwritten become hidden)."""
+        self.hidden.extend(self.mt.store(start, end, vma))
 
     def find_vma(self, addr: int) -> VMA | None:
         """The VMA containing *addr*, or None (NOMMU ``find_vma``)."""

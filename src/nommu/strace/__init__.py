@@ -5,6 +5,13 @@
 ``mm/nommu.c`` and reports what would fail, with the errno the kernel returns.
 """
 
+from nommu.strace.check import (
+    KINDS,
+    BoardLimits,
+    CheckReport,
+    Finding,
+    check_trace,
+)
 from nommu.strace.parse import (
     AT_FDCWD,
     BrkArgs,
@@ -45,7 +52,10 @@ from nommu.strace.parse import (
 
 __all__ = [
     "AT_FDCWD",
+    "KINDS",
+    "BoardLimits",
     "BrkArgs",
+    "CheckReport",
     "CloneArgs",
     "CloseArgs",
     "Decoded",
@@ -54,6 +64,7 @@ __all__ = [
     "EventKind",
     "ExecveArgs",
     "ExitArgs",
+    "Finding",
     "FtruncateArgs",
     "MadviseArgs",
     "MlockArgs",
@@ -74,6 +85,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "Wait4Args",
+    "check_trace",
     "decode_c_string",
     "decode_flags",
     "parse_file",

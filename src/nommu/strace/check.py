@@ -80,7 +80,16 @@ results with the MMU trace's own addresses (pids joined by ``CLONE_VM`` share
 one; a fork-like child starts with a copy; ``execve`` starts afresh). Memory
 mapped by the kernel at exec (program, interpreter, stack) is not in the
 trace and so is unknown; calls on unknown memory are not reported as munmap
-problems. A library loaded by the dynamic loader counts as one mapping.
+problems, nor is a range that reaches past one anonymous mapping into memory
+the trace does not show. A library loaded by the dynamic loader counts as one
+mapping.
+
+API: ``check_trace(trace, limits=None) -> CheckReport``; :class:`BoardLimits`
+describes the board; :class:`CheckReport` holds ``findings`` (tuple of
+:class:`Finding`: ``line``, ``pid``, ``syscall``, ``kind``, ``errno``,
+``detail``, ``severity``, ``source``), ``verdict``, ``problems`` (the parse
+problems), and offers ``summary()``, ``to_json()``, ``render_text()`` and
+``exit_code`` (0 for "runs as is", else 1).
 
 Verdict: each finding has a severity. ``info`` findings leave "runs as is";
 ``change`` findings (every finding with an errno, and fork-like clones,
@@ -415,7 +424,17 @@ class _Map:
 class _Builder:
     """A finding whose detail or severity is settled at the end of the trace."""
 
-    __slots__ = ("child", "child_line", "errno", "event", "extra", "kind", "seq", "value")
+    __slots__ = (
+        "child",
+        "child_line",
+        "errno",
+        "event",
+        "extra",
+        "kind",
+        "seq",
+        "value",
+        "watch",
+    )
 
     def __init__(self, event: Event, kind: str, errno: str | None, seq: int) -> None:
         self.event = event
@@ -426,6 +445,7 @@ class _Builder:
         self.child_line: int | None = None
         self.extra = 0
         self.value = 0
+        self.watch: _Watch | None = None
 
 
 class _Mm:
@@ -477,12 +497,13 @@ class _Mm:
 class _Watch:
     """What a process does from its first traced call until execve (fork analysis)."""
 
-    __slots__ = ("line", "state", "syscall")
+    __slots__ = ("gone", "line", "state", "syscall")
 
     def __init__(self) -> None:
         self.state = "pending"  # -> "exec" | "work" | "exit"
         self.line = 0
         self.syscall = ""
+        self.gone = False  # exited: a later process may reuse the pid
 
 
 class _Checker:
@@ -572,8 +593,10 @@ class _Checker:
             if ev.kind is not syscall_kind:
                 if ev.kind is EventKind.EXITED or ev.kind is EventKind.KILLED:
                     w = watch.get(ev.pid)
-                    if w is not None and w.state == "pending":
-                        w.state, w.line, w.syscall = "exit", ev.line, ""
+                    if w is not None:
+                        if w.state == "pending":
+                            w.state, w.line, w.syscall = "exit", ev.line, ""
+                        w.gone = True
                 continue
             w = watch.get(ev.pid)
             if w is None:
@@ -873,11 +896,17 @@ class _Checker:
         if not isinstance(d, CloneArgs):
             return
         child = ev.result if ev.ok and ev.result is not None and ev.result > 0 else None
+        child_watch: _Watch | None = None
+        if child is not None:
+            child_watch = self.watch.get(child)
+            if child_watch is None or child_watch.gone:  # new, or a reused pid
+                child_watch = self.watch[child] = _Watch()
         parent_mm = self.mm(ev.pid)
         shares_vm = bool(d.flags & consts.CLONE_VM)
         if ev.syscall == "fork" or not shares_vm:
             note = self.defer(ev, "fork", "EINVAL" if ev.syscall == "fork" else None)
             note.child = child
+            note.watch = child_watch
             self.forks.append(note)
             for sa_note, gid in parent_mm.shared_anon:
                 if sa_note.child is None and parent_mm.live(gid):
@@ -896,8 +925,8 @@ class _Checker:
         size = d.stack_size
         if not size:
             m = next((x for x in mm.maps if x.start < d.stack <= x.end), None)
-            if m is None:
-                m = mm.last_stack
+            if m is None and mm.last_stack is not None and mm.last_stack in mm.maps:
+                m = mm.last_stack  # the latest MAP_STACK mapping still mapped
             if m is None:
                 return
             size = m.end - m.start
@@ -1041,7 +1070,7 @@ class _Checker:
                 "cannot be judged: use vfork() if the child only calls execve",
                 "change",
             )
-        w = self.watch.get(b.child)
+        w = b.watch
         if w is None or w.state == "pending":
             return (
                 f"{head}; the child (pid {b.child}) is not in the trace (record with "

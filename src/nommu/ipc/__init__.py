@@ -1,0 +1,1 @@
+"""Inter-process communication: System V shared memory (``shm``)."""
