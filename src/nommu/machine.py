@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: Filesystem constructors registered by type name (``Machine.mount``).
 FilesystemFactory = Callable[..., tuple[SuperBlock, Inode, Any]]
 FILESYSTEMS: dict[str, FilesystemFactory] = {}
-register_filesystems(FILESYSTEMS)  # romfs, ext2, nfs
+register_filesystems(FILESYSTEMS)  # romfs, ext2, nfs, cramfs
 
 SYSCTLS = ("vm.nr_trim_pages",)
 
@@ -232,6 +232,7 @@ class Machine:
         if fstype in ("ramfs", "tmpfs"):
             if options:
                 raise ValueError(f"{fstype}: unknown option {sorted(options)[0]!r}")
+            self._ensure_dir(target)
             sb: SuperBlock = RamfsSuperBlock(self.nommu, self.anon_dev(), fstype)
             root = sb.root  # type: ignore[attr-defined]
             fs: Any = sb
@@ -239,17 +240,20 @@ class Machine:
             factory = FILESYSTEMS.get(fstype)
             if factory is None:
                 raise ValueError(f"fstype: unknown filesystem type {fstype!r}")
+            # the target first: a factory may take resources (flash partitions, devices)
+            self._ensure_dir(target)
             sb, root, fs = factory(self, **options)
-        self._ensure_dir(target)
         mnt = Mount(sb, root, target, ro=ro, noexec=noexec)
         mnt.fs = fs
         self.ns.add_mount(mnt, target)
         return fs
 
     def _ensure_dir(self, path: str) -> None:
-        from nommu.fs.namespace import split_path
+        from nommu.fs.namespace import join, split_path
 
         parts = split_path(path)
+        if join(parts) in self.ns.mounts:
+            raise ValueError(f"target: {join(parts)} is already a mountpoint")
         cur = ""
         for comp in parts:
             parent = self.ns.lookup(cur or "/")

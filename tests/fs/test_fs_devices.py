@@ -216,3 +216,16 @@ def test_device_maps_address_is_not_page_cache(m: nommu.Machine) -> None:
     assert maps_lines(m) == []
     assert P == 4096
     m.validate()
+
+
+def test_two_devices_mapping_the_same_address_is_a_kernel_bug(m: nommu.Machine) -> None:
+    """/dev/mem at the frame buffer's address makes a second region with the same start:
+    add_nommu_region() BUG()s even though the files differ (H1)."""
+    p = m.spawn(name="P1")
+    fb = p.mmap(0, 4096, RW, SHARED, p.open("/dev/fb0", nommu.O_RDWR), 0)
+    mem = p.open("/dev/mem", nommu.O_RDWR)
+    with pytest.raises(nommu.KernelOops):
+        p.mmap(0, 4096, RW, SHARED, mem, fb)
+    assert len(maps_lines(m)) == 1
+    assert p.mmap(0, 4096, RW, SHARED, mem, fb + 4096) == fb + 4096  # another start: fine
+    m.validate()

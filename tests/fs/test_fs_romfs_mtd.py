@@ -408,3 +408,50 @@ def test_real_uclinux_image_mounts_and_executes_in_place() -> None:
     assert rom.image.volume == "ROMdisk"
     assert free_pages(m) == 1024
     m.validate()
+
+
+# -- C111 cramfs ---------------------------------------------------------------------------------
+def test_c111_cramfs_physmem() -> None:
+    m = z1024(flash="1M", flash_base=FLASH_BASE)
+    u, c = bytes(range(256)) * 32, bytes(range(255, -1, -1)) * 32
+    cram = m.mount("cramfs", "/cram", files={"u": FileSpec(u, executable=True), "c": c},
+                   xip=["u"])
+    p = m.spawn(name="P1")
+    fdu = p.open("/cram/u", nommu.O_RDONLY)
+    lc = p.mmap(0, 8192, R | X, PRIV, fdu, 0)
+    assert lc % P == 0 and cram.mtd.base <= lc < cram.mtd.base + cram.mtd.size
+    assert p.peek(lc, 8192) == u
+    assert free_pages(m) == 1024
+    assert errno_of(p.mmap, 0, 12288, R, PRIV, fdu, 0) == errno.EINVAL  # past EOF
+    assert p.mmap(0, 8192, R, SHARED, fdu, 0) == lc
+    fdc = p.open("/cram/c", nommu.O_RDONLY)
+    assert errno_of(p.mmap, 0, 4096, R, SHARED, fdc, 4096) == errno.ENODEV
+    copy = p.mmap(0, 8192, R, PRIV, fdc, 0)  # compressed: ENOSYS, so a copy
+    assert copy == 0x00400000 and p.peek(copy, 8192) == c
+    assert p.read(fdc, 4) == c[:4]
+    assert errno_of(p.open, "/cram/c", nommu.O_RDWR) == errno.EROFS
+    assert p.stat("/cram/u").st_dev == 0x1F00
+    ino = p.stat("/cram/u").st_ino
+    # the MAP_SHARED mapping of the same range hid the first VMA (H2); the region is r-xp
+    assert maps_lines(m, p.pid)[-1] == pad(f"{lc:08x}-{lc + 8192:08x} r--S 00000000 1f:00 {ino} ",
+                                           "/cram/u")
+    assert maps_lines(m)[-1] == pad(f"{lc:08x}-{lc + 8192:08x} r-xp 00000000 1f:00 {ino} ",
+                                    "/cram/u")
+    # on a block device cramfs has no capabilities: copies only
+    m.mount("cramfs", "/cramb", device="block", files={"u": u}, xip=["u"])
+    fdb = p.open("/cramb/u", nommu.O_RDONLY)
+    b = p.mmap(0, 8192, R | X, PRIV, fdb, 0)
+    assert b % P == 0 and b < FLASH_BASE and p.peek(b, 8192) == u
+    assert errno_of(p.mmap, 0, 4096, R, SHARED, fdb, 0) == errno.ENODEV
+    with pytest.raises(ValueError, match="xip"):
+        m.mount("cramfs", "/x", files={"a": b"1"}, xip=["b"])
+    m.validate()
+
+
+def test_mount_on_a_mountpoint_takes_no_flash() -> None:
+    m = z1024(flash="1M", flash_base=FLASH_BASE)
+    m.mount("romfs", "/rom", files={"a": b"1"})
+    with pytest.raises(ValueError, match="target"):
+        m.mount("romfs", "/rom", files={"a": b"2"})
+    assert errno_of(m.spawn().open, "/dev/mtd1", nommu.O_RDONLY) == errno.ENOENT
+    assert m.mount("romfs", "/rom2", files={"a": b"2"}).mtd.index == 1

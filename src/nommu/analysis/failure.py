@@ -37,6 +37,20 @@ CAUSE_FRAGMENTATION = "fragmentation"
 
 
 @dataclass(frozen=True, slots=True)
+class ProgramInfo:
+    """What an exec that failed was loading: a bFLT file's header figures."""
+
+    path: str
+    loads_into_ram: bool  # FLAT_FLAG_RAM (or GZIP): text copied into the one block
+    text_len: int  # including the 64-byte header
+    data_len: int
+    bss_len: int
+    stack_size: int
+    reloc_count: int
+    xip_possible: bool  # the file is on a filesystem that can map it in place
+
+
+@dataclass(frozen=True, slots=True)
 class Blocker:
     """An allocation inside the candidate block, and how many of its pages lie there."""
 
@@ -126,8 +140,36 @@ def _owner(a: Allocation) -> str:
     return "the kernel"
 
 
-def explain_failure(snap: MachineSnapshot, failure: AllocFailure) -> FailureExplanation:
-    """Explain *failure* with the memory of *snap* (taken when it happened)."""
+def _program_remedy(program: ProgramInfo, order: int, ps: int) -> str | None:
+    """For a bFLT loaded whole into RAM: the smaller block it would need with text apart.
+
+    Without FLAT_FLAG_RAM the loader maps the text from the file and needs one
+    anonymous block of ``data + max(bss + stack, relocs) + one word`` only
+    (fs/binfmt_flat.c; the argument area is left out, so this is a lower bound).
+    """
+    if not program.loads_into_ram:
+        return None
+    need = program.data_len + max(program.bss_len + program.stack_size,
+                                  program.reloc_count * 4) + 4
+    pages = -(-need // ps)
+    data_order = max(pages - 1, 0).bit_length()
+    if data_order >= order:
+        return None
+    where = ("executed in place from flash" if program.xip_possible
+             else "one copy shared by every process running it")
+    return (f"{program.path} is a bFLT with FLAT_FLAG_RAM: its {size_text(program.text_len)} "
+            f"of text is copied into the same block as its data. Built without it "
+            f"(elf2flt without -r), the text would be mapped from the file ({where}) and "
+            f"this exec would need about an order-{data_order} block "
+            f"({size_text((1 << data_order) * ps)}) for data, bss and stack")
+
+
+def explain_failure(snap: MachineSnapshot, failure: AllocFailure,
+                    program: ProgramInfo | None = None) -> FailureExplanation:
+    """Explain *failure* with the memory of *snap* (taken when it happened).
+
+    *program* describes the file an exec was loading, when that is what failed.
+    """
     ps = failure.page_size
     order = failure.order
     need = (1 << order) * ps if order <= 63 else 0
@@ -158,7 +200,7 @@ def explain_failure(snap: MachineSnapshot, failure: AllocFailure) -> FailureExpl
         findex = fragmentation_index(nr_free, failure.free_pages, order)
         size = 1 << order
         start, cand_free = _candidate(snap, order)
-        if start is not None:
+        if start is not None and cand_free:  # a block with nothing free explains nothing
             cand = start * ps
             blockers, claimed = _blockers(snap, start, size)
             unattributed = max(size - cand_free - claimed, 0)
@@ -203,6 +245,10 @@ def explain_failure(snap: MachineSnapshot, failure: AllocFailure) -> FailureExpl
         if lfo >= 0 and cause == CAUSE_FRAGMENTATION:
             remedies.append(f"a request of at most {size_text(largest)} (order {lfo}) would "
                             f"have fitted in the largest free block")
+    if program is not None:
+        hint = _program_remedy(program, order, ps)
+        if hint is not None:
+            remedies.append(hint)
     return FailureExplanation(
         pid=failure.pid, comm=failure.comm, length=failure.length, order=order,
         need_bytes=need, max_order=failure.max_order, page_size=ps, free_bytes=free_bytes,

@@ -78,7 +78,9 @@ def _intervals(p: ProcessView) -> list[tuple[str, int, int]]:
     vmas = p.vmas
     text_vma = _vma_at(vmas, p.start_code) if p.end_code > p.start_code else None
     if text_vma is not None:
-        out.append(("text", text_vma.start, min(p.end_code, text_vma.end)))
+        # a text mapping of the file is text to its (page-rounded) end
+        end = text_vma.end if text_vma.path is not None else min(p.end_code, text_vma.end)
+        out.append(("text", text_vma.start, end))
     data_vma = _vma_at(vmas, p.start_data) if p.end_data > p.start_data else None
     if data_vma is not None:
         lo = data_vma.start
@@ -169,6 +171,6 @@ def _footprint(p: ProcessView, regions: dict[int, RegionView]) -> Footprint:
 
 
 def footprints(snapshot: MachineSnapshot) -> tuple[Footprint, ...]:
-    """Footprints of every process with an address space, by pid."""
+    """Footprints of every process that maps anything, by pid."""
     regions = {r.seq: r for r in snapshot.regions}
-    return tuple(_footprint(p, regions) for p in snapshot.processes if p.mm)
+    return tuple(_footprint(p, regions) for p in snapshot.processes if p.mm and p.vmas)

@@ -1,6 +1,7 @@
-"""Executable file formats a no-MMU kernel loads: bFLT (``flat_format``) and ELF (``elf_format``).
+"""Executable file formats a no-MMU kernel loads, and its loaders.
 
-These modules only read and write the on-disk formats and apply the kernel's
-header checks; how the loaders map the result into memory is modelled
-elsewhere.
+``flat_format`` and ``elf_format`` read and write the on-disk formats (bFLT,
+ELF) and apply the kernel's header checks. ``exec`` models ``execve``
+(fs/exec.c); ``flat`` and ``elf_fdpic`` are the loaders (fs/binfmt_flat.c,
+fs/binfmt_elf_fdpic.c) that map a program into a new address space.
 """

@@ -55,14 +55,19 @@ if TYPE_CHECKING:
 __all__ = [
     "BINPRM_BUF_SIZE",
     "MAX_ARG_PAGES",
+    "NOT_MINE",
     "LinuxBinprm",
     "LoadedImage",
     "allow_write_access",
+    "clear_user",
+    "close_exec",
+    "cpu_byteorder",
     "deny_write_access",
     "do_execve",
     "open_exec",
     "put_user",
     "read_file",
+    "search_binary_handler",
 ]
 
 #: Pages of argument and environment strings an exec may carry (fs/exec.c, !MMU).

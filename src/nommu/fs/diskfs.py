@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from nommu.consts import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
+from nommu.consts import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK
 from nommu.errors import Errno, SyscallError
 from nommu.fs.filespec import (
     DeviceSpec,
@@ -238,14 +238,10 @@ class DiskSuperBlock(SuperBlock):
             elif isinstance(spec, SymlinkSpec):
                 inode = self.symlink(parent, name, spec.target)
             elif isinstance(spec, DeviceSpec):
-                from nommu.consts import S_IFBLK, S_IFCHR
-
                 mode = (S_IFBLK if spec.kind == "block" else S_IFCHR) | 0o600
                 rdev = (spec.major, spec.minor)
                 inode = self.mknod(parent, name, mode, rdev, special(mode, rdev))
             elif isinstance(spec, SpecialSpec):
-                from nommu.consts import S_IFIFO, S_IFSOCK
-
                 mode = (S_IFIFO if spec.kind == "fifo" else S_IFSOCK) | 0o644
                 inode = self.mknod(parent, name, mode, (0, 0), special(mode, (0, 0)))
             else:

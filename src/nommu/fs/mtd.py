@@ -41,6 +41,7 @@ from nommu.consts import (
     NOMMU_MAP_READ,
     NOMMU_MAP_WRITE,
     VM_SHARED,
+    parse_size,
 )
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_WRITE, File, FileOperations
@@ -174,10 +175,8 @@ def add_mtd(machine: Machine, data: bytes = b"", *, size: int | str | None = Non
         mtd_type: ``"rom"`` (MTD_ROM, the default), ``"ram"`` (MTD_RAM) or
             ``"nor"`` (MTD_NORFLASH: copy-only, never pointable).
         pointable: whether the map driver has ``_point`` (XIP possible).
-        option: the option name to blame for a bad size in messages.
+        option: the mount option named when the image does not fit the flash.
     """
-    from nommu.consts import parse_size
-
     if mtd_type not in MTD_TYPES:
         raise ValueError(f"mtd_type: must be one of {', '.join(MTD_TYPES)}, got {mtd_type!r}")
     if not isinstance(pointable, bool):

@@ -16,7 +16,14 @@ from nommu.consts import S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFSOCK
 from nommu.errors import Errno, SyscallError
 from nommu.fs.pipe import FifoOperations
 from nommu.fs.sockfs import SocketNodeOperations
-from nommu.fs.vfs import File, FileOperations
+from nommu.fs.vfs import (
+    FMODE_CAN_READ,
+    FMODE_CAN_WRITE,
+    FMODE_READ,
+    FMODE_WRITE,
+    File,
+    FileOperations,
+)
 
 if TYPE_CHECKING:
     from nommu.machine import Machine
@@ -39,8 +46,6 @@ class ChrdevOperations(FileOperations):
             raise SyscallError(Errno.ENXIO, f"no driver for character device "
                                             f"{self.rdev[0]}:{self.rdev[1]}")
         file.f_op = fops
-        from nommu.fs.vfs import FMODE_CAN_READ, FMODE_CAN_WRITE, FMODE_READ, FMODE_WRITE
-
         if fops.has_read and file.f_mode & FMODE_READ:
             file.f_mode |= FMODE_CAN_READ
         if fops.has_write and file.f_mode & FMODE_WRITE:

@@ -12,14 +12,17 @@ romfs     files= | image=, device="mtd"|"block", mtd_type,     :mod:`.romfs`
           pointable, size, volume
 ext2      files=                                               :mod:`.ext2`
 nfs       files=                                               :mod:`.nfs`
+cramfs    files=, xip=, device="mtd"|"block", size             :mod:`.cramfs`
 ========  ===================================================  =================
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from nommu.fs.cramfs import mount_cramfs
 from nommu.fs.ext2 import mount_ext2
 from nommu.fs.fbdev import add_framebuffer
 from nommu.fs.nfs import mount_nfs
@@ -32,13 +35,12 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "romfs": mount_romfs,
     "ext2": mount_ext2,
     "nfs": mount_nfs,
+    "cramfs": mount_cramfs,
 }
 
 
 def _checked(fstype: str, factory: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a factory so an unknown option is a ValueError naming it."""
-    import inspect
-
     known = [p for p in inspect.signature(factory).parameters if p != "machine"]
 
     def mount(machine: Machine, **options: Any) -> Any:
@@ -53,7 +55,7 @@ def _checked(fstype: str, factory: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def register_filesystems(table: MutableMapping[str, Callable[..., Any]]) -> None:
-    """Add romfs, ext2 and nfs to *table* (the machine's ``FILESYSTEMS``)."""
+    """Add romfs, ext2, nfs and cramfs to *table* (the machine's ``FILESYSTEMS``)."""
     for name, factory in FACTORIES.items():
         table.setdefault(name, _checked(name, factory))
 

@@ -80,7 +80,7 @@ def explain(f: FailureRecord) -> FailureExplanation | None:
     """The explanation of a recorded failure, when it was an allocation failure."""
     if f.alloc is None or f.snapshot is None:
         return None
-    return explain_failure(f.snapshot, f.alloc)
+    return explain_failure(f.snapshot, f.alloc, f.program)
 
 
 def _failure(f: FailureRecord) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from nommu.analysis.memmap import KIND_FLASH, flash_map, memory_map
 from nommu.analysis.snapshot import (
@@ -55,9 +56,9 @@ DPI = 96
 
 
 def _png(fig: Figure) -> bytes:
-    canvas = FigureCanvasAgg(fig)
+    FigureCanvasAgg(fig)  # draw with Agg, whatever pyplot's backend is
     buf = io.BytesIO()
-    canvas.print_png(buf, metadata={"Software": None})
+    fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -114,9 +115,11 @@ def memory_map_png(snap: MachineSnapshot, title: str,
         OWNER_PALETTE[i % len(OWNER_PALETTE)] for i in range(len(owner_keys) - 2)]
 
     fls = flash_map(snap)
-    height = 2.2 + rows * 0.09 + (0.6 if fls else 0)
+    map_height = 1.6 + rows * 0.09
+    height = map_height + (0.8 if fls else 0)
     fig = Figure(figsize=(11, height), dpi=DPI, layout="constrained")
-    grid = fig.add_gridspec(2 if fls else 1, 2, height_ratios=[rows, 4] if fls else [1])
+    grid = fig.add_gridspec(2 if fls else 1, 2,
+                            height_ratios=[map_height, 0.8] if fls else [1])
     ax_kind = fig.add_subplot(grid[0, 0])
     ax_owner = fig.add_subplot(grid[0, 1])
     ax_kind.imshow(kind_grid, cmap=ListedColormap([KIND_COLOURS[k] for k in KIND_ORDER]),
@@ -134,10 +137,14 @@ def memory_map_png(snap: MachineSnapshot, title: str,
                             f"{snap.ram_base + (rows - 1) * cols * cell_bytes:#x}"], fontsize=7)
         if highlight is not None:
             first, count = highlight
-            for cell in range((first - start) // per, -(-(first - start + count) // per)):
-                r, c = divmod(cell, cols)
-                ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black",
-                                       linewidth=1.2))
+            lo_cell = (first - start) // per
+            hi_cell = -(-(first - start + count) // per)
+            while lo_cell < hi_cell:  # one outline per grid row the block spans
+                row, col = divmod(lo_cell, cols)
+                span = min(hi_cell - lo_cell, cols - col)
+                ax.add_patch(Rectangle((col - 0.5, row - 0.5), span, 1, fill=False,
+                                       edgecolor="black", linewidth=2))
+                lo_cell += span
     used = [k for k in KIND_ORDER if k != KIND_FLASH and (kinds == kind_code[k]).any()]
     ax_kind.legend(handles=[Patch(color=KIND_COLOURS[k], label=k) for k in used],
                    loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4, fontsize=7,
@@ -163,8 +170,9 @@ def memory_map_png(snap: MachineSnapshot, title: str,
                         interpolation="nearest")
         ax_flash.set_yticks([])
         ax_flash.set_xticks([])
-        ax_flash.set_title(f"flash at {snap.flash_base:#x}: mapped in place (XIP) "
-                           f"in green", fontsize=9)
+        xip = sum(r.npages for r in fls if r.kind == KIND_XIP) * snap.page_size
+        ax_flash.set_title(f"flash at {snap.flash_base:#x}: {xip // 1024} KiB mapped in place "
+                           f"(XIP, dark green)", fontsize=9)
     fig.suptitle(title, fontsize=11)
     return _png(fig)
 
@@ -210,8 +218,10 @@ def largest_block_png(timeline: dict[str, Any], failure_events: Sequence[int]) -
             color="#0072b2", linewidth=1.5, label="largest free block")
     _mark_failures(ax, failure_events)
     ax.set_yscale("log", base=2)
+    ax.yaxis.set_major_formatter(FuncFormatter(
+        lambda v, _pos: f"{v / 1024:g} MiB" if v >= 1024 else f"{v:g} KiB"))
     ax.set_xlabel("event")
-    ax.set_ylabel("KiB (log scale)")
+    ax.set_ylabel("log scale")
     ax.set_title("Largest free block over time: the biggest allocation that can still succeed",
                  fontsize=10)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)

@@ -29,11 +29,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from nommu.analysis.failure import ProgramInfo
 from nommu.analysis.snapshot import MachineSnapshot, capture
+from nommu.binfmt.flat_format import FLAT_HDR_SIZE, parse_flat_header
 from nommu.consts import (
     IPC_STAT,
     MAP_TYPE,
     O_ACCMODE,
+    O_RDONLY,
     O_WRONLY,
     S_IFMT,
     S_IFREG,
@@ -41,7 +44,7 @@ from nommu.consts import (
 from nommu.errors import Errno, KernelOops, NommuError, SyscallError
 from nommu.fs.namespace import split_path
 from nommu.fs.romfs_image import FileSpec
-from nommu.fs.vfs import FMODE_WRITE, File
+from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File
 from nommu.machine import Machine
 from nommu.mm.nommu import AllocFailure
 from nommu.process import Process, ProcessStateError
@@ -67,7 +70,7 @@ from nommu.scenario.schema import (
 #: Failures recorded in full (log lines and a snapshot); later ones are counted.
 DETAIL_LIMIT = 20
 #: Samples of the free lists kept per run.
-MAX_SAMPLES = 2048
+MAX_SAMPLES = 1024
 
 Progress = Callable[[int, int], None]
 
@@ -108,6 +111,14 @@ def open_flags_text(flags: int) -> str:
     if not rest:
         return acc
     return acc + "|" + flag_text(rest, {k: v for k, v in val.OPEN_NAMES.items() if v > O_ACCMODE})
+
+
+def _excerpt(text: str, lines: int = 3) -> str:
+    """The first lines of a file, on one line, for an expectation's report."""
+    rows = text.splitlines()
+    shown = " | ".join(r.rstrip() for r in rows[:lines])
+    more = f" | ... ({len(rows)} lines)" if len(rows) > lines else ""
+    return (shown or "(empty)") + more
 
 
 def _errname(e: Errno | str | None) -> str:
@@ -305,8 +316,25 @@ class Runner:
             if not rec[4]:
                 rec[4] = f"event {self.event + 1}: {why}"
 
+    def program_info(self, path: str, p: Process) -> ProgramInfo | None:
+        """The bFLT header of *path*, read through the VFS (None if it is not bFLT)."""
+        try:
+            found = self.machine.ns.lookup(path, p.cwd)
+            f = File(found.inode, found.mount, found.path, O_RDONLY, FMODE_READ)
+            try:
+                head = f.f_op.read(f, FLAT_HDR_SIZE, 0)
+            finally:
+                f.put()
+            hdr = parse_flat_header(head, name=path, zflat=True, check_size=False)
+        except (SyscallError, ValueError, TypeError):
+            return None
+        xip = found.mount.sb.fstype == "romfs" and bool(self.machine.flash_size)
+        return ProgramInfo(found.path, hdr.loads_into_ram, hdr.text_len, hdr.data_len,
+                           hdr.bss_len, hdr.stack_size, hdr.reloc_count, xip)
+
     def failed(self, where: Location, op: str, p: Process, err: SyscallError, call: str,
-               log_mark: int, expect: Errno | str | None = None) -> None:
+               log_mark: int, expect: Errno | str | None = None,
+               exec_path: str | None = None) -> None:
         """Record a failed system call (counted always, in full for the first ones)."""
         self.total_failures += 1
         expected = isinstance(expect, Errno) and expect == err.errno
@@ -325,10 +353,12 @@ class Runner:
             self._pending.clear()
         if len(self.failures) < self.detail_limit:
             log = tuple(self.machine.dmesg()[log_mark:][:12])
+            program = (self.program_info(exec_path, p)
+                       if exec_path is not None and alloc is not None else None)
             self.failures.append(FailureRecord(
                 len(self.failures) + 1, self.event + 1, self.tick, where, op, p.name, p.pid,
                 call, err.errno.name, err.strerror or "", err.detail, expected, log, alloc,
-                snap))
+                snap, program))
 
     def oops(self, where: Location, err: KernelOops) -> None:
         self.stopped = f"{where}: kernel oops: {err}"
@@ -387,6 +417,7 @@ class Runner:
               describe: Callable[[Process], str]) -> Callable[[], None]:
         name = step.args[proc_key]
         where = step.where
+        exec_path = str(step.args["path"]) if step.op in ("exec", "start") else None
         procs = self.procs
         save = step.save
         expect = step.expect
@@ -406,7 +437,7 @@ class Runner:
             try:
                 value = invoke(p)
             except SyscallError as e:
-                self.failed(where, step.op, p, e, describe(p), mark, expect)
+                self.failed(where, step.op, p, e, describe(p), mark, expect, exec_path)
                 if rec is not None:
                     self.check_expect(rec, expect == e.errno,
                                       f"{describe(p)} failed with {e.errno.name}"
@@ -508,7 +539,7 @@ class Runner:
                     self.check_expect(rec, False, f"cannot read {path}: {e}")
                     return
                 ok = test(content)
-                self.check_expect(rec, ok, f"{path} was:\n{content}" if not ok else "")
+                self.check_expect(rec, ok, "" if ok else f"{path} was: " + _excerpt(content))
             return run_file
         ps = m.page_size
         if a["free_above"] is not None:
@@ -724,7 +755,8 @@ class Runner:
         shmid, addr = self.getter(a["shmid"], w), self.getter(a["addr"], w)
         flags = int(a["flags"])
         return (lambda p: p.shmat(shmid(), addr(), flags),
-                lambda p: f"shmat({shmid()}, {_addr(addr())}, {flags:#o})", "proc")
+                lambda p: f"shmat({shmid()}, {_addr(addr())}, "
+                          f"{flag_text(flags, val.IPC_NAMES)})", "proc")
 
     def _op_shmdt(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         addr = self.getter(step.args["addr"], step.where)

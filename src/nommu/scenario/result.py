@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nommu.analysis.failure import ProgramInfo
 from nommu.analysis.snapshot import MachineSnapshot
 from nommu.mm.nommu import AllocFailure
 from nommu.scenario.schema import Location
@@ -47,6 +48,7 @@ class FailureRecord:
     kernel_log: tuple[str, ...]  # lines the kernel logged for it
     alloc: AllocFailure | None  # for allocation failures: the allocator's facts
     snapshot: MachineSnapshot | None  # memory at the moment of the failure
+    program: ProgramInfo | None = None  # for a failed exec: what it was loading
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,8 @@ class WorkloadRunner:
         except SyscallError as e:
             r.note_name(child)
             argv = ", ".join(f'"{a}"' for a in spec.argv)
-            r.failed(spec.where, "exec", child, e, f'execve("{spec.path}", [{argv}], [])', mark)
+            r.failed(spec.where, "exec", child, e, f'execve("{spec.path}", [{argv}], [])', mark,
+                     exec_path=spec.path)
             if child.state not in ("Z", "X"):
                 child.exit(127)
             self._reap(parent, spec.where)

@@ -125,6 +125,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 from collections import deque
@@ -138,7 +139,6 @@ from nommu.analysis.footprint import Footprint, footprints
 from nommu.analysis.fragmentation import Fragmentation, fragmentation
 from nommu.analysis.snapshot import MachineSnapshot, capture
 from nommu.binfmt.elf_format import ET_DYN, PF_R, PF_W, PF_X, SegmentSpec, build_elf
-from nommu.consts import page_align
 from nommu.errors import ConfigError, Errno, SyscallError
 from nommu.fs.romfs_image import DirSpec, FileSpec
 from nommu.process import Process, ProcessStateError
@@ -207,6 +207,7 @@ TRANSLATION_KINDS: dict[str, str] = {
     "memfd": "a memfd object becomes a tmpfs file in /dev/shm",
     "forced_exit": "at the end of the trace a vfork child is ended so its parent runs",
     "adopted": "a process first seen without execve runs a default program image",
+    "respawned": "after an execve the board could not load, the process goes on in a new one",
     "not_replayed": "a call the replay cannot express on the board",
 }
 
@@ -264,6 +265,7 @@ class ReplayPolicy:
     stack_size: int = 131072
     reservations: str = "commit"
     mremap_fallback: bool = True
+    respawn: bool = True
     cwd: str = "/home"
     direct_mappable: tuple[str, ...] = BoardLimits().direct_mappable
     sample_every: int = 1
@@ -288,7 +290,9 @@ class ReplayPolicy:
             or not isinstance(self.program_size, int)
             or self.program_size <= 0
         ):
-            raise ValueError(f"program_size: must be a positive int or None, got {self.program_size!r}")
+            raise ValueError(
+                f"program_size: must be a positive int or None, got {self.program_size!r}"
+            )
         if not isinstance(self.cwd, str) or not self.cwd.startswith("/"):
             raise ValueError(f"cwd: must be an absolute path, got {self.cwd!r}")
         if isinstance(self.direct_mappable, str):
@@ -304,6 +308,7 @@ class ReplayPolicy:
             "stack_size": self.stack_size,
             "reservations": self.reservations,
             "mremap_fallback": self.mremap_fallback,
+            "respawn": self.respawn,
             "cwd": self.cwd,
             "direct_mappable": list(self.direct_mappable),
             "sample_every": self.sample_every,
@@ -339,10 +344,13 @@ class ReplayFailure:
     """A call the board refused (a :class:`~nommu.SyscallError` of the model).
 
     ``what`` says what the replay asked the board for; ``detail`` is the
-    model's reason; ``alloc`` and ``explanation`` are set for allocation
-    failures (``explanation`` for the first failures only); ``dmesg`` holds
-    the kernel log lines written since the previous failure. ``line`` 0
-    means the board could not be prepared (a library that does not fit).
+    model's reason; ``alloc`` is set for allocation failures, and for the
+    first ones also ``snapshot`` (memory at that moment) and
+    ``explanation``; ``dmesg`` holds the kernel log lines written since the
+    previous failure. ``seq`` is the position among replayed calls (the
+    failure happened after sample ``seq - 1``), ``comm`` the board
+    process's name. A file that could not be put on the board is reported
+    at the call that first needs it.
     """
 
     line: int
@@ -355,6 +363,9 @@ class ReplayFailure:
     explanation: FailureExplanation | None = None
     dmesg: tuple[str, ...] = ()
     source: str = "<trace>"
+    seq: int = 0
+    comm: str = ""
+    snapshot: MachineSnapshot | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -393,6 +404,8 @@ class Sample:
     free_pages: int
     largest_free_order: int
     nr_free: tuple[int, ...]
+    mmap_copy_pages: int = 0  # MmapCopy: private copies and anonymous memory
+    cached_pages: int = 0  # page cache of ramfs/tmpfs files
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +413,7 @@ class ProcessRecord:
     """A traced process and the board process that replayed it."""
 
     pid: int  # in the trace
-    model_pid: int
+    model_pids: tuple[int, ...]  # board pids (more than one after a respawn)
     parent: int  # trace pid of the parent, 0 if none
     created: str  # "spawn", "vfork", "fork_to_vfork", "fork_needs_redesign", "thread", "clone"
     line: int  # where it was created
@@ -443,6 +456,8 @@ class ReplayResult:
     problems: tuple[ParseProblem, ...]
     board_files: tuple[tuple[str, str, int], ...]  # (path, filesystem, size)
     pid_map: Mapping[int, int] = field(default_factory=dict)  # model pid -> trace pid
+    baseline_snapshot: MachineSnapshot | None = None  # after the board files were made
+    dmesg_lines: int = 0
 
     # -- figures ---------------------------------------------------------------------
     def used(self, free_pages: int) -> int:
@@ -506,17 +521,19 @@ class ReplayResult:
         return list(counts.items())
 
     def to_json(self) -> dict[str, Any]:
-        """Everything, as plain JSON values (deterministic)."""
-        from nommu.strace.report import result_json
+        """The report document (:func:`nommu.strace.report.report_document`)."""
+        from nommu.strace.report import report_document
 
-        return result_json(self)
+        return report_document(self)
 
-    def render_text(self) -> str:
+    def render_text(self, *, width: int = 100) -> str:
+        """The report as plain text (:func:`nommu.strace.report.render_text`)."""
         from nommu.strace.report import render_text
 
-        return render_text(self)
+        return render_text(self, width=width)
 
     def render_html(self) -> str:
+        """The report as one HTML page (:func:`nommu.strace.report.render_html`)."""
         from nommu.strace.report import render_html
 
         return render_html(self)
@@ -828,9 +845,8 @@ class _Space:
         pos = entries.index(entry)
         pieces: list[_Entry] = []
         if entry.tstart < lo:
-            pieces.append(
-                _Entry(entry.tstart, lo, entry.mstart, entry.kind, entry.line, entry.path, entry.lib)
-            )
+            pieces.append(_Entry(entry.tstart, lo, entry.mstart, entry.kind, entry.line,
+                                 entry.path, entry.lib))
         if hi < entry.tend:
             m = None if entry.mstart is None else entry.mstart + (hi - entry.tstart)
             pieces.append(_Entry(hi, entry.tend, m, entry.kind, entry.line, entry.path, entry.lib))
@@ -840,8 +856,8 @@ class _Space:
 class _Proc:
     """A traced process while it is replayed."""
 
-    __slots__ = ("created", "end", "end_line", "line", "parent", "pid", "process", "program",
-                 "queue", "space", "waited_note")  # fmt: skip
+    __slots__ = ("created", "end", "end_line", "line", "model_pids", "parent", "pid", "process",
+                 "program", "queue", "space", "waited_note")  # fmt: skip
 
     def __init__(
         self, pid: int, process: Process, space: _Space, parent: int, created: str, line: int
@@ -857,6 +873,7 @@ class _Proc:
         self.end_line = 0
         self.queue: deque[tuple[int, Event]] = deque()
         self.waited_note = False
+        self.model_pids = [process.pid]
 
     def blocked(self) -> bool:
         return self.process.vfork_child is not None
@@ -913,11 +930,14 @@ class _Replayer:
         self.files: dict[str, _BoardFile] = {}
         self.fs_of_dir: dict[str, str] = {}
         self.missing: dict[str, str] = {}  # board path -> why it is not on the board
+        self.setup_errors: dict[str, ReplayFailure] = {}  # reported at the file's first use
         self.ramfs_created: set[str] = set()
         self.memfd_paths: dict[str, str] = {}
         self.shm_ids: dict[int, int] = {}
         self.board_files: list[tuple[str, str, int]] = []
         self.helper: Process | None = None
+        self.source = trace.sources[0] if trace.sources else "<trace>"
+        self.baseline_snapshot: MachineSnapshot | None = None
 
     # ---- helpers ----------------------------------------------------------------------
     def align(self, n: int) -> int:
@@ -930,34 +950,41 @@ class _Replayer:
                         ev.source)
         )
 
-    def fail(self, ev: Event | None, err: SyscallError, what: str, pid: int | None = None,
-             line: int | None = None) -> None:
+    def explain(self, err: SyscallError) -> tuple[
+            AllocFailure | None, FailureExplanation | None, MachineSnapshot | None]:
+        """The allocation failure behind *err*, its explanation and the snapshot it used."""
         alloc: AllocFailure | None = getattr(err, "failure", None)
-        explanation: FailureExplanation | None = None
         pending = self.pending_alloc
         self.pending_alloc = None
         if alloc is not None and pending is not None and pending[0] is alloc and pending[1]:
-            explanation = explain_failure(pending[1], alloc)
+            return alloc, explain_failure(pending[1], alloc), pending[1]
+        return alloc, None, None
+
+    def fail(self, ev: Event, err: SyscallError, what: str, proc: _Proc | None = None) -> None:
+        """Record that the board refused what the replay asked for *ev*."""
+        alloc, explanation, snap = self.explain(err)
         dmesg: tuple[str, ...] = ()
         if len(self.failures) < _EXPLAINED_FAILURES:
             log = self.m.dmesg()
             dmesg = tuple(log[self.dmesg_seen:][-8:])
             self.dmesg_seen = len(log)
-        self.failures.append(
-            ReplayFailure(
-                ev.line if ev is not None else (line or 0),
-                (ev.pid if ev is not None else 0) if pid is None else pid,
-                ev.syscall if ev is not None else "setup",
-                err.errno.name,
-                what,
-                err.detail or str(err.strerror),
-                alloc,
-                explanation,
-                dmesg,
-                ev.source if ev is not None else (self.trace.sources[0] if self.trace.sources
-                                                  else "<trace>"),
-            )
-        )
+        live = proc if proc is not None else self.live.get(ev.pid)
+        self.failures.append(ReplayFailure(
+            ev.line, ev.pid, ev.syscall, err.errno.name, what, err.detail or str(err.strerror),
+            alloc, explanation, dmesg, ev.source, self.seq + 1,
+            live.process.name if live is not None else "", snap))
+
+    def missing_file(self, ev: Event, bp: str, what: str) -> None:
+        """*bp* could not be put on the board: a failure at its first use, then notes."""
+        early = self.setup_errors.pop(bp, None)
+        if early is None:
+            self.note(ev, "not_replayed", f"{what}: {bp} is not on the board ({self.missing[bp]})")
+            return
+        live = self.live.get(ev.pid)
+        self.failures.append(ReplayFailure(
+            ev.line, ev.pid, ev.syscall, early.errno, early.what, early.detail, early.alloc,
+            early.explanation, early.dmesg, ev.source, self.seq + 1,
+            live.process.name if live is not None else "", early.snapshot))
 
     def on_alloc_failure(self, failure: AllocFailure) -> None:
         snap = None
@@ -1110,31 +1137,71 @@ class _Replayer:
 
     def create_file(self, p: Process, f: _BoardFile, size: int | None = None,
                     ev: Event | None = None) -> bool:
-        """Create *f* on the board (parents too); record a failure if it cannot be."""
+        """Create *f* on the board (and its directories); False if it cannot be.
+
+        On ramfs a file is created as ``ftruncate`` from 0 makes it: one
+        contiguous run, so it can be mapped directly. A file too large for
+        one free block is written page by page instead, as copying it onto
+        ramfs would (its mappings are then copies). A failure during the
+        replay is recorded at *ev*; one while preparing the board is
+        recorded when the trace first uses the file.
+        """
         target = f.size if size is None else size
+        fs = self.fs_for(f.path)
+        before = len(self.m.dmesg()) if ev is None else 0
         try:
             self.mkdirs(p, posixpath.dirname(f.path))
             mode = 0o755 if f.role != "data" else 0o644
             fd = p.open(f.path, consts.O_CREAT | consts.O_RDWR, mode)
             try:
                 if target:
-                    p.ftruncate(fd, target)
+                    try:
+                        p.ftruncate(fd, target)
+                    except SyscallError as err:
+                        if fs != "ramfs" or err.errno not in (Errno.EFBIG, Errno.ENOMEM):
+                            raise
+                        self.pending_alloc = None
+                        p.ftruncate(fd, 0)
+                        self.write_pages(p, fd, target)
+                        self.translations.append(Translation(
+                            f.line if ev is None else ev.line, 0 if ev is None else ev.pid,
+                            "setup" if ev is None else ev.syscall, "not_replayed",
+                            f"{f.path} ({size_text(target)}) does not fit one free block of "
+                            f"ramfs ({err.errno.name}): written page by page, so its mappings "
+                            "are copies, not direct", None, self.source))
                 if f.elf:
                     p.pwrite(fd, f.elf, 0)
             finally:
                 p.close(fd)
         except SyscallError as err:
+            with contextlib.suppress(SyscallError):
+                p.unlink(f.path)  # a partly written file gives its pages back
             self.missing[f.path] = f"{err.errno.name}: {err.detail or err.strerror}"
-            what = (f"create {f.path} ({size_text(target)}, {f.role}) on "
-                    f"{self.fs_for(f.path)}")
+            what = f"create {f.path} ({size_text(target)}, {f.role}) on {fs}"
             if ev is not None:
                 self.fail(ev, err, what)
             else:
-                self.fail(None, err, what, pid=0, line=f.line)
+                alloc, explanation, snap = self.explain(err)
+                dmesg = tuple(self.m.dmesg()[before:][-8:])
+                self.setup_errors[f.path] = ReplayFailure(
+                    f.line, 0, "setup", err.errno.name,
+                    what + " (the board is prepared before the trace runs)",
+                    err.detail or str(err.strerror), alloc, explanation, dmesg, self.source,
+                    snapshot=snap)
             return False
         if self.direct(f.path):
             self.ramfs_created.add(f.path)
         return True
+
+    @staticmethod
+    def write_pages(p: Process, fd: int, size: int) -> None:
+        chunk = bytes(64 * 1024)
+        pos = 0
+        while pos < size:
+            n = p.pwrite(fd, chunk[: min(len(chunk), size - pos)], pos)
+            if n <= 0:
+                raise SyscallError(Errno.ENOSPC, "no room left for the file")
+            pos += n
 
     @staticmethod
     def mkdirs(p: Process, d: str) -> None:
@@ -1166,7 +1233,8 @@ class _Replayer:
             self.samples.append(self.make_sample(ev, free))
 
     def make_sample(self, ev: Event | None, free: int) -> Sample:
-        zone = self.m.zone
+        m = self.m
+        zone = m.zone
         nr_free = tuple(zone.nr_free(o) for o in range(zone.max_order + 1))
         return Sample(
             self.seq,
@@ -1176,6 +1244,8 @@ class _Replayer:
             free,
             zone.largest_free_order(),
             nr_free,
+            m.nommu.mmap_pages_allocated,
+            m.meminfo_figures().cached,
         )
 
     # ---- scheduling -------------------------------------------------------------------
@@ -1435,7 +1505,7 @@ class _Replayer:
             return
         bp = self.board_path(d.path)
         if bp in self.missing:
-            self.note(ev, "not_replayed", f"{bp} is not on the board ({self.missing[bp]})")
+            self.missing_file(ev, bp, "execve")
             return
         size, source = self.program_size(d.path)
         self.do_exec(proc, ev, bp, d.argv or (posixpath.basename(d.path),), size, source)
@@ -1449,8 +1519,11 @@ class _Replayer:
             self.fail(ev, err, f"execve {bp}: a constdisp image of {size_text(self.align(size))} "
                                f"and a {size_text(self.policy.stack_size)} stack")
             if not proc.alive():
-                proc.end, proc.end_line = "failed exec", ev.line
-                self.drop_queue(proc, ev, "its execve failed on the board and killed it")
+                if self.policy.respawn:
+                    self.respawn(proc, ev, bp)
+                else:
+                    proc.end, proc.end_line = "failed exec", ev.line
+                    self.drop_queue(proc, ev, "its execve failed on the board and killed it")
             self.sweep()
             return
         self.note(ev, "program_image",
@@ -1462,6 +1535,19 @@ class _Replayer:
         proc.program = bp
         self.names[process.pid] = process.name
         self.sweep()
+
+    def respawn(self, proc: _Proc, ev: Event, bp: str) -> None:
+        """Go on in a new board process after an exec the board could not load."""
+        new = self.m.spawn(name=posixpath.basename(bp)[:15] or f"pid{proc.pid}")
+        self.note(ev, "respawned",
+                  f"the board killed pid {proc.pid} (board pid {proc.process.pid}) when its "
+                  f"execve failed; the rest of its calls run in a new board process (pid "
+                  f"{new.pid}) without the program image, so the rest of the trace is measured")
+        proc.process = new
+        proc.model_pids.append(new.pid)
+        proc.space = _Space()
+        proc.program = ""
+        self.names[new.pid] = new.name
 
     def drop_queue(self, proc: _Proc, ev: Event, why: str) -> None:
         if proc.queue:
@@ -1620,7 +1706,7 @@ class _Replayer:
     def ensure_file(self, proc: _Proc, ev: Event, bp: str, need: int) -> bool:
         """The board file exists (ramfs files are created on first use); False if not."""
         if bp in self.missing:
-            self.note(ev, "not_replayed", f"{bp} is not on the board ({self.missing[bp]})")
+            self.missing_file(ev, bp, "mmap")
             return False
         if bp.startswith("/dev/") and not bp.startswith("/dev/shm/"):
             try:
@@ -1662,15 +1748,14 @@ class _Replayer:
         bp = self.board_path(lib.path)
         size = size_text(self.align(seg.length))
         space = proc.space
+        if bp in self.missing:
+            self.missing_file(ev, bp, f"{seg.role} segment of {lib.path}")
+            return
         if seg.role == "bss":
             addr = self.mmap(proc, ev, 0, seg.length, _RW, _ANON, -1, 0,
                              f"bss of {lib.path} ({size})")
             how = "anonymous mapping"
         else:
-            if bp in self.missing:
-                self.note(ev, "not_replayed", f"{seg.role} segment of {lib.path}: the library "
-                                              f"is not on the board ({self.missing[bp]})")
-                return
             writable = bool(seg.prot & consts.PROT_WRITE)
             what = f"{seg.role} segment of {lib.path} ({size} at file offset {seg.offset:#x})"
             fd = self.open_board(proc, ev, bp, False, f"map its {seg.role} segment")
@@ -2030,7 +2115,7 @@ class _Replayer:
         assert self.peak is not None and self.peak_snapshot is not None
         steady = self.steady_snapshot or end
         label = self.steady_label or "at the end of the trace"
-        pid_map = {p.process.pid: p.pid for p in self.records}
+        pid_map = {mp: p.pid for p in self.records for mp in p.model_pids}
         board = {
             "ram": m.ram_size,
             "ram_base": m.ram_base,
@@ -2043,8 +2128,8 @@ class _Replayer:
             "nr_trim_pages": m.nommu.nr_trim_pages,
         }
         procs = tuple(
-            ProcessRecord(p.pid, p.process.pid, p.parent, p.created, p.line, p.program, p.end,
-                          p.end_line)
+            ProcessRecord(p.pid, tuple(p.model_pids), p.parent, p.created, p.line, p.program,
+                          p.end, p.end_line)
             for p in self.records
         )
         return ReplayResult(
@@ -2071,6 +2156,8 @@ class _Replayer:
             problems=tuple(self.trace.problems),
             board_files=tuple(self.board_files),
             pid_map=pid_map,
+            baseline_snapshot=self.baseline_snapshot,
+            dmesg_lines=len(m.dmesg()),
         )
 
 
@@ -2134,7 +2221,9 @@ def replay(trace: Trace, machine: Machine, policy: ReplayPolicy | None = None) -
     try:
         with gc_paused():
             r.setup()
+            r.dmesg_seen = len(machine.dmesg())
             baseline = machine.zone.free_count
+            r.baseline_snapshot = capture(machine, "board prepared", names=r.names)
             r.sample(None)
             r.run()
             if r.peak is None:

@@ -1,38 +1,163 @@
-"""The report of a replay (:class:`~nommu.strace.replay.ReplayResult`): JSON, text, HTML.
+"""The report of a replay: the run report of :mod:`nommu.report`, plus the replay's own parts.
 
-The three forms carry the same facts, in the order a porting engineer reads
-them: the board and the translation policy; RAM at the baseline (the board's
-files), at the peak, in the steady state and at the end; the first failure
-with its explanation and kernel log; what each process costs at the peak
-(:mod:`nommu.analysis.footprint`); the free lists at the peak
-(:mod:`nommu.analysis.fragmentation`); free memory and the largest free
-block over the replay; every failure; every translation applied.
+A replay is reported like a scenario run (``nommu run``): :func:`run_result`
+turns a :class:`~nommu.strace.replay.ReplayResult` into a
+:class:`~nommu.scenario.result.RunResult` (events are the replayed calls,
+ticks are trace lines, each failure is located at its trace line, and one
+expectation stands for "every replayed call succeeds on the board"), which
+:mod:`nommu.report` renders: does it fit, how fragmented it gets, what each
+process costs, what fails first and why (the kernel's lines, then the
+explanation), and, in HTML, plots and memory maps.
+
+The replay adds what only it knows, in :func:`replay_text` and
+:func:`replay_html`: the translation policy; RAM at the baseline (the board's
+files), at the peak, in the steady state and at the end, with trace lines;
+the footprint at the peak; the processes and what became of them; every
+failure with its trace line; every translation applied. The JSON document is
+the run report's with these under ``"replay"`` (:func:`report_document`).
 
 Everything is computed from the result's frozen snapshots and samples, so
-rendering never touches a machine and the same result always renders the
-same text.
+rendering never touches a machine and the same result renders the same text.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nommu.analysis.failure import size_text
 from nommu.analysis.footprint import Footprint
 
 if TYPE_CHECKING:
+    from nommu.scenario.result import RunResult
     from nommu.strace.replay import ReplayFailure, ReplayResult, Sample
 
-__all__ = ["render_html", "render_text", "result_json"]
+__all__ = [
+    "render_html",
+    "render_text",
+    "replay_html",
+    "replay_text",
+    "report_document",
+    "result_json",
+    "run_result",
+]
 
 _SPARK = "▁▂▃▄▅▆▇█"
 #: Translations and failures listed in the text report before "... N more".
 _TEXT_LIST_LIMIT = 200
+#: What the run report's one expectation says.
+EXPECTATION = "every replayed call succeeds on the board"
 
 
-def _kib(nbytes: float) -> str:
-    return f"{nbytes / 1024:.0f}" if nbytes % 1024 else f"{int(nbytes) // 1024}"
+# ------------------------------------------------------------------- the run report
+
+
+def run_result(r: ReplayResult) -> RunResult:
+    """The replay as a :class:`~nommu.scenario.result.RunResult`, for :mod:`nommu.report`."""
+    from nommu.scenario.result import (
+        BoardSummary,
+        ExpectationResult,
+        FailureCount,
+        FailureRecord,
+        RunResult,
+    )
+    from nommu.scenario.result import Sample as RunSample
+    from nommu.scenario.schema import Location
+
+    b = r.board
+    source = r.sources[0] if r.sources else "<trace>"
+    board = BoardSummary(
+        ram_base=b["ram_base"], ram_size=b["ram"], kernel_reserved=b["kernel_reserved"],
+        flash_base=b["flash_base"], flash_size=b["flash"], page_size=b["page_size"],
+        max_order=b["max_order"], nr_trim_pages=b["nr_trim_pages"], word_size=b["word_size"],
+        options=tuple(sorted((k, str(v)) for k, v in b.items())))
+    samples = tuple(
+        RunSample(event=s.seq, tick=s.line, free_pages=s.free_pages,
+                  largest_order=s.largest_free_order, mmap_copy_pages=s.mmap_copy_pages,
+                  cached_pages=s.cached_pages, nr_free=s.nr_free)
+        for s in r.samples)
+    low = r.min_largest_free
+    snaps = [s for s in (r.baseline_snapshot, r.peak_snapshot) if s is not None]
+    if r.steady_snapshot is not r.end_snapshot:
+        snaps.append(r.steady_snapshot)
+    snaps.append(r.end_snapshot)
+    failures = tuple(
+        FailureRecord(
+            index=i + 1, event=f.seq, tick=f.line,
+            where=Location(f.source, f.line or None, f.syscall), op=f.syscall, proc=f.comm,
+            pid=f.pid, call=f.what, errno=f.errno, strerror=_strerror(f.errno),
+            detail=f.detail, expected=False, kernel_log=f.dmesg, alloc=f.alloc,
+            snapshot=f.snapshot)
+        for i, f in enumerate(r.failures))
+    counts: dict[tuple[str, str], list[int]] = {}
+    for f in r.failures:
+        entry = counts.setdefault((f.syscall, f.errno), [0, f.seq])
+        entry[0] += 1
+    first = r.first_failure
+    expectation = ExpectationResult(
+        where=Location(source, None, ""), what=EXPECTATION, checked=max(r.replayed, 1),
+        failed=len(r.failures),
+        detail=(f"{len(r.failures)} call(s) failed; the first at line {first.line}: "
+                f"{first.syscall} {first.errno}" if first is not None else "all succeeded"))
+    policy = r.policy
+    description = (
+        f"strace log replayed onto the board: libraries on {r.libs}, heap {policy.heap}, "
+        f"fork as vfork, programs as plain ELF (constdisp). Events are the replayed calls; "
+        f"ticks are trace lines.")
+    return RunResult(
+        name=f"replay of {source}", description=description, path=source, seed=0,
+        board=board, events=r.samples[-1].seq if r.samples else 0, ticks=r.line_count,
+        samples=samples, sample_every=policy.sample_every,
+        min_free_pages=r.peak.free_pages, min_free_event=r.peak.seq,
+        min_largest_order=low.largest_free_order, min_largest_event=low.seq,
+        snapshots=tuple(snaps), failures=failures,
+        failure_counts=tuple(FailureCount(op, errno, n, ev)
+                             for (op, errno), (n, ev) in counts.items()),
+        total_failures=len(r.failures), unexpected_failures=len(r.failures),
+        expectations=(expectation,), stopped=None, processes_started=len(r.processes),
+        dmesg_lines=r.dmesg_lines)
+
+
+def _strerror(name: str) -> str:
+    from nommu.errors import STRERROR, Errno
+
+    try:
+        return STRERROR.get(Errno[name], name)
+    except KeyError:
+        return name
+
+
+def report_document(r: ReplayResult) -> dict[str, Any]:
+    """The JSON document: the run report's figures, and the replay's under ``"replay"``."""
+    from nommu.report import report_data
+
+    data = report_data(run_result(r))
+    data["replay"] = result_json(r, samples=False)
+    return data
+
+
+def render_text(r: ReplayResult, *, width: int = 100) -> str:
+    """The whole report as plain text: the run report, then the replay's parts."""
+    from nommu.report import render_text as run_text
+    from nommu.report import report_data
+
+    return run_text(report_data(run_result(r)), width=width) + "\n" + replay_text(r)
+
+
+def render_html(r: ReplayResult, data: dict[str, Any] | None = None) -> str:
+    """One self-contained HTML page: the run report with the replay's sections added."""
+    from nommu.report.html import render_html as run_html
+
+    page = run_html(run_result(r), data)
+    cut = page.rfind("</body>")
+    extra = replay_html(r)
+    if cut < 0:
+        return page + extra
+    return page[:cut] + extra + page[cut:]
+
+
+# ------------------------------------------------------------------------ JSON
 
 
 def _footprint_json(fp: Footprint) -> dict[str, Any]:
@@ -65,14 +190,17 @@ def _sample_json(s: Sample) -> dict[str, Any]:
     }
 
 
-def result_json(r: ReplayResult) -> dict[str, Any]:
-    """The result as plain JSON values; keys and list orders are deterministic."""
+def _block(order: int, page_size: int) -> int:
+    return (1 << order) * page_size if order >= 0 else 0
+
+
+def result_json(r: ReplayResult, *, samples: bool = True) -> dict[str, Any]:
+    """The replay's own figures as plain JSON values (keys and orders deterministic)."""
     peak_fp = r.footprints_at(r.peak_snapshot)
     steady_fp = r.footprints_at(r.steady_snapshot)
-    frag = r.fragmentation_at(r.peak)
     low = r.min_largest_free
     first = r.first_failure
-    return {
+    out: dict[str, Any] = {
         "trace": {
             "sources": list(r.sources),
             "lines": r.line_count,
@@ -81,7 +209,6 @@ def result_json(r: ReplayResult) -> dict[str, Any]:
             "skipped_failed_in_trace": r.skipped_failed,
             "parse_problems": len(r.problems),
         },
-        "board": dict(r.board),
         "policy": r.policy.to_json(),
         "libs": r.libs,
         "board_files": [
@@ -91,19 +218,19 @@ def result_json(r: ReplayResult) -> dict[str, Any]:
             "managed": r.managed_pages * r.page_size,
             "baseline_used": r.baseline_used,
             "peak_used": r.peak_used,
-            "peak": {"line": r.peak.line, "pid": r.peak.pid, "syscall": r.peak.syscall},
+            "peak": {"line": r.peak.line, "pid": r.peak.pid, "syscall": r.peak.syscall,
+                     "seq": r.peak.seq},
             "steady_used": r.steady_used,
             "steady": r.steady_label,
             "end_used": r.end_used,
             "slack_at_peak": sum(fp.slack for fp in peak_fp),
             "shared_at_peak": sum(fp.shared for fp in peak_fp),
             "largest_free_min": {
-                "bytes": (1 << low.largest_free_order) * r.page_size
-                if low.largest_free_order >= 0
-                else 0,
+                "bytes": _block(low.largest_free_order, r.page_size),
                 "line": low.line,
                 "pid": low.pid,
                 "syscall": low.syscall,
+                "seq": low.seq,
             },
         },
         "footprints": {
@@ -117,7 +244,7 @@ def result_json(r: ReplayResult) -> dict[str, Any]:
                 "free_pages": o.free_pages,
                 "unusable_index": round(o.unusable_index, 4),
             }
-            for o in frag.orders
+            for o in r.fragmentation_at(r.peak).orders
         ],
         "first_failure": first.to_json() if first is not None else None,
         "failures": [f.to_json() for f in r.failures],
@@ -126,7 +253,7 @@ def result_json(r: ReplayResult) -> dict[str, Any]:
         "processes": [
             {
                 "pid": p.pid,
-                "model_pid": p.model_pid,
+                "model_pids": list(p.model_pids),
                 "parent": p.parent,
                 "created": p.created,
                 "line": p.line,
@@ -136,15 +263,18 @@ def result_json(r: ReplayResult) -> dict[str, Any]:
             }
             for p in r.processes
         ],
-        "samples": [_sample_json(s) for s in r.samples],
         "exit_code": r.exit_code,
     }
+    if samples:
+        out["samples"] = [_sample_json(s) for s in r.samples]
+    return out
 
 
-# ------------------------------------------------------------------------------- text
+# ------------------------------------------------------------------------ text
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int]
+           ) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     out = []
     for row in [header, *rows]:
@@ -156,29 +286,22 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]
     return out
 
 
-def _footprint_rows(fps: tuple[Footprint, ...]) -> list[tuple[str, ...]]:
-    return [
-        (
-            str(fp.pid),
-            fp.name,
-            _kib(fp.text),
-            _kib(fp.data),
-            _kib(fp.bss),
-            _kib(fp.stack),
-            _kib(fp.heap),
-            _kib(fp.other),
-            _kib(fp.slack),
-            _kib(fp.xip),
-            _kib(fp.ram),
-            _kib(fp.shared),
-            f"{fp.pss / 1024:.0f}",
-        )
-        for fp in fps
-    ]
+def _kib(nbytes: float) -> str:
+    k = nbytes / 1024
+    return f"{k:.0f}" if k == int(k) else f"{k:.1f}"
 
 
 _FP_HEADER = ("PID", "NAME", "TEXT", "DATA", "BSS", "STACK", "HEAP", "OTHER", "SLACK", "XIP",
               "RAM", "SHARED", "PSS")  # fmt: skip
+
+
+def _footprint_rows(fps: tuple[Footprint, ...]) -> list[tuple[str, ...]]:
+    return [
+        (str(fp.pid), fp.name, _kib(fp.text), _kib(fp.data), _kib(fp.bss), _kib(fp.stack),
+         _kib(fp.heap), _kib(fp.other), _kib(fp.slack), _kib(fp.xip), _kib(fp.ram),
+         _kib(fp.shared), f"{fp.pss / 1024:.0f}")
+        for fp in fps
+    ]
 
 
 def _spark(values: list[int], lo: int, hi: int, width: int = 64) -> str:
@@ -189,106 +312,83 @@ def _spark(values: list[int], lo: int, hi: int, width: int = 64) -> str:
         values = [max(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)])
                   for i in range(width)]
     span = max(hi - lo, 1)
-    return "".join(_SPARK[min((v - lo) * (len(_SPARK) - 1) // span, len(_SPARK) - 1)]
-                   for v in values)
+    top = len(_SPARK) - 1
+    return "".join(_SPARK[min((v - lo) * top // span, top)] for v in values)
 
 
-def _failure_lines(f: ReplayFailure, indent: str = "  ") -> list[str]:
-    where = f"line {f.line}" if f.line else "preparing the board"
-    out = [f"{where}, pid {f.pid}, {f.syscall}: {f.errno}", f"{indent}tried: {f.what}",
-           f"{indent}why: {f.detail}"]
-    if f.explanation is not None:
-        out.append(f"{indent}explanation: {f.explanation.summary}")
-        out.extend(f"{indent}  - {rem}" for rem in f.explanation.remedies)
-    if f.dmesg:
-        out.append(f"{indent}dmesg:")
-        out.extend(f"{indent}  {line}" for line in f.dmesg)
-    return out
+def _where(line: int, pid: int, syscall: str) -> str:
+    return f"line {line}, pid {pid} {syscall}" if line else "before the first call"
 
 
-def render_text(r: ReplayResult) -> str:
-    """The report as plain text (tables, a free-memory sparkline, lists)."""
-    b = r.board
-    pol = r.policy
-    out: list[str] = []
-    out.append(f"nommu replay: {', '.join(r.sources)} ({r.line_count} lines, {r.events} events, "
-               f"{r.replayed} calls replayed, {r.skipped_failed} failed in the trace)")
-    flash = size_text(b["flash"]) if b["flash"] else "none"
-    out.append(f"board: RAM {size_text(b['ram'])} at {b['ram_base']:#x} ({size_text(b['kernel_reserved'])}"
-               f" kernel), flash {flash}, page {size_text(b['page_size'])}, max order "
-               f"{b['max_order']} ({size_text(b['page_size'] << b['max_order'])} blocks), "
-               f"nr_trim_pages {b['nr_trim_pages']}")
-    program = (size_text(pol.program_size) if pol.program_size is not None
-               else f"from the trace, else {size_text(pol.default_program_size)}")
-    heap = pol.heap + (f" ({size_text(pol.heap_chunk)})" if pol.heap == "malloc-chunks" else "")
-    out.append(f"policy: heap {heap}, libraries on {r.libs}, program image {program} + "
-               f"{size_text(pol.stack_size)} stack, reservations {pol.reservations}")
-    out.append("")
-    managed = r.managed_pages * r.page_size
-    out.append(f"RAM (of {size_text(managed)} managed)")
+def _ram_rows(r: ReplayResult) -> list[tuple[str, str, str]]:
     low = r.min_largest_free
-    low_bytes = (1 << low.largest_free_order) * r.page_size if low.largest_free_order >= 0 else 0
-    rows = [
+    return [
         ("baseline (board files)", size_text(r.baseline_used), ""),
-        ("peak", size_text(r.peak_used),
-         f"line {r.peak.line}, pid {r.peak.pid} {r.peak.syscall}" if r.peak.line else "at start"),
+        ("peak", size_text(r.peak_used), _where(r.peak.line, r.peak.pid, r.peak.syscall)),
         ("steady", size_text(r.steady_used), r.steady_label),
         ("end", size_text(r.end_used), ""),
-        ("smallest largest-free-block", size_text(low_bytes),
-         f"line {low.line}, pid {low.pid} {low.syscall}" if low.line else "at start"),
+        ("smallest largest-free-block", size_text(_block(low.largest_free_order, r.page_size)),
+         _where(low.line, low.pid, low.syscall)),
     ]
-    out.extend("  " + line for line in _table(("", "", ""), rows, {1})[1:])
+
+
+def _policy_line(r: ReplayResult) -> str:
+    pol = r.policy
+    program = (size_text(pol.program_size) if pol.program_size is not None
+               else f"sized from the trace, else {size_text(pol.default_program_size)}")
+    heap = pol.heap + (f" ({size_text(pol.heap_chunk)})" if pol.heap == "malloc-chunks" else "")
+    return (f"Policy: heap {heap}; libraries on {r.libs}; program image {program} + a "
+            f"{size_text(pol.stack_size)} stack; PROT_NONE reservations: {pol.reservations}")
+
+
+def _failure_line(f: ReplayFailure) -> str:
+    where = f"{f.line:>6}" if f.line else " setup"
+    return f"  {where}  pid {f.pid:<6} {f.syscall:<8} {f.errno:<7} {f.what}: {f.detail}"
+
+
+def replay_text(r: ReplayResult) -> str:
+    """The replay's own parts of the report, as plain text."""
+    out: list[str] = []
+    out.append(f"Replay of {', '.join(r.sources)}: {r.line_count} lines, {r.events} events, "
+               f"{r.replayed} calls replayed, {r.skipped_failed} failed in the trace (not "
+               "replayed)")
+    out.append(_policy_line(r))
+    out.append("")
+    out.append(f"RAM through the replay (of {size_text(r.managed_pages * r.page_size)} managed)")
+    out.extend("  " + line for line in _table(("", "", ""), _ram_rows(r), {1})[1:])
     peak_fp = r.footprints_at(r.peak_snapshot)
     out.append(f"  slack at peak {size_text(sum(fp.slack for fp in peak_fp))}, shared at peak "
                f"{size_text(sum(fp.shared for fp in peak_fp))}")
+    if r.samples:
+        used = [r.managed_pages - s.free_pages for s in r.samples]
+        largest = [s.largest_free_order + 1 for s in r.samples]
+        out.append(f"  used RAM      {_spark(used, min(used), max(used))}  "
+                   f"{size_text(min(used) * r.page_size)}..{size_text(max(used) * r.page_size)}")
+        out.append(f"  largest free  {_spark(largest, 0, max(max(largest), 1))}  "
+                   f"order {min(largest) - 1}..{max(largest) - 1}")
     out.append("")
-    first = r.first_failure
-    if first is None:
-        out.append("first failure: none (every replayed call succeeded on this board)")
-    else:
-        out.append("first failure: " + _failure_lines(first)[0])
-        out.extend(_failure_lines(first)[1:])
-    out.append("")
-    out.append("footprint at peak (KiB, one row per address space)")
+    out.append("Footprint at the peak (KiB, one row per address space)")
     if peak_fp:
         out.extend("  " + line for line in _table(_FP_HEADER, _footprint_rows(peak_fp),
                                                    set(range(2, 13))))
     else:
         out.append("  no process had an address space")
     out.append("")
-    frag = r.fragmentation_at(r.peak)
-    out.append(f"free lists at peak: {size_text(frag.free_bytes)} free, largest block "
-               f"{size_text(frag.largest_free_bytes)}")
-    out.extend("  " + line for line in _table(
-        ("ORDER", "BLOCK", "FREE BLOCKS", "UNUSABLE"),
-        [(str(o.order), size_text(o.block_bytes), str(o.nr_free), f"{o.unusable_index:.3f}")
-         for o in frag.orders], {0, 2, 3}))
-    out.append("")
-    if r.samples:
-        used = [r.managed_pages - s.free_pages for s in r.samples]
-        largest = [max(s.largest_free_order, -1) + 1 for s in r.samples]
-        out.append(f"over the replay ({len(r.samples)} samples):")
-        out.append(f"  used RAM     {_spark(used, min(used), max(used))}  "
-                   f"{size_text(min(used) * r.page_size)}..{size_text(max(used) * r.page_size)}")
-        out.append(f"  largest free {_spark(largest, 0, max(largest))}  "
-                   f"order {min(largest) - 1}..{max(largest) - 1}")
-        out.append("")
-    out.append(f"processes ({len(r.processes)})")
+    out.append(f"Processes ({len(r.processes)})")
     out.extend("  " + line for line in _table(
         ("PID", "BOARD PID", "PARENT", "CREATED", "LINE", "PROGRAM", "END"),
-        [(str(p.pid), str(p.model_pid), str(p.parent or "-"), p.created, str(p.line),
-          p.program or "-", p.end + (f" (line {p.end_line})" if p.end_line else ""))
+        [(str(p.pid), ",".join(map(str, p.model_pids)), str(p.parent or "-"), p.created,
+          str(p.line), p.program or "-",
+          p.end + (f" (line {p.end_line})" if p.end_line else ""))
          for p in r.processes], {0, 1, 2, 4}))
     out.append("")
-    out.append(f"failures ({len(r.failures)})")
-    for f in r.failures[:_TEXT_LIST_LIMIT]:
-        where = f"{f.line:>6}" if f.line else " setup"
-        out.append(f"  {where}  pid {f.pid:<6} {f.syscall:<8} {f.errno:<7} {f.what}: {f.detail}")
+    out.append(f"Failures ({len(r.failures)}, in the order they happen on the board)")
+    out.extend(_failure_line(f) for f in r.failures[:_TEXT_LIST_LIMIT])
     if len(r.failures) > _TEXT_LIST_LIMIT:
         out.append(f"  ... {len(r.failures) - _TEXT_LIST_LIMIT} more (see --json)")
     out.append("")
     counts = ", ".join(f"{kind} {n}" for kind, n in r.translation_counts())
-    out.append(f"translations ({len(r.translations)}: {counts or 'none'})")
+    out.append(f"Translations ({len(r.translations)}: {counts or 'none'})")
     for t in r.translations[:_TEXT_LIST_LIMIT]:
         out.append(f"  {t.line:>6}  pid {t.pid:<6} {t.kind:<20} {t.detail}")
     if len(r.translations) > _TEXT_LIST_LIMIT:
@@ -299,137 +399,67 @@ def render_text(r: ReplayResult) -> str:
         out.append(f"{len(r.problems)} trace line(s) could not be read; first: "
                    f"{p.source}:{p.line}: {p.reason}")
     out.append("")
-    out.append("verdict: " + ("every replayed call succeeded" if first is None
-                              else f"{len(r.failures)} call(s) fail on this board; the first at "
-                              + (f"line {first.line}" if first.line else "setup")))
+    first = r.first_failure
+    if first is None:
+        out.append("Verdict: every replayed call succeeded on this board")
+    else:
+        out.append(f"Verdict: {len(r.failures)} call(s) fail on this board; the first at "
+                   + (f"line {first.line} ({first.syscall} {first.errno})" if first.line
+                      else "setup"))
     return "\n".join(out) + "\n"
 
 
-# ------------------------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:75em}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:.9em}td,th{padding:.2em .6em;border-bottom:1px solid #eee}
-th{text-align:left;background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.fail{background:#fff1f0;border-left:4px solid #d33;padding:.5em 1em}
-.ok{background:#f0fff0;border-left:4px solid #3a3;padding:.5em 1em}
-pre{background:#f7f7f7;padding:.5em;overflow-x:auto}
-"""
+# ------------------------------------------------------------------------ HTML
 
 
 def _h(text: object) -> str:
     return html.escape(str(text))
 
 
-def _html_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
-    head = "".join(f"<th>{_h(c)}</th>" for c in header)
-    body = "".join(
-        "<tr>" + "".join(
-            f'<td class="n">{_h(c)}</td>' if i in right else f"<td>{_h(c)}</td>"
-            for i, c in enumerate(row)
-        ) + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _html_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], left: int) -> str:
+    def cell(tag: str, i: int, v: str) -> str:
+        cls = ' class="l"' if i < left else ""
+        return f"<{tag}{cls}>{_h(v)}</{tag}>"
+
+    out = ["<table><thead><tr>", *(cell("th", i, c) for i, c in enumerate(header)),
+           "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
 
 
-def _svg(r: ReplayResult) -> str:
-    """Used RAM and the largest free block over the samples, as an inline SVG plot."""
-    samples = r.samples
-    if len(samples) < 2:
-        return ""
-    w, h, pad = 900, 220, 40
-    n = len(samples) - 1
-    managed = r.managed_pages
-    top_order = max(r.board["max_order"], 0)
-
-    def x(i: int) -> float:
-        return pad + (w - 2 * pad) * i / n
-
-    def y_used(free: int) -> float:
-        return h - pad - (h - 2 * pad) * (managed - free) / max(managed, 1)
-
-    def y_order(order: int) -> float:
-        return h - pad - (h - 2 * pad) * (order + 1) / (top_order + 1)
-
-    used = " ".join(f"{x(i):.1f},{y_used(s.free_pages):.1f}" for i, s in enumerate(samples))
-    largest = " ".join(f"{x(i):.1f},{y_order(s.largest_free_order):.1f}"
-                       for i, s in enumerate(samples))
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        f'role="img" aria-label="used RAM and largest free block over the replay">'
-        f'<rect x="{pad}" y="{pad}" width="{w - 2 * pad}" height="{h - 2 * pad}" fill="#fafafa" '
-        f'stroke="#ccc"/>'
-        f'<polyline fill="none" stroke="#c33" stroke-width="1.5" points="{used}"/>'
-        f'<polyline fill="none" stroke="#36c" stroke-width="1.5" points="{largest}"/>'
-        f'<text x="{pad}" y="{pad - 8}" font-size="12" fill="#c33">used RAM (0 to '
-        f'{_h(size_text(managed * r.page_size))})</text>'
-        f'<text x="{w - pad}" y="{pad - 8}" font-size="12" fill="#36c" text-anchor="end">'
-        f'largest free block (order -1 to {top_order})</text>'
-        f'<text x="{pad}" y="{h - pad + 16}" font-size="12">first call</text>'
-        f'<text x="{w - pad}" y="{h - pad + 16}" font-size="12" text-anchor="end">last call '
-        f'({len(samples)} samples)</text></svg>'
-    )
-
-
-def render_html(r: ReplayResult) -> str:
-    """The report as one self-contained HTML page (inline CSS and SVG, no scripts)."""
-    parts: list[str] = []
-    title = f"nommu replay: {', '.join(r.sources)}"
-    parts.append(f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                 f"<title>{_h(title)}</title><style>{_CSS}</style></head><body>")
-    parts.append(f"<h1>{_h(title)}</h1>")
-    text = render_text(r).split("\n")
-    parts.append(f"<p>{_h(text[0])}<br>{_h(text[1])}<br>{_h(text[2])}</p>")
-    first = r.first_failure
-    if first is None:
-        parts.append('<p class="ok">Every replayed call succeeded on this board.</p>')
-    else:
-        parts.append('<div class="fail"><b>First failure</b><pre>'
-                     + _h("\n".join(_failure_lines(first))) + "</pre></div>")
-    low = r.min_largest_free
-    low_bytes = (1 << low.largest_free_order) * r.page_size if low.largest_free_order >= 0 else 0
-    parts.append("<h2>RAM</h2>")
+def replay_html(r: ReplayResult) -> str:
+    """The replay's own parts of the report, as HTML sections (added to the run report)."""
+    parts = ['<section id="replay"><h2>The replay</h2>',
+             f"<p>{_h(', '.join(r.sources))}: {r.line_count} lines, {r.events} events, "
+             f"{r.replayed} calls replayed, {r.skipped_failed} failed in the trace (not "
+             f"replayed).<br>{_h(_policy_line(r))}</p>"]
+    parts.append("<h3>RAM through the replay</h3>")
+    parts.append(_html_table(("", "used", "when"), _ram_rows(r), 1))
+    for title, snap in (("at the peak", r.peak_snapshot), ("in the steady state",
+                                                            r.steady_snapshot)):
+        parts.append(f"<h3>Footprint {title} (KiB)</h3>")
+        fps = r.footprints_at(snap)
+        parts.append(_html_table(_FP_HEADER, _footprint_rows(fps), 2) if fps
+                     else "<p>No process had an address space.</p>")
+    parts.append(f"<h3>Processes ({len(r.processes)})</h3>")
     parts.append(_html_table(
-        ("", "bytes", "when"),
-        [("managed", size_text(r.managed_pages * r.page_size), ""),
-         ("baseline (board files)", size_text(r.baseline_used), ""),
-         ("peak", size_text(r.peak_used), f"line {r.peak.line}, pid {r.peak.pid} "
-                                          f"{r.peak.syscall}"),
-         ("steady", size_text(r.steady_used), r.steady_label),
-         ("end", size_text(r.end_used), ""),
-         ("smallest largest-free-block", size_text(low_bytes),
-          f"line {low.line}, pid {low.pid} {low.syscall}")], {1}))
-    parts.append(_svg(r))
-    parts.append("<h2>Footprint at peak (KiB)</h2>")
-    parts.append(_html_table(_FP_HEADER, _footprint_rows(r.footprints_at(r.peak_snapshot)),
-                             set(range(2, 13))))
-    parts.append("<h2>Footprint in the steady state (KiB)</h2>")
-    parts.append(_html_table(_FP_HEADER, _footprint_rows(r.footprints_at(r.steady_snapshot)),
-                             set(range(2, 13))))
-    frag = r.fragmentation_at(r.peak)
-    parts.append("<h2>Free lists at peak</h2>")
+        ("pid", "program", "board pid", "parent", "created", "line", "end"),
+        [(str(p.pid), p.program or "-", ",".join(map(str, p.model_pids)), str(p.parent or "-"),
+          p.created, str(p.line), p.end) for p in r.processes], 2))
+    parts.append(f"<h3>Failures by trace line ({len(r.failures)})</h3>")
     parts.append(_html_table(
-        ("order", "block", "free blocks", "unusable index"),
-        [(str(o.order), size_text(o.block_bytes), str(o.nr_free), f"{o.unusable_index:.3f}")
-         for o in frag.orders], {0, 2, 3}))
-    parts.append(f"<h2>Failures ({len(r.failures)})</h2>")
+        ("tried", "why", "line", "pid", "syscall", "errno"),
+        [(f.what, f.detail, str(f.line) if f.line else "setup", str(f.pid), f.syscall, f.errno)
+         for f in r.failures], 2))
+    counts = ", ".join(f"{kind} {n}" for kind, n in r.translation_counts())
+    parts.append(f"<h3>Translations ({len(r.translations)}: {_h(counts or 'none')})</h3>")
     parts.append(_html_table(
-        ("line", "pid", "syscall", "errno", "tried", "why"),
-        [(str(f.line) if f.line else "setup", str(f.pid), f.syscall, f.errno, f.what, f.detail)
-         for f in r.failures], {0, 1}))
-    parts.append(f"<h2>Translations ({len(r.translations)})</h2>")
-    parts.append(_html_table(
-        ("line", "pid", "kind", "what was done"),
-        [(str(t.line), str(t.pid), t.kind, t.detail) for t in r.translations], {0, 1}))
-    parts.append(f"<h2>Processes ({len(r.processes)})</h2>")
-    parts.append(_html_table(
-        ("pid", "board pid", "parent", "created", "line", "program", "end"),
-        [(str(p.pid), str(p.model_pid), str(p.parent or "-"), p.created, str(p.line),
-          p.program or "-", p.end) for p in r.processes], {0, 1, 2, 4}))
-    parts.append(f"<h2>Board files ({len(r.board_files)})</h2>")
+        ("kind", "what was done", "line", "pid"),
+        [(t.kind, t.detail, str(t.line), str(t.pid)) for t in r.translations], 2))
+    parts.append(f"<h3>Files put on the board ({len(r.board_files)})</h3>")
     parts.append(_html_table(("path", "filesystem", "size"),
-                             [(p, fs, size_text(n)) for p, fs, n in r.board_files], {2}))
-    parts.append("</body></html>\n")
+                             [(p, fs, size_text(n)) for p, fs, n in r.board_files], 2))
+    parts.append("</section>\n")
     return "".join(parts)
