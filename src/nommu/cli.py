@@ -4,7 +4,9 @@ Subcommands (each built by its own ``add_<name>_command`` function, so more
 can be added beside them):
 
 - ``nommu demo``: run the default board and write ``nommu-report.html``;
-- ``nommu run FILE``: run a scenario file (docs/scenarios.md).
+- ``nommu run FILE``: run a scenario file (docs/scenarios.md);
+- ``nommu check TRACE``: what in an strace log breaks without an MMU;
+- ``nommu replay TRACE``: replay an strace log onto a board and report on it.
 
 Exit codes: 0 success, 1 an expectation or verdict failed, 2 usage or input
 errors (one line on stderr naming the file, line and field; never a traceback).
@@ -20,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nommu.errors import NommuError
+from nommu.strace.commands import add_check_command, add_replay_command
 
 #: Runs shorter than this (seconds) never show a progress bar.
 PROGRESS_AFTER = 1.0
@@ -74,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo_command(sub)
     add_run_command(sub)
+    add_check_command(sub)
+    add_replay_command(sub)
     return parser
 
 
@@ -142,7 +147,12 @@ def _execute(scenario: Any, args: argparse.Namespace) -> int:
         outputs.append((args.html, html))
     for path, render in outputs:
         try:
-            write_atomic(path, render())
+            if console.is_terminal and not args.quiet:
+                with console.status(f"writing {path}"):
+                    text = render()
+            else:
+                text = render()
+            write_atomic(path, text)
         except OSError as e:
             return _error(f"cannot write {path}: {e.strerror or e}")
         if not args.quiet:

@@ -13,18 +13,25 @@ Usage::
     write_atomic("report.html", render_html(result, data))
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from nommu.report.data import report_data as report_data
 from nommu.report.files import write_atomic as write_atomic
 from nommu.report.jsonout import render_json as render_json
 from nommu.report.terminal import print_report as print_report
 from nommu.report.terminal import render_text as render_text
 
+if TYPE_CHECKING:
+    from nommu.scenario.result import RunResult
 
-def render_html(*args: object, **kwargs: object) -> str:
-    """See :func:`nommu.report.html.render_html` (imported on first use)."""
+
+def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
+    """The HTML page (:func:`nommu.report.html.render_html`; matplotlib is imported now)."""
     from nommu.report.html import render_html as impl
 
-    return impl(*args, **kwargs)  # type: ignore[arg-type]
+    return impl(result, data)
 
 
 __all__ = ["print_report", "render_html", "render_json", "render_text", "report_data",

@@ -123,7 +123,8 @@ def report_data(result: RunResult) -> dict[str, Any]:
                   "options": dict(b.options)},
         "run": {"events": result.events, "ticks": result.ticks,
                 "processes_started": result.processes_started,
-                "kernel_log_lines": result.dmesg_lines, "stopped": result.stopped,
+                "kernel_log_lines": result.dmesg_lines,
+                "skipped_steps": result.skipped_steps, "stopped": result.stopped,
                 "ok": result.ok},
         "summary": {
             "ram_bytes": b.ram_size,

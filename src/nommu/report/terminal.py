@@ -167,6 +167,9 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
     console.print(f"Ran {run['events']} events over {run['ticks']} ticks; "
                   f"{run['processes_started']} processes started; "
                   f"{run['kernel_log_lines']} kernel log lines")
+    if run["skipped_steps"]:
+        console.print(f"{run['skipped_steps']} steps skipped: a value they read was not saved, "
+                      f"because the step saving it failed")
     console.print()
     console.print(_summary(d))
     console.print()

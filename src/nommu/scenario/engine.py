@@ -24,6 +24,8 @@ Usage::
 
 from __future__ import annotations
 
+import functools
+import itertools
 import posixpath
 import re
 from collections.abc import Callable
@@ -41,7 +43,7 @@ from nommu.consts import (
     S_IFMT,
     S_IFREG,
 )
-from nommu.errors import Errno, KernelOops, NommuError, SyscallError
+from nommu.errors import Errno, KernelOops, SyscallError
 from nommu.fs.namespace import split_path
 from nommu.fs.romfs_image import FileSpec
 from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File
@@ -177,6 +179,7 @@ class Runner:
         self.stopped: str | None = None
         self.started = 0
         self.workloads = 0  # workloads compiled so far (each seeds its own generator)
+        self.skipped = 0  # steps not made: a value they read was not saved
 
     # -- building the board --------------------------------------------------------
     def _fail_at(self, where: Location, lines: dict[str, int] | Any, err: Exception) -> None:
@@ -366,17 +369,18 @@ class Runner:
 
     # -- compiling steps ---------------------------------------------------------------
     def getter(self, v: object, where: Location) -> Callable[[], int]:
+        """A callable giving an argument's value: a constant, or a saved value.
+
+        Constants and plain ``$name`` references are C-level callables (this is the
+        runner's hot path); a reference whose step never saved it raises KeyError,
+        which the step turns into a ScenarioError.
+        """
         if isinstance(v, Ref):
             vars_, name, off = self.vars, v.name, v.offset
-
-            def get() -> int:
-                try:
-                    return vars_[name] + off
-                except KeyError:
-                    raise ScenarioError(where, f"${name} has no value yet") from None
-            return get
-        const = int(v)  # type: ignore[call-overload]
-        return lambda: const
+            if not off:
+                return functools.partial(vars_.__getitem__, name)
+            return lambda: vars_[name] + off
+        return itertools.repeat(int(v)).__next__  # type: ignore[call-overload]
 
     def process(self, name: str, where: Location) -> Process:
         p = self.procs.get(name)
@@ -422,8 +426,12 @@ class Runner:
         save = step.save
         expect = step.expect
         vars_ = self.vars
-        after = self.after_event
         machine = self.machine
+        zone = machine.zone
+        largest = zone.largest_free_order
+        check = self.check
+        log = self.log
+        refs = {v.name for v in step.args.values() if isinstance(v, Ref)}
         rec = None
         if expect is not None:
             outcome = "succeeds" if expect == "ok" else f"fails with {_errname(expect)}"
@@ -433,7 +441,7 @@ class Runner:
             p = procs.get(name)
             if p is None:
                 raise ScenarioError(where, f"no process named {name!r}")
-            mark = machine.dmesg_count
+            mark = len(log)
             try:
                 value = invoke(p)
             except SyscallError as e:
@@ -442,12 +450,23 @@ class Runner:
                     self.check_expect(rec, expect == e.errno,
                                       f"{describe(p)} failed with {e.errno.name}"
                                       + (f" ({e.detail})" if e.detail else ""))
+                if save is not None:
+                    vars_.pop(save, None)
             except ProcessStateError as e:
                 raise ScenarioError(where, f"{step.op}: {e}") from None
             except KernelOops as e:
                 self.oops(where, e)
             except (ValueError, TypeError) as e:
                 raise ScenarioError(where, f"{step.op}: {e}") from None
+            except KeyError as e:
+                if not e.args or e.args[0] not in refs:
+                    raise
+                # a value this step reads was not saved: the step saving it failed, and
+                # a program would not make this call either
+                if save is not None:
+                    vars_.pop(save, None)
+                self.skipped += 1
+                return
             else:
                 if save is not None:
                     vars_[save] = value if isinstance(value, int) else (
@@ -456,7 +475,22 @@ class Runner:
                     self.check_expect(rec, expect == "ok",
                                       f"{describe(p)} succeeded (expected {_errname(expect)})"
                                       if expect != "ok" else "")
-            after()
+            # after_event(), inlined: this closure is the runner's hot path
+            self.event = event = self.event + 1
+            free = zone.free_count
+            if free < self.min_free:
+                self.min_free = free
+                self.min_free_event = event
+            order = largest()
+            if order < self.min_order:
+                self.min_order = order
+                self.min_order_event = event
+            if event >= self._next_sample:
+                self._sample()
+            if self._pending:
+                self._pending.clear()
+            if check:
+                machine.validate()
         return run
 
     # -- control steps -----------------------------------------------------------------
@@ -493,7 +527,12 @@ class Runner:
 
         def run() -> None:
             try:
-                result = self.machine.sysctl(name, get() if get is not None else None)
+                new = get() if get is not None else None
+            except KeyError:  # the value comes from a step that failed
+                self.skipped += 1
+                return
+            try:
+                result = self.machine.sysctl(name, new)
             except (ValueError, TypeError) as e:
                 raise ScenarioError(step.where, f"sysctl: {e}") from None
             if save is not None:
@@ -655,13 +694,24 @@ class Runner:
             prot_text = flag_text(prot, val.PROT_NAMES, "PROT_NONE")
             return (f"mmap({_addr(addr())}, {length()}, {prot_text}, {map_flags_text(flags)}, "
                     f"{fd()}, {offset()})")
+        if not any(isinstance(a[k], Ref) for k in ("addr", "length", "fd", "offset")):
+            # constants only (the common case in long loops): no getter calls
+            c = (int(a["addr"]), int(a["length"]), prot, flags, int(a["fd"]), int(a["offset"]))
+            return (lambda p: p.mmap(*c), describe, "proc")
         return (lambda p: p.mmap(addr(), length(), prot, flags, fd(), offset()), describe, "proc")
 
     def _op_munmap(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         a, w = step.args, step.where
         addr, length = self.getter(a["addr"], w), self.getter(a["length"], w)
-        return (lambda p: p.munmap(addr(), length()),
-                lambda p: f"munmap({_addr(addr())}, {length()})", "proc")
+
+        def describe(p: Process) -> str:
+            return f"munmap({_addr(addr())}, {length()})"
+        ref, size = a["addr"], a["length"]
+        if isinstance(ref, Ref) and not ref.offset and not isinstance(size, Ref):
+            # munmap of a saved address (the common case in long loops)
+            vars_, name, n = self.vars, ref.name, int(size)
+            return (lambda p: p.munmap(vars_[name], n), describe, "proc")
+        return (lambda p: p.munmap(addr(), length()), describe, "proc")
 
     def _op_mremap(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         a, w = step.args, step.where
@@ -819,6 +869,8 @@ class Runner:
         """Build the machine, run every step, and return what happened."""
         scenario = self.scenario
         self.machine = m = self._build_machine()
+        # the kernel log itself: its length marks where a step's lines start (hot path)
+        self.log: list[str] = m._dmesg
         board = self._board_summary()
         for spec in scenario.mounts:
             self._mount(m, spec)
@@ -842,6 +894,8 @@ class Runner:
             pass
         finally:
             m.nommu.on_alloc_failure = None
+        if self.progress is not None and self.stopped is None:
+            self.progress(self.total_units, self.total_units)
         if self.samples[-1].event != self.event:
             self._sample()
         self.snapshots.append(capture(m, "end", event=self.event, tick=self.tick,
@@ -861,7 +915,8 @@ class Runner:
             failures=tuple(self.failures), failure_counts=counts,
             total_failures=self.total_failures, unexpected_failures=self.unexpected,
             expectations=tuple(expectations), stopped=self.stopped,
-            processes_started=self.started, dmesg_lines=m.dmesg_count)
+            processes_started=self.started, dmesg_lines=m.dmesg_count,
+            skipped_steps=self.skipped)
 
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, check: bool = False,
@@ -870,14 +925,5 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, check: bool = F
     return Runner(scenario, seed=seed, check=check, progress=progress).run()
 
 
-__all__ = [
-    "DETAIL_LIMIT",
-    "MAX_SAMPLES",
-    "NommuError",
-    "Runner",
-    "ScenarioError",
-    "flag_text",
-    "map_flags_text",
-    "open_flags_text",
-    "run_scenario",
-]
+__all__ = ["DETAIL_LIMIT", "MAX_SAMPLES", "Runner", "flag_text", "map_flags_text",
+           "open_flags_text", "run_scenario"]

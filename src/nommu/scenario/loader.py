@@ -303,7 +303,7 @@ class _Loader:
         result: int = self.convert(path, v, lambda x: val.flags(x, val.MREMAP_NAMES, "mremap flag"))
         return result
 
-    def r_ipc_flags(self, path: Path, v: object) -> int | Ref:
+    def r_ipc_flags(self, path: Path, v: object) -> int:
         result: int = self.convert(path, v, lambda x: val.flags(x, val.IPC_NAMES, "IPC flag"))
         return result
 

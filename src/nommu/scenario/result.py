@@ -118,6 +118,7 @@ class RunResult:
     stopped: str | None  # why the run stopped early (a kernel oops), or None
     processes_started: int
     dmesg_lines: int
+    skipped_steps: int = 0  # steps not made because a value they read was not saved
 
     @property
     def final(self) -> MachineSnapshot:

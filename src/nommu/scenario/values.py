@@ -45,7 +45,7 @@ def size(value: object) -> int:
         digits, unit = m.group(1).replace("_", ""), (m.group(2) or "").lower()
         n = int(digits, 0) * _UNITS[unit[:1] if unit != "b" else "b"]
     else:
-        raise ValueError(f"expected a size, got {_type(value)}")
+        raise ValueError(f"expected a size, got {type_name(value)}")
     if n < 0:
         raise ValueError(f"must not be negative, got {n}")
     if n > U64:
@@ -65,13 +65,13 @@ def integer(value: object) -> int:
         except ValueError:
             raise ValueError(f"cannot read {value!r} as an integer") from None
     else:
-        raise ValueError(f"expected an integer, got {_type(value)}")
+        raise ValueError(f"expected an integer, got {type_name(value)}")
     if abs(n) > U64:
         raise ValueError(f"{n} is out of range")
     return n
 
 
-def ref(value: object, reader: object = size) -> Ref | None:
+def ref(value: object) -> Ref | None:
     """``"$name"``/``"$name+4K"`` as a :class:`Ref`; None if *value* is not one."""
     if not isinstance(value, str) or not value.startswith("$"):
         return None
@@ -103,12 +103,12 @@ def flags(value: object, table: dict[str, int], what: str) -> int:
     elif isinstance(value, str):
         parts = [p for p in re.split(r"[|,\s]+", value) if p]
     else:
-        raise ValueError(f"expected {what}, got {_type(value)}")
+        raise ValueError(f"expected {what}, got {type_name(value)}")
     prefix = next(iter(table)).split("_")[0] + "_" if table else ""
     out = 0
     for part in parts:
         if not isinstance(part, str):
-            raise ValueError(f"expected {what} names, got {_type(part)}")
+            raise ValueError(f"expected {what} names, got {type_name(part)}")
         name = part.strip().upper()
         if name and name[0].isdigit():
             try:
@@ -152,15 +152,13 @@ def mode(value: object) -> int:
             raise ValueError(f"cannot read {value!r} as an octal mode")
         n = int(text, 8)
     else:
-        raise ValueError(f"expected a file mode, got {_type(value)}")
+        raise ValueError(f"expected a file mode, got {type_name(value)}")
     if not 0 <= n <= 0o7777:
         raise ValueError(f"mode {n:#o} is out of range (0 to 0o7777)")
     return n
 
 
-def _type(value: object) -> str:
+def type_name(value: object) -> str:
+    """How a TOML value's type reads in an error message ("an integer", "a table")."""
     return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
             list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
-
-
-type_name = _type

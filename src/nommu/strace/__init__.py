@@ -2,7 +2,11 @@
 
 :mod:`nommu.strace.parse` turns strace output into typed events;
 :mod:`nommu.strace.check` judges those events against the no-MMU rules of
-``mm/nommu.c`` and reports what would fail, with the errno the kernel returns.
+``mm/nommu.c`` and reports what would fail, with the errno the kernel returns;
+:mod:`nommu.strace.replay` replays them onto a board, translated as a no-MMU C
+library and loader would make them, and measures the RAM it costs and where it
+first fails (:mod:`nommu.strace.report` renders that);
+:mod:`nommu.strace.commands` is ``nommu check`` and ``nommu replay``.
 """
 
 from nommu.strace.check import (
@@ -49,10 +53,24 @@ from nommu.strace.parse import (
     parse_lines,
     split_args,
 )
+from nommu.strace.replay import (
+    HEAP_POLICIES,
+    LIB_POLICIES,
+    TRANSLATION_KINDS,
+    ProcessRecord,
+    ReplayFailure,
+    ReplayPolicy,
+    ReplayResult,
+    Translation,
+    replay,
+)
 
 __all__ = [
     "AT_FDCWD",
+    "HEAP_POLICIES",
     "KINDS",
+    "LIB_POLICIES",
+    "TRANSLATION_KINDS",
     "BoardLimits",
     "BrkArgs",
     "CheckReport",
@@ -77,18 +95,24 @@ __all__ = [
     "OpenArgs",
     "ParseProblem",
     "PipeArgs",
+    "ProcessRecord",
     "ReadWriteArgs",
+    "ReplayFailure",
+    "ReplayPolicy",
+    "ReplayResult",
     "ShmatArgs",
     "ShmctlArgs",
     "ShmdtArgs",
     "ShmgetArgs",
     "Trace",
     "TraceError",
+    "Translation",
     "Wait4Args",
     "check_trace",
     "decode_c_string",
     "decode_flags",
     "parse_file",
     "parse_lines",
+    "replay",
     "split_args",
 ]

@@ -103,18 +103,27 @@ Everything else
 A call that failed in the trace is not replayed; a call the model refuses is
 recorded as a :class:`ReplayFailure` (the errno, the model's one-line reason,
 the kernel log lines, and for an allocation failure an explanation from
-:mod:`nommu.analysis.failure`), never fatal: the replay goes on.
+:mod:`nommu.analysis.failure`), never fatal: the replay goes on. When the
+board kills a process because its ``execve`` cannot be loaded (after the
+point of no return), the rest of its calls run in a new board process
+(``respawned``; ``respawn=False`` drops them instead), so the rest of the
+trace is still measured. A file the board cannot hold (a library too large
+for ramfs) is reported at the call that first needs it. Calls are replayed
+in trace order, except that the calls of a ``vfork`` parent wait until its
+child execs or exits, as the kernel would make them wait.
 
 What is not modelled: file contents and I/O (only mapping matters), page
 cache of disk files, the dynamic linker's image, signals, timing, and
 ``chdir`` (relative paths always use ``cwd``).
 
 Measurements: the free pages and the free-list counts per order after every
-call that can change memory (``sample_every``), the lowest point (peak use)
-with a snapshot of the machine there, a snapshot just before the first
+replayed call that changed free memory (every ``sample_every``-th one), the
+lowest point (peak use) with a snapshot of the machine there, snapshots
+after the board's files were made (the baseline), just before the first
 traced process exits (``steady``: the state of a long-running program when
-the trace was stopped) and one at the end. :class:`ReplayResult` turns them
-into the figures of a run report (:mod:`nommu.strace.report` renders them).
+the trace was stopped) and at the end. :class:`ReplayResult` gives the
+figures; :mod:`nommu.strace.report` renders them as the run report of
+:mod:`nommu.report` plus the replay's own sections.
 
 Usage::
 
@@ -126,6 +135,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import posixpath
 import re
 from collections import deque
@@ -140,6 +150,7 @@ from nommu.analysis.fragmentation import Fragmentation, fragmentation
 from nommu.analysis.snapshot import MachineSnapshot, capture
 from nommu.binfmt.elf_format import ET_DYN, PF_R, PF_W, PF_X, SegmentSpec, build_elf
 from nommu.errors import ConfigError, Errno, SyscallError
+from nommu.fs.mtd import MTD_ERASESIZE, mtd_table
 from nommu.fs.romfs_image import DirSpec, FileSpec
 from nommu.process import Process, ProcessStateError
 from nommu.strace.check import ENOSYS_CALLS, SAFE_BEFORE_EXEC, BoardLimits
@@ -156,6 +167,7 @@ from nommu.strace.parse import (
     MprotectArgs,
     MremapArgs,
     MunmapArgs,
+    OpenArgs,
     ParseProblem,
     ShmatArgs,
     ShmctlArgs,
@@ -252,8 +264,16 @@ _EXPLAINED_FAILURES = 50
 class ReplayPolicy:
     """How MMU behaviour is translated; see the module docstring.
 
-    Sizes are bytes. ``sample_every`` keeps every n-th memory sample (the
-    lowest point is found from all of them). ``validate`` runs
+    Sizes are bytes. ``heap``: one of :data:`HEAP_POLICIES` (``heap_chunk``
+    for ``malloc-chunks``); ``libs``: one of :data:`LIB_POLICIES`;
+    ``program_size`` forces every program's ``PT_LOAD`` span, else it comes
+    from the trace or is ``default_program_size``; ``stack_size`` is the
+    loader's stack; ``reservations``: one of :data:`RESERVATION_POLICIES`;
+    ``mremap_fallback`` replays an ``mremap`` the board refuses as mmap +
+    munmap; ``respawn`` goes on after an exec the board could not load;
+    ``cwd`` is where relative paths are; ``direct_mappable`` lists the
+    directories on ramfs/tmpfs. ``sample_every`` keeps every n-th memory
+    sample (the lowest point is found from all of them). ``validate`` runs
     ``Machine.validate()`` after every replayed call (slow; for tests).
     """
 
@@ -347,10 +367,10 @@ class ReplayFailure:
     model's reason; ``alloc`` is set for allocation failures, and for the
     first ones also ``snapshot`` (memory at that moment) and
     ``explanation``; ``dmesg`` holds the kernel log lines written since the
-    previous failure. ``seq`` is the position among replayed calls (the
-    failure happened after sample ``seq - 1``), ``comm`` the board
-    process's name. A file that could not be put on the board is reported
-    at the call that first needs it.
+    previous failure. ``seq`` numbers the replayed call that failed (as
+    :attr:`Sample.seq` does), ``comm`` is the board process's name. A file
+    that could not be put on the board is reported at the call that first
+    needs it.
     """
 
     line: int
@@ -397,7 +417,7 @@ class ReplayFailure:
 class Sample:
     """Free memory after one replayed call."""
 
-    seq: int  # position among replayed calls
+    seq: int  # the replayed call it follows (ReplayResult.calls counts them; 0: none yet)
     line: int
     pid: int
     syscall: str
@@ -458,6 +478,7 @@ class ReplayResult:
     pid_map: Mapping[int, int] = field(default_factory=dict)  # model pid -> trace pid
     baseline_snapshot: MachineSnapshot | None = None  # after the board files were made
     dmesg_lines: int = 0
+    calls: int = 0  # calls that reached the board (exits included); samples' seq counts them
 
     # -- figures ---------------------------------------------------------------------
     def used(self, free_pages: int) -> int:
@@ -501,11 +522,24 @@ class ReplayResult:
         return fragmentation(sample.nr_free, sample.free_pages, self.page_size)
 
     def footprints_at(self, snapshot: MachineSnapshot) -> tuple[Footprint, ...]:
-        """Footprints of *snapshot*, one per address space, with trace pids."""
+        """Footprints of *snapshot*, one per address space, with trace pids.
+
+        A thread or a vfork child shares its parent's address space: it is
+        not another user of the parent's regions, so sharing and PSS count
+        each address space once (under its first pid).
+        """
         rows: list[Footprint] = []
         seen: set[int] = set()
         mm_of = {p.pid: p.mm for p in snapshot.processes}
-        for fp in footprints(snapshot):
+        first_of: dict[int, int] = {}
+        for p in snapshot.processes:
+            first_of.setdefault(p.mm, p.pid)
+        regions = tuple(
+            dataclasses.replace(
+                r, users=tuple(sorted({first_of.get(mm_of.get(u, 0), u) for u in r.users})))
+            for r in snapshot.regions
+        )
+        for fp in footprints(dataclasses.replace(snapshot, regions=regions)):
             mm = mm_of.get(fp.pid, 0)
             if mm in seen:
                 continue
@@ -540,21 +574,7 @@ class ReplayResult:
 
 
 def _retag(fp: Footprint, pid: int) -> Footprint:
-    return Footprint(
-        pid,
-        fp.name,
-        fp.text,
-        fp.data,
-        fp.bss,
-        fp.stack,
-        fp.heap,
-        fp.other,
-        fp.slack,
-        fp.xip,
-        fp.ram,
-        fp.shared,
-        fp.pss,
-    )
+    return dataclasses.replace(fp, pid=pid)
 
 
 # --------------------------------------------------------------------------------------
@@ -640,7 +660,7 @@ def _role(prot: int, anon: bool) -> str:
     return "rodata"
 
 
-def _stat_size(ev: Event) -> tuple[str, int] | None:
+def _stat_size(ev: Event, opened: dict[tuple[int, int], str]) -> tuple[str, int] | None:
     m = _ST_SIZE.search(ev.raw_args)
     if m is None:
         return None
@@ -654,12 +674,16 @@ def _stat_size(ev: Event) -> tuple[str, int] | None:
             path = raw.decode("utf-8", "surrogateescape")
             break
     if not path:
-        try:
-            fd_text = args[0]
-            fd = int(fd_text[: fd_text.index("<")] if "<" in fd_text else fd_text)
-        except (ValueError, IndexError):
-            return None
-        path = ev.path_of(fd)
+        fd_text = args[0] if args else ""
+        lt = fd_text.find("<")
+        if lt > 0 and fd_text.endswith(">"):  # strace -y: 3</lib/libc.so.6>
+            path = fd_text[lt + 1 : -1]
+        else:
+            try:
+                fd = int(fd_text)
+            except ValueError:
+                return None
+            path = ev.path_of(fd) or opened.get((ev.pid, fd))
     if not path:
         return None
     return path, int(m.group(1))
@@ -672,12 +696,14 @@ def _prepass(trace: Trace, page_size: int) -> _Plan:
     clone_children: set[int] = set()
     first_ok: dict[int, tuple[str, int]] = {}
     child_watches: list[tuple[int, _PreWatch]] = []
+    opened: dict[tuple[int, int], str] = {}  # (pid, fd) -> path, for fstat
     mask = page_size - 1
     syscall_kind = EventKind.SYSCALL
     for index, ev in enumerate(trace.events):
         pid = ev.pid
         if ev.kind is not syscall_kind:
             if ev.kind is EventKind.EXITED or ev.kind is EventKind.KILLED:
+                spaces.pop(pid, None)  # the pid may be reused by a later clone
                 w = watch.get(pid)
                 if w is not None:
                     if w.state == "pending":
@@ -758,14 +784,18 @@ def _prepass(trace: Trace, page_size: int) -> _Plan:
                 cw = watch[child] = _PreWatch()
             child_watches.append((index, cw))
             parent_space = spaces.setdefault(pid, [])
-            spaces[child] = parent_space if d.flags & consts.CLONE_VM else list(parent_space)
+            if not spaces.get(child):  # unless the child already ran (completion order)
+                spaces[child] = parent_space if d.flags & consts.CLONE_VM else list(parent_space)
+        elif isinstance(d, OpenArgs):
+            if ok and ev.result is not None:
+                opened[(pid, ev.result)] = ev.path_of(ev.result) or d.path
         elif name in _EXEC_CALLS:
             if ok and ev.result == 0:
                 spaces[pid] = []
                 if isinstance(d, ExecveArgs):
                     plan.programs.setdefault(d.path, ev.line)
         elif name in _STAT_CALLS and ok:
-            found = _stat_size(ev)
+            found = _stat_size(ev, opened)
             if found is not None:
                 plan.sizes[found[0]] = found[1]
     for index, cw in child_watches:
@@ -773,6 +803,9 @@ def _prepass(trace: Trace, page_size: int) -> _Plan:
     for pid, (name, line) in first_ok.items():
         if pid not in clone_children and name not in _EXEC_CALLS:
             plan.orphans_needing_image[pid] = line
+    # a library's file holds its segments; the reservation reaches past its end
+    for path in plan.lib_paths:
+        plan.needs[path] = 0
     # the head of each library: the reservation up to its first MAP_FIXED segment
     for lib in plan.lib_at_res.values():
         if not lib.segs:
@@ -900,16 +933,14 @@ class _Replayer:
         self.pmask = machine.page_size - 1
         self.events = trace.events
         self.plan = _prepass(trace, machine.page_size)
-        libs = policy.libs
-        if libs == "auto":
-            libs = "xip" if machine.flash_size else "ramfs"
-        if libs == "xip" and not machine.flash_size:
+        if policy.libs == "xip" and not machine.flash_size:
             raise ConfigError("libs: 'xip' needs a machine with memory-mapped flash "
                               "(Machine(flash=...)); use 'ramfs' or 'disk'")
-        self.libs = libs
+        self.libs = policy.libs  # "auto" is settled when the files are known
         self.live: dict[int, _Proc] = {}
         self.records: list[_Proc] = []
         self.dead: set[int] = set()
+        self.dead_noted: set[int] = set()
         self.unborn: dict[int, deque[tuple[int, Event]]] = {}
         self.waiting: dict[int, _Proc] = {}  # procs with queued calls, in order of queueing
         self.translations: list[Translation] = []
@@ -938,6 +969,10 @@ class _Replayer:
         self.helper: Process | None = None
         self.source = trace.sources[0] if trace.sources else "<trace>"
         self.baseline_snapshot: MachineSnapshot | None = None
+        self.last_free = -1
+        self.orders = range(machine.zone.max_order + 1)
+        self.ramfs = machine._ramfs_instances()  # the page cache Cached counts
+        self.extra_ramfs = -1
 
     # ---- helpers ----------------------------------------------------------------------
     def align(self, n: int) -> int:
@@ -971,7 +1006,7 @@ class _Replayer:
         live = proc if proc is not None else self.live.get(ev.pid)
         self.failures.append(ReplayFailure(
             ev.line, ev.pid, ev.syscall, err.errno.name, what, err.detail or str(err.strerror),
-            alloc, explanation, dmesg, ev.source, self.seq + 1,
+            alloc, explanation, dmesg, ev.source, self.seq,
             live.process.name if live is not None else "", snap))
 
     def missing_file(self, ev: Event, bp: str, what: str) -> None:
@@ -983,7 +1018,7 @@ class _Replayer:
         live = self.live.get(ev.pid)
         self.failures.append(ReplayFailure(
             ev.line, ev.pid, ev.syscall, early.errno, early.what, early.detail, early.alloc,
-            early.explanation, early.dmesg, ev.source, self.seq + 1,
+            early.explanation, early.dmesg, ev.source, self.seq,
             live.process.name if live is not None else "", early.snapshot))
 
     def on_alloc_failure(self, failure: AllocFailure) -> None:
@@ -1080,8 +1115,29 @@ class _Replayer:
             size = max(need, plan.sizes.get(path, 0), 1)
             self.files[bp] = _BoardFile(bp, "data", size, plan.first_line.get(path, 0))
 
+    def flash_needed(self) -> int:
+        """Flash the library romfs images take (one partition per directory, 64 KiB units)."""
+        per_dir: dict[str, int] = {}
+        for f in self.files.values():
+            if f.role == "lib" and not self.direct(f.path):
+                d = posixpath.dirname(f.path)
+                # a file header and the page-aligned data; the image header
+                per_dir[d] = per_dir.get(d, self.ps) + self.ps + self.align(f.size)
+        return sum(-(-n // MTD_ERASESIZE) * MTD_ERASESIZE for n in per_dir.values())
+
     def setup(self) -> None:
         self.plan_files()
+        if self.libs == "auto":
+            free = self.m.flash_size - mtd_table(self.m).next_offset
+            self.libs = "xip" if self.m.flash_size and self.flash_needed() <= free else "ramfs"
+        elif self.libs == "xip":
+            free = self.m.flash_size - mtd_table(self.m).next_offset
+            need = self.flash_needed()
+            if need > free:
+                raise ConfigError(f"libs: the libraries need about {size_text(need)} of flash "
+                                  f"for their romfs images and the board has "
+                                  f"{size_text(free)} free; use a larger flash, 'ramfs' or "
+                                  "'disk'")
         # which filesystem each directory gets
         kinds: dict[str, str] = {}
         for f in self.files.values():
@@ -1191,6 +1247,8 @@ class _Replayer:
             return False
         if self.direct(f.path):
             self.ramfs_created.add(f.path)
+            if ev is not None:
+                self.board_files.append((f.path, fs, target))
         return True
 
     @staticmethod
@@ -1219,9 +1277,11 @@ class _Replayer:
 
     # ---- sampling ---------------------------------------------------------------------
     def sample(self, ev: Event | None) -> None:
-        zone = self.m.zone
-        free = zone.free_count
-        self.seq += 1
+        """Count a replayed call; record free memory if it changed (and the peak)."""
+        free = self.m.zone.free_count
+        if free == self.last_free:
+            return  # nothing allocated or freed: the free lists are as they were
+        self.last_free = free
         if free < self.min_free or self.peak is None:
             s = self.make_sample(ev, free)
             self.min_free = free
@@ -1234,18 +1294,27 @@ class _Replayer:
 
     def make_sample(self, ev: Event | None, free: int) -> Sample:
         m = self.m
-        zone = m.zone
-        nr_free = tuple(zone.nr_free(o) for o in range(zone.max_order + 1))
+        nr = m.zone.nr_free
+        nr_free = tuple([nr(o) for o in self.orders])
+        largest = -1
+        for order in reversed(self.orders):
+            if nr_free[order]:
+                largest = order
+                break
+        extra = m.hooks.get("extra_ramfs", ())
+        if len(extra) != self.extra_ramfs:  # a kernel-internal tmpfs appeared (SysV shm)
+            self.extra_ramfs = len(extra)
+            self.ramfs = m._ramfs_instances()
         return Sample(
             self.seq,
             ev.line if ev is not None else 0,
             ev.pid if ev is not None else 0,
             ev.syscall if ev is not None else "setup",
             free,
-            zone.largest_free_order(),
+            largest,
             nr_free,
             m.nommu.mmap_pages_allocated,
-            m.meminfo_figures().cached,
+            sum(sb.cached_pages for sb in self.ramfs),
         )
 
     # ---- scheduling -------------------------------------------------------------------
@@ -1267,13 +1336,22 @@ class _Replayer:
             if self.plan.creators.get(pid, 0) > 0:
                 self.unborn.setdefault(pid, deque()).append((index, ev))
                 return
-            if pid in self.dead or ev.kind is not EventKind.SYSCALL or ev.syscall in _EXIT_CALLS:
+            if ev.kind is not EventKind.SYSCALL or ev.syscall in _EXIT_CALLS:
+                return
+            if pid in self.dead:
+                if pid not in self.dead_noted:
+                    self.dead_noted.add(pid)
+                    self.note(ev, "not_replayed",
+                              f"pid {pid} no longer runs on the board: its calls from here on "
+                              "are dropped")
                 return
             proc = self.adopt(ev)
             if not proc.alive():
                 return
         if proc.queue or proc.blocked():
             self.defer(proc, index, ev)
+            if not proc.blocked():
+                self.drain()
             return
         self.handle(proc, index, ev)
         if self.waiting:
@@ -1385,12 +1463,15 @@ class _Replayer:
 
     # ---- one call ---------------------------------------------------------------------
     def handle(self, proc: _Proc, index: int, ev: Event) -> None:
+        """Replay one call of *proc*; ``seq`` numbers the calls that reach the board."""
         if ev.kind is not EventKind.SYSCALL:
+            self.seq += 1
             self.on_exit_event(proc, ev)
             self.sample(ev)
             return
         name = ev.syscall
         if name in _EXIT_CALLS:
+            self.seq += 1
             self.on_exit_call(proc, ev)
             self.sample(ev)
             return
@@ -1403,6 +1484,7 @@ class _Replayer:
                 self.on_enosys(proc, ev)
             return
         self.replayed += 1
+        self.seq += 1
         try:
             handler(self, proc, index, ev)
         except ProcessStateError as exc:
@@ -2158,6 +2240,7 @@ class _Replayer:
             pid_map=pid_map,
             baseline_snapshot=self.baseline_snapshot,
             dmesg_lines=len(m.dmesg()),
+            calls=self.seq,
         )
 
 

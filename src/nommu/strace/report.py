@@ -46,6 +46,8 @@ __all__ = [
 _SPARK = "▁▂▃▄▅▆▇█"
 #: Translations and failures listed in the text report before "... N more".
 _TEXT_LIST_LIMIT = 200
+#: Samples handed to the run report's timeline (its plots and JSON) at most, about.
+MAX_TIMELINE = 1024
 #: What the run report's one expectation says.
 EXPECTATION = "every replayed call succeeds on the board"
 
@@ -72,12 +74,13 @@ def run_result(r: ReplayResult) -> RunResult:
         flash_base=b["flash_base"], flash_size=b["flash"], page_size=b["page_size"],
         max_order=b["max_order"], nr_trim_pages=b["nr_trim_pages"], word_size=b["word_size"],
         options=tuple(sorted((k, str(v)) for k, v in b.items())))
+    low = r.min_largest_free
+    kept, step = _thin(r.samples, (r.peak, low))
     samples = tuple(
         RunSample(event=s.seq, tick=s.line, free_pages=s.free_pages,
                   largest_order=s.largest_free_order, mmap_copy_pages=s.mmap_copy_pages,
                   cached_pages=s.cached_pages, nr_free=s.nr_free)
-        for s in r.samples)
-    low = r.min_largest_free
+        for s in kept)
     snaps = [s for s in (r.baseline_snapshot, r.peak_snapshot) if s is not None]
     if r.steady_snapshot is not r.end_snapshot:
         snaps.append(r.steady_snapshot)
@@ -103,12 +106,12 @@ def run_result(r: ReplayResult) -> RunResult:
     policy = r.policy
     description = (
         f"strace log replayed onto the board: libraries on {r.libs}, heap {policy.heap}, "
-        f"fork as vfork, programs as plain ELF (constdisp). Events are the replayed calls; "
-        f"ticks are trace lines.")
+        f"fork as vfork, programs as plain ELF (constdisp). Events count the calls replayed on "
+        f"the board; ticks are trace lines.")
     return RunResult(
         name=f"replay of {source}", description=description, path=source, seed=0,
-        board=board, events=r.samples[-1].seq if r.samples else 0, ticks=r.line_count,
-        samples=samples, sample_every=policy.sample_every,
+        board=board, events=r.calls, ticks=r.line_count,
+        samples=samples, sample_every=policy.sample_every * step,
         min_free_pages=r.peak.free_pages, min_free_event=r.peak.seq,
         min_largest_order=low.largest_free_order, min_largest_event=low.seq,
         snapshots=tuple(snaps), failures=failures,
@@ -117,6 +120,17 @@ def run_result(r: ReplayResult) -> RunResult:
         total_failures=len(r.failures), unexpected_failures=len(r.failures),
         expectations=(expectation,), stopped=None, processes_started=len(r.processes),
         dmesg_lines=r.dmesg_lines)
+
+
+def _thin(samples: Sequence[Sample], keep: Sequence[Sample]) -> tuple[list[Sample], int]:
+    """At most about :data:`MAX_TIMELINE` evenly spaced samples, plus the ones in *keep*."""
+    if len(samples) <= MAX_TIMELINE:
+        return list(samples), 1
+    step = -(-len(samples) // MAX_TIMELINE)
+    wanted = {id(s) for s in keep}
+    last = len(samples) - 1
+    return [s for i, s in enumerate(samples)
+            if i % step == 0 or i == last or id(s) in wanted], step
 
 
 def _strerror(name: str) -> str:

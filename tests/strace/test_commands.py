@@ -1,0 +1,205 @@
+"""``nommu check`` and ``nommu replay``, called in-process: exit codes, output, JSON, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from nommu.strace.commands import add_check_command, add_replay_command
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="nommu")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_check_command(sub)
+    add_replay_command(sub)
+    args = parser.parse_args(list(argv))
+    code: int = args.func(args)
+    return code
+
+
+def one_error(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nommu: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def board2m(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text('# a small board\n[board]\nram = "2M"\n')
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# check
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("check", str(FIX / "check_clean.txt")) == 0
+    out = capsys.readouterr().out
+    assert "no findings" in out and out.endswith("verdict: runs as is\n")
+    assert cli("check", str(FIX / "check_fork.txt")) == 1
+    out = capsys.readouterr().out
+    assert "summary:" in out and out.endswith("verdict: cannot run\n")
+    assert "fork" in out and "EINVAL" in out
+
+
+def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "findings.json"
+    assert cli("check", str(FIX / "check_shared.txt"), "--json", str(out)) == 1
+    doc = json.loads(out.read_text())
+    assert doc["verdict"] == "needs changes"
+    assert [(f["line"], f["kind"], f["errno"]) for f in doc["findings"]][:2] == [
+        (2, "shared_write_file", "ENODEV"), (3, "shared_file", "ENODEV")]
+    for f in doc["findings"]:
+        assert {"line", "pid", "syscall", "kind", "errno", "detail"} <= set(f)
+        assert f["errno"] is None or isinstance(f["errno"], str)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json"]  # no temp file left
+    assert capsys.readouterr().err == ""
+
+
+def test_check_board_gives_the_largest_block(board2m: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f.json"
+    assert cli("check", str(FIX / "check_clean.txt"), "--board", str(board2m)) == 0
+    assert cli("check", str(FIX / "check_alloc.txt"), "--board", str(board2m),
+               "--json", str(out)) == 1
+    doc = json.loads(out.read_text())
+    big = [f for f in doc["findings"] if f["kind"] == "alloc_too_large"]
+    assert [f["line"] for f in big] == [1, 2, 4, 7]  # line 6: direct from /dev/shm
+    assert "the largest free block is 1M" in big[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        pytest.param(None, "no such trace file", id="missing"),
+        pytest.param(b"", "empty trace", id="empty"),
+        pytest.param(b"hello\nthis is not a trace\n", ":1: not strace output", id="garbage"),
+        pytest.param(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\xff\xfe", ":1: not strace output",
+                     id="binary"),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "replay"])
+def test_unusable_trace(command: str, content: bytes | None, expect: str, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "trace.txt"
+    if content is not None:
+        trace.write_bytes(content)
+    assert cli(command, str(trace)) == 2
+    captured = capsys.readouterr()
+    line = one_error(captured.err)
+    assert str(trace) in line and expect in line
+    assert captured.out == ""
+
+
+def test_unreadable_lines_and_truncation_warn(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("check", str(FIX / "garbage.txt")) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("nommu: warning: ")
+    assert "garbage.txt:2: 8 line(s) could not be read" in err
+    cut = tmp_path / "cut.txt"
+    text = (FIX / "check_mremap.txt").read_text().splitlines()
+    cut.write_text("\n".join(text[:3]) + "\nmremap(0x7f0000100000, 16384, 65536, 0 "
+                   "<unfinished ...>\n")
+    assert cli("check", str(cut)) == 1
+    err = capsys.readouterr().err
+    assert f"{cut}:4: the trace ends in the middle of mremap() (truncated?)" in err
+
+
+def test_bad_board_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[board]\nram = "2M"\nmax_order = 40\n')
+    for command in ("check", "replay"):
+        assert cli(command, str(FIX / "check_clean.txt"), "--board", str(bad)) == 2
+        line = one_error(capsys.readouterr().err)
+        assert f"{bad}:3: board.max_order: must be at most 20, got 40" in line
+    bad.write_text('[board]\nram = \n')
+    assert cli("check", str(FIX / "check_clean.txt"), "--board", str(bad)) == 2
+    line = one_error(capsys.readouterr().err)
+    assert f"{bad}:2" in line and "TOML" in line
+    bad.write_text('[board]\nrom = "2M"\n')
+    assert cli("check", str(FIX / "check_clean.txt"), "--board", str(bad)) == 2
+    assert "unknown key 'rom'" in one_error(capsys.readouterr().err)
+    missing = tmp_path / "nowhere.toml"
+    assert cli("replay", str(FIX / "check_clean.txt"), "--board", str(missing)) == 2
+    assert str(missing) in one_error(capsys.readouterr().err)
+
+
+def test_output_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "x.json"
+    assert cli("check", str(FIX / "check_clean.txt"), "--json", str(out)) == 2
+    assert f"{out}: cannot write" in one_error(capsys.readouterr().err)
+
+
+def test_func_is_set_for_each_command() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    check = add_check_command(sub)
+    replay = add_replay_command(sub)
+    assert check.prog.endswith("check") and replay.prog.endswith("replay")
+    args = parser.parse_args(["replay", "t.txt", "--heap", "none", "--libs", "disk"])
+    assert callable(args.func) and (args.heap, args.libs, args.board) == ("none", "disk", None)
+
+
+# ---------------------------------------------------------------------------------------
+# replay
+# ---------------------------------------------------------------------------------------
+
+
+def test_replay_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("replay", str(FIX / "replay_libs.txt")) == 0  # the default board: xip
+    out = capsys.readouterr().out
+    assert "Result: OK" in out and "libraries on xip" in out
+    assert "Verdict: every replayed call succeeded on this board" in out
+    assert cli("replay", str(FIX / "replay_misc.txt"), "-q") == 1
+    assert capsys.readouterr().out == ""
+
+
+def test_replay_json_and_options(tmp_path: Path, board2m: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    code = cli("replay", str(FIX / "replay_small.txt"), "--board", str(board2m), "--json",
+               str(out), "--libs", "disk", "--heap", "malloc-chunks", "--heap-chunk", "128K")
+    assert code == 1
+    doc = json.loads(out.read_text())
+    assert doc["board"]["ram_bytes"] == 2 << 20
+    rep = doc["replay"]
+    assert (rep["libs"], rep["policy"]["heap"], rep["policy"]["heap_chunk"]) == (
+        "disk", "malloc-chunks", 128 << 10)
+    first = rep["first_failure"]
+    assert (first["line"], first["syscall"], first["errno"]) == (6, "mmap", "ENOMEM")
+    assert first["explanation"]["cause"] == "not enough free memory"
+    assert doc["failures"][0]["line"] == 6 and doc["failures"][0]["explanation"] is not None
+    for t in rep["translations"]:
+        assert {"line", "pid", "syscall", "kind", "detail"} <= set(t)
+    text = capsys.readouterr().out
+    assert "What fails first, and why?" in text and "replay_small.txt:6 mmap" in text
+    assert f"Report written to {out}" in text
+
+
+def test_replay_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "r.html"
+    assert cli("replay", str(FIX / "replay_misc.txt"), "--html", str(page), "-q") == 1
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert '<section id="replay">' in html and "mremap_fallback" in html
+    assert "data:image/png;base64," in html  # the run report's plots
+    assert capsys.readouterr().err == ""
+
+
+def test_replay_board_without_flash_for_xip(board2m: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("replay", str(FIX / "replay_libs.txt"), "--board", str(board2m), "--libs",
+               "xip") == 2
+    line = one_error(capsys.readouterr().err)
+    assert str(board2m) in line and "libs: 'xip' needs a machine with memory-mapped flash" in line
