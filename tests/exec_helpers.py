@@ -7,11 +7,12 @@ import shutil
 import nommu
 from nommu.binfmt.elf_format import PF_R, PF_W, PF_X, SegmentSpec, build_elf
 from nommu.binfmt.flat_format import build_flat
+from shared_data import REAL_ROOTFS
 
 P = 4096
 RW = nommu.PROT_READ | nommu.PROT_WRITE
 ANON = nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS
-ROOTFS = "/work/shared/data/uclinux-versatile/rootfs.bin"
+ROOTFS = str(REAL_ROOTFS)
 
 
 def z1024(**options: object) -> nommu.Machine:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,9 @@ from nommu.binfmt.flat_format import (
 )
 from nommu.errors import Errno, SyscallError
 from nommu.fs.romfs_image import RomfsImage
+from shared_data import REAL_ROOTFS
 
-REAL_IMAGE = Path("/work/shared/data/uclinux-versatile/rootfs.bin")
+REAL_IMAGE = REAL_ROOTFS
 needs_real_image = pytest.mark.skipif(
     not REAL_IMAGE.exists(), reason=f"{REAL_IMAGE} (real uClinux romfs) not present"
 )

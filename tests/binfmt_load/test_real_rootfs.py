@@ -1,6 +1,6 @@
 """The real bFLT programs of a uClinux userland (ARM Versatile PB, Linux 4.4.0-uc0).
 
-Each program in /work/shared/data/uclinux-versatile/rootfs.bin is executed from
+Each program in ../shared/data/uclinux-versatile/rootfs.bin is executed from
 the romfs image on memory-mapped flash; the layout must be the one its header
 gives: all are FLAT_FLAG_RAM (case B), so one RWX mapping of
 ``PAGE_ALIGN(text + data + max(bss + stack_len, relocs * 4) + 4)`` bytes labelled

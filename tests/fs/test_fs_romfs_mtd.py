@@ -35,8 +35,9 @@ from nommu.fs.romfs_image import (
     SymlinkSpec,
     build_romfs,
 )
+from shared_data import REAL_ROOTFS
 
-REAL_IMAGE = Path("/work/shared/data/uclinux-versatile/rootfs.bin")
+REAL_IMAGE = REAL_ROOTFS
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +22,9 @@ from nommu.fs.romfs_image import (
     build_romfs,
     romfs_checksum,
 )
+from shared_data import REAL_ROOTFS
 
-REAL_IMAGE = Path("/work/shared/data/uclinux-versatile/rootfs.bin")
+REAL_IMAGE = REAL_ROOTFS
 needs_real_image = pytest.mark.skipif(
     not REAL_IMAGE.exists(), reason=f"{REAL_IMAGE} (real uClinux romfs) not present"
 )
