@@ -58,7 +58,7 @@ class RegionView:
     owner_pid: int  # the process that created it
     owner_name: str  # its name ("" when unknown)
     area: str  # memory area holding it: "ram", "flash", ... ("" for none)
-    users: tuple[int, ...]  # pids whose address space maps it, ascending
+    users: tuple[int, ...]  # address spaces mapping it (each named by its first pid)
 
     @property
     def is_copy(self) -> bool:
@@ -125,7 +125,7 @@ class Allocation:
     owner_name: str
     label: str  # a file path, or what the kernel holds the pages for
     region: int  # RegionView.seq, 0 when not a region
-    users: tuple[int, ...]  # pids mapping it (regions only)
+    users: tuple[int, ...]  # address spaces mapping it, by first pid (regions only)
 
     @property
     def end_pfn(self) -> int:
@@ -256,7 +256,8 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
             for vma in mm.vmas() + mm.hidden:
                 region = vma.vm_region
                 rseq = region_seq.get(id(region), 0)
-                users.setdefault(id(region), set()).add(p.pid)
+                # a region's users are address spaces: threads and vfork children count once
+                users.setdefault(id(region), set()).add(mm_ids[id(mm)])
                 f = vma.vm_file
                 vmas.append(VmaView(vma.vm_start, vma.vm_end, vma.vm_flags, rseq,
                                     f.path if f is not None else None, vma.vm_pgoff))
