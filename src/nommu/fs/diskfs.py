@@ -29,7 +29,7 @@ from nommu.fs.filespec import (
     SpecialSpec,
     SymlinkSpec,
 )
-from nommu.fs.vfs import File, FileOperations, Inode, SuperBlock
+from nommu.fs.vfs import DirOperations, File, FileOperations, Inode, SuperBlock
 
 CHUNK = 4096
 
@@ -107,11 +107,7 @@ class DiskFileOperations(FileOperations):
         return self.sb.write_inode(file.inode, data, pos)
 
 
-class DiskDirOperations(FileOperations):
-    """Directories: no ``->mmap`` (ENODEV), no read (EISDIR from the VFS)."""
-
-    has_read = False
-    has_write = False
+DiskDirOperations = DirOperations
 
 
 class SymlinkOperations(FileOperations):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from nommu.consts import S_IFDIR, S_IFREG
 from nommu.errors import Errno, SyscallError
-from nommu.fs.vfs import File, FileOperations, Inode, SuperBlock
+from nommu.fs.vfs import DirOperations, File, FileOperations, Inode, SuperBlock
 
 #: A generator gets the reading task (or None for the kernel/host) and returns text.
 Reader = Callable[[object | None], str]
@@ -45,11 +45,6 @@ class ProcFileOperations(FileOperations):
         return len(data)
 
 
-class _DirOps(FileOperations):
-    has_read = False
-    has_write = False
-
-
 class _PidDirectory(dict[str, Inode]):
     """``/proc``'s children: the fixed entries plus one directory per live pid."""
 
@@ -73,7 +68,7 @@ class ProcSuperBlock(SuperBlock):
         super().__init__("proc", dev)
         self.read_only = False
         self.pids = pids
-        self.dir_ops = _DirOps()
+        self.dir_ops = DirOperations()
         self.root = Inode(self, S_IFDIR | 0o555, self.dir_ops, ino=1)
         self.root.children = _PidDirectory(self)
         self.pid_entries: dict[str, tuple[PidReader, int]] = {}

@@ -24,7 +24,7 @@ from nommu.consts import (
     S_IFREG,
 )
 from nommu.errors import Errno, SyscallError
-from nommu.fs.vfs import File, FileOperations, Inode, SuperBlock
+from nommu.fs.vfs import DirOperations, File, FileOperations, Inode, SuperBlock
 from nommu.mm.nommu import shrink_inode_mappings
 from nommu.mm.region import is_nommu_shared_mapping
 
@@ -81,13 +81,6 @@ class RamfsFileOperations(FileOperations):
 
     def write(self, file: File, data: bytes, pos: int) -> int:
         return self.sb.write_inode(file.inode, data, pos)
-
-
-class DirOperations(FileOperations):
-    """Directories: no read, no mmap (EISDIR is decided by the caller)."""
-
-    has_read = False
-    has_write = False
 
 
 class RamfsSuperBlock(SuperBlock):

@@ -75,6 +75,13 @@ class FileOperations:
         """Called when the last reference to an open file goes."""
 
 
+class DirOperations(FileOperations):
+    """Directories of every filesystem: no read (EISDIR), no ``->mmap`` (ENODEV)."""
+
+    has_read = False
+    has_write = False
+
+
 class SuperBlock:
     """A mounted filesystem instance (``struct super_block``)."""
 
