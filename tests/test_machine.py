@@ -60,6 +60,7 @@ def test_syscall_error_is_an_oserror() -> None:
     ({"mremap": "old"}, ValueError, "mremap: must be 'mainline' or 'mm'"),
     ({"flash": "1M", "flash_base": 0x80000000}, ValueError, "flash: range"),
     ({"ram": "8G"}, ValueError, "ram: ends above the 32-bit address space"),
+    ({"ramsize": "8M"}, TypeError, "ramsize: not a Machine option"),
 ])
 def test_constructor_misuse(kwargs: dict[str, object], exc: type[Exception], message: str) -> None:
     with pytest.raises(exc, match="^" + re.escape(message)):

@@ -130,6 +130,10 @@ class Machine:
                                  ("framebuffer", framebuffer_base, fb_b)):
             if base + size > limit:
                 raise ValueError(f"{name}: ends above the {8 * word_size}-bit address space")
+        unknown = sorted(set(options) - {"compressed_flat", "elf_as_fdpic", "fdpic_libraries",
+                                          "sysv_shm"})
+        if unknown:
+            raise TypeError(f"{unknown[0]}: not a Machine option")
         for flag, default in (("compressed_flat", False), ("elf_as_fdpic", False),
                               ("fdpic_libraries", True)):
             value = options.setdefault(flag, default)
