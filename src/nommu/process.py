@@ -1173,8 +1173,3 @@ class Process:
             return ""
         raw = self.machine.memory.read(mm.arg_start, mm.arg_end - mm.arg_start)
         return raw.decode("utf-8", "replace")
-
-    def file_type_name(self, fd: int) -> str:
-        f = self._fget(fd)
-        return {0o100000: "regular", 0o040000: "directory", 0o020000: "character device"}.get(
-            f.inode.i_mode & S_IFMT, "other")

@@ -171,15 +171,6 @@ class PhysicalMemory:
         """memmove within physical memory."""
         self.write(dst, self.read(src, length))
 
-    def forget(self, start_pfn: int, end_pfn: int) -> None:
-        """Drop the bytes of freed pages, so a dead machine's memory costs nothing.
-
-        Only used where the contents can no longer be observed; freed RAM keeps
-        its bytes by default (``MAP_UNINITIALIZED`` shows them).
-        """
-        for pfn in range(start_pfn, end_pfn):
-            self._pages.pop(pfn, None)
-
     def validate(self) -> None:
         for pfn in self._pages:
             addr = pfn << self._shift

@@ -206,14 +206,6 @@ class Nommu:
         err.failure = failure  # type: ignore[attr-defined]
         return err
 
-    def alloc_contiguous(self, task: Task, npages: int, length: int) -> int:
-        """``alloc_pages_exact`` of *npages*; returns the physical address or ENOMEM."""
-        order = max(npages - 1, 0).bit_length()
-        pfn = self.zone.alloc_pages_exact(npages) if order <= self.zone.max_order else None
-        if pfn is None:
-            raise self.alloc_failed(task, length, order)
-        return pfn << self.page_shift
-
     def free_page_series(self, start: int, end: int) -> None:
         """Free copy pages ``[start, end)`` one at a time (``free_page_series``)."""
         shift = self.page_shift
