@@ -23,25 +23,14 @@ from nommu.binfmt.flat_format import (
 )
 from nommu.errors import Errno, SyscallError
 from nommu.fs.romfs_image import RomfsImage
-from shared_data import REAL_ROOTFS
+from shared_data import REAL_PROGRAMS, REAL_ROOTFS
 
 REAL_IMAGE = REAL_ROOTFS
 needs_real_image = pytest.mark.skipif(
     not REAL_IMAGE.exists(), reason=f"{REAL_IMAGE} (real uClinux romfs) not present"
 )
 
-#: The README's table: path -> (text incl. header, data, bss, stack, relocs).
-README_FIGURES = {
-    "/bin/init": (33224, 3420, 80876, 4096, 260),
-    "/bin/sh": (61136, 10904, 14920, 4096, 575),
-    "/bin/dhcpcd": (71616, 10232, 14328, 4096, 672),
-    "/bin/inetd": (32496, 5180, 11172, 4096, 230),
-    "/bin/ping": (53940, 8696, 11876, 4096, 462),
-    "/bin/telnet": (86528, 21008, 40848, 4096, 1550),
-    "/bin/null": (19076, 4396, 8320, 4096, 112),
-    "/sbin/ifconfig": (50956, 10648, 9692, 4096, 601),
-    "/sbin/route": (49536, 11000, 9288, 4096, 559),
-}
+README_FIGURES = REAL_PROGRAMS
 
 # Header word offsets.
 REV, ENTRY, DATA_START, DATA_END, BSS_END, STACK, RELOC_START, RELOC_COUNT, FLAGS = (

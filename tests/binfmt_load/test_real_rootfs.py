@@ -16,22 +16,12 @@ import pytest
 import nommu
 from exec_helpers import ROOTFS, P, free_pages, maps_lines, run
 from nommu.binfmt.flat_format import FLAT_FLAG_RAM, parse_flat_header
+from shared_data import REAL_PROGRAMS
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ROOTFS),
                                 reason=f"{ROOTFS} is not present (external test data)")
 
-# path: text (with header), data, bss, stack, relocs (the data README's table)
-PROGRAMS = {
-    "/bin/init": (33224, 3420, 80876, 4096, 260),
-    "/bin/sh": (61136, 10904, 14920, 4096, 575),
-    "/bin/dhcpcd": (71616, 10232, 14328, 4096, 672),
-    "/bin/inetd": (32496, 5180, 11172, 4096, 230),
-    "/bin/ping": (53940, 8696, 11876, 4096, 462),
-    "/bin/telnet": (86528, 21008, 40848, 4096, 1550),
-    "/bin/null": (19076, 4396, 8320, 4096, 112),
-    "/sbin/ifconfig": (50956, 10648, 9692, 4096, 601),
-    "/sbin/route": (49536, 11000, 9288, 4096, 559),
-}
+PROGRAMS = REAL_PROGRAMS
 
 
 def _machine() -> nommu.Machine:
