@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 from nommu.strace import CloneArgs, MlockallArgs, MlockArgs, MsyncArgs, ShmgetArgs, parse_file
 from nommu.strace.check import KINDS, BoardLimits, CheckReport, Finding, check_trace
+from strace_capture import build_c, capture, run_strace
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -286,29 +285,6 @@ def test_ff_trace_findings_name_their_file() -> None:
 # real strace captures
 # ---------------------------------------------------------------------------------------
 
-STRACE = shutil.which("strace")
-CC = shutil.which("cc")
-
-
-@pytest.fixture(scope="module")
-def strace_ok() -> str:
-    if STRACE is None:
-        pytest.skip("strace is not installed")
-    probe = subprocess.run(
-        [STRACE, "-o", "/dev/null", "/bin/true"], capture_output=True, text=True, timeout=20
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"strace cannot trace here (ptrace not permitted?): {probe.stderr.strip()}")
-    return STRACE
-
-
-def run_strace(strace: str, args: list[str], cwd: Path) -> None:
-    done = subprocess.run(
-        [strace, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def assert_lines_point_at_calls(rep: CheckReport) -> None:
     cache: dict[str, list[str]] = {}
     for f in rep.findings:
@@ -318,8 +294,7 @@ def assert_lines_point_at_calls(rep: CheckReport) -> None:
 
 
 def test_real_shell_pipeline(strace_ok: str, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    run_strace(strace_ok, ["-f", "-o", str(out), "sh", "-c", "ls | wc -l"], tmp_path)
+    out = capture(strace_ok, ["sh", "-c", "ls | wc -l"], tmp_path)
     trace = parse_file(out)
     assert trace.problems == []
     rep = check_trace(trace)
@@ -336,8 +311,7 @@ def test_real_shell_pipeline(strace_ok: str, tmp_path: Path) -> None:
 
 
 def test_real_python_start(strace_ok: str, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    run_strace(strace_ok, ["-f", "-o", str(out), sys.executable, "-c", "pass"], tmp_path)
+    out = capture(strace_ok, [sys.executable, "-c", "pass"], tmp_path)
     trace = parse_file(out)
     assert trace.problems == []
     assert trace.events[0].syscall == "execve"
@@ -417,17 +391,8 @@ int main(int argc, char **argv) {
 
 
 def test_real_c_program(strace_ok: str, tmp_path: Path) -> None:
-    if CC is None:
-        pytest.skip("no C compiler (cc) installed")
-    src = tmp_path / "prog.c"
-    src.write_text(C_PROGRAM)
-    built = subprocess.run(
-        [CC, "-O0", "-o", str(tmp_path / "prog"), str(src)], capture_output=True, text=True
-    )
-    if built.returncode != 0:
-        pytest.skip(f"cc cannot build the test program: {built.stderr.strip()[:200]}")
-    out = tmp_path / "out"
-    run_strace(strace_ok, ["-f", "-o", str(out), str(tmp_path / "prog"), str(tmp_path)], tmp_path)
+    prog = build_c(tmp_path, C_PROGRAM)
+    out = capture(strace_ok, [str(prog), str(tmp_path)], tmp_path)
     trace = parse_file(out)
     assert trace.problems == []
     # tmp_path is under /tmp; treat only /dev/shm as ramfs so data.bin is a disk file

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from nommu.strace.replay import (
     ReplayResult,
     replay,
 )
+from strace_capture import build_c, capture
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -370,28 +369,6 @@ def test_policy_is_checked() -> None:
 # real strace captures
 # ---------------------------------------------------------------------------------------
 
-STRACE = shutil.which("strace")
-CC = shutil.which("cc")
-
-
-@pytest.fixture(scope="module")
-def strace_ok() -> str:
-    if STRACE is None:
-        pytest.skip("strace is not installed")
-    probe = subprocess.run(
-        [STRACE, "-o", "/dev/null", "/bin/true"], capture_output=True, text=True, timeout=20
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"strace cannot trace here (ptrace not permitted?): {probe.stderr.strip()}")
-    return STRACE
-
-
-def capture(strace: str, args: list[str], cwd: Path) -> Path:
-    out = cwd / "out"
-    done = subprocess.run([strace, "-f", "-o", str(out), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return out
 
 
 def library_lines(trace: Trace) -> list[int]:
@@ -478,14 +455,7 @@ int main(void) {
 
 
 def test_real_c_program(strace_ok: str, tmp_path: Path) -> None:
-    if CC is None:
-        pytest.skip("no C compiler (cc) installed")
-    src = tmp_path / "prog.c"
-    src.write_text(C_PROGRAM)
-    built = subprocess.run([CC, "-O0", "-o", str(tmp_path / "prog"), str(src)],
-                           capture_output=True, text=True)
-    if built.returncode != 0:
-        pytest.skip(f"cc cannot build the test program: {built.stderr.strip()[:200]}")
+    build_c(tmp_path, C_PROGRAM)
     out = capture(strace_ok, ["./prog"], tmp_path)
     lines = out.read_text().splitlines()
 
