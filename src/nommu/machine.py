@@ -221,7 +221,7 @@ class Machine:
     def add_chardev(self, name: str, fops: FileOperations, rdev: tuple[int, int],
                     mode: int = 0o600) -> Inode:
         """Create ``/dev/<name>`` as a character device node."""
-        return self.devfs.add_special(self.devfs.root, name, S_IFCHR | mode, fops, rdev)
+        return self.devfs.mknod(self.devfs.root, name, S_IFCHR | mode, fops, rdev)
 
     def mount(self, fstype: str, target: str, **options: Any) -> Any:
         """Mount a filesystem of *fstype* at *target* (created if missing).

@@ -166,14 +166,6 @@ class DiskSuperBlock(SuperBlock):
         parent.children[name] = inode
         return inode
 
-    def mknod(self, parent: Inode, name: str, mode: int, rdev: tuple[int, int],
-              fops: FileOperations) -> Inode:
-        assert parent.children is not None
-        inode = Inode(self, mode, fops)
-        inode.i_rdev = rdev
-        parent.children[name] = inode
-        return inode
-
     def evict_inode(self, inode: Inode) -> None:
         """The last link and the last open file went: the blocks are freed."""
         if (inode.i_mode & S_IFMT) == S_IFREG:
@@ -236,10 +228,10 @@ class DiskSuperBlock(SuperBlock):
             elif isinstance(spec, DeviceSpec):
                 mode = (S_IFBLK if spec.kind == "block" else S_IFCHR) | 0o600
                 rdev = (spec.major, spec.minor)
-                inode = self.mknod(parent, name, mode, rdev, special(mode, rdev))
+                inode = self.mknod(parent, name, mode, special(mode, rdev), rdev)
             elif isinstance(spec, SpecialSpec):
                 mode = (S_IFIFO if spec.kind == "fifo" else S_IFSOCK) | 0o644
-                inode = self.mknod(parent, name, mode, (0, 0), special(mode, (0, 0)))
+                inode = self.mknod(parent, name, mode, special(mode, (0, 0)))
             else:
                 links.append((entry, spec))
                 continue

@@ -111,15 +111,6 @@ class RamfsSuperBlock(SuperBlock):
         parent.children[name] = inode
         return inode
 
-    def add_special(self, parent: Inode, name: str, mode: int, fops: FileOperations,
-                    rdev: tuple[int, int] = (0, 0)) -> Inode:
-        """A device node or other special inode living in this filesystem."""
-        assert parent.children is not None
-        inode = Inode(self, mode, fops)
-        inode.i_rdev = rdev
-        parent.children[name] = inode
-        return inode
-
     def evict_inode(self, inode: Inode) -> None:
         """``truncate_inode_pages`` on the last reference: free the page cache."""
         if (inode.i_mode & S_IFMT) == S_IFREG:

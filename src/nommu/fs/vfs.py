@@ -105,6 +105,15 @@ class SuperBlock:
     def mkdir(self, parent: Inode, name: str, mode: int) -> Inode:
         raise SyscallError(Errno.EPERM)
 
+    def mknod(self, parent: Inode, name: str, mode: int, fops: FileOperations,
+              rdev: tuple[int, int] = (0, 0)) -> Inode:
+        """A device node, FIFO or socket inode in *parent* (``->mknod``)."""
+        assert parent.children is not None
+        inode = Inode(self, mode, fops)
+        inode.i_rdev = rdev
+        parent.children[name] = inode
+        return inode
+
     def evict_inode(self, inode: Inode) -> None:
         """The last reference to an unlinked inode went: free what it holds."""
 
