@@ -1051,76 +1051,35 @@ class _Parser:
                 ret_path = _clean_path(ret_annot)
         decoder = _DECODERS.get(name)
         fd_paths: tuple[tuple[int, str], ...] = ()
+        decoded: Decoded | None = None
         if decoder is None and ret_path is None and "<" not in args:
             # fast path: a call that is not decoded and has no -y annotation
             if errno is None and result is not None and result >= 0 and name in _FD_RESULT_PATHS:
                 kind_path = _FD_RESULT_PATHS[name]
                 self.table(pid)[result] = (kind_path, False)
                 fd_paths = ((result, kind_path),)
-            self.events.append(
-                _new_event(
-                    line_no,
-                    pid,
-                    _SYSCALL,
-                    name,
-                    args,
-                    result,
-                    errno,
-                    None,
-                    fd_paths,
-                    resume_line,
-                    when,
-                    duration,
-                    comment,
-                    None,
-                    source,
-                )
-            )
-            return
-        decoded: Decoded | None = None
-        used = self._used = []
-        if decoder is not None:
-            try:
-                decoded = decoder(self, pid, args, result, errno)
-            except (ValueError, IndexError, KeyError) as exc:
-                if rm is not None:  # a call cut short has incomplete arguments: no problem
-                    self.problem(
-                        line_no, f"{name}({args})", f"cannot decode {name} arguments: {exc}", source
-                    )
         else:
-            self._annotations(pid, args)
-        if ret_path is not None and result is not None and result >= 0:
-            old = self.table(pid).get(result)
-            self._set_fd(pid, result, ret_path, old[1] if old else False)
-        elif (
-            decoder is None
-            and errno is None
-            and result is not None
-            and result >= 0
-            and name in _FD_RESULT_PATHS
-        ):
-            self._set_fd(pid, result, _FD_RESULT_PATHS[name], False)
-        if used:
-            fd_paths = tuple(dict(used).items()) if len(used) > 1 else (used[0],)
-        self.events.append(
-            _new_event(
-                line_no,
-                pid,
-                _SYSCALL,
-                name,
-                args,
-                result,
-                errno,
-                decoded,
-                fd_paths,
-                resume_line,
-                when,
-                duration,
-                comment,
-                None,
-                source,
-            )
-        )
+            used = self._used = []
+            if decoder is not None:
+                try:
+                    decoded = decoder(self, pid, args, result, errno)
+                except (ValueError, IndexError, KeyError) as exc:
+                    if rm is not None:  # a call cut short has incomplete arguments: no problem
+                        self.problem(line_no, f"{name}({args})",
+                                     f"cannot decode {name} arguments: {exc}", source)
+            else:
+                self._annotations(pid, args)
+            if ret_path is not None and result is not None and result >= 0:
+                old = self.table(pid).get(result)
+                self._set_fd(pid, result, ret_path, old[1] if old else False)
+            elif (decoder is None and errno is None and result is not None and result >= 0
+                  and name in _FD_RESULT_PATHS):
+                self._set_fd(pid, result, _FD_RESULT_PATHS[name], False)
+            if used:
+                fd_paths = tuple(dict(used).items()) if len(used) > 1 else (used[0],)
+        self.events.append(_new_event(line_no, pid, _SYSCALL, name, args, result, errno,
+                                      decoded, fd_paths, resume_line, when, duration, comment,
+                                      None, source))
 
     def _annotations(self, pid: int, args: str) -> None:
         """Record ``N<path>`` descriptors of a call that is not decoded."""
