@@ -382,19 +382,18 @@ class Machine:
                     owned.append((pfn, pfn + 1, f"page {index} of inode {inode.ino}"))
         for extra in self.hooks.get("owned_ranges", []):
             owned.extend(extra())
-        owned.sort()
-        total_owned = 0
-        end = -1
-        for s, e, what in owned:
-            bug_on(s < end, f"{what} overlaps another allocation at pfn {s:#x}")
-            bug_on(s < self.zone.start_pfn or e > self.zone.end_pfn, f"{what} outside RAM")
-            end = e
-            total_owned += e - s
-        free_iter = iter(self.zone.free_blocks())
-        for pfn, order in free_iter:
-            for s, e, what in owned:
-                if s < pfn + (1 << order) and pfn < e:
-                    raise KernelBug(f"{what} lies in free block pfn {pfn:#x} order {order}")
+        # one sweep over allocations and free blocks in pfn order: nothing may overlap
+        total_owned = sum(e - s for s, e, _ in owned)
+        spans = owned + [(pfn, pfn + (1 << order), f"free block pfn {pfn:#x} order {order}")
+                         for pfn, order in self.zone.free_blocks()]
+        spans.sort()
+        end, last = -1, ""
+        for s, e, what in spans:
+            if s < end:
+                raise KernelBug(f"{what} overlaps {last} at pfn {s:#x}")
+            if s < self.zone.start_pfn or e > self.zone.end_pfn:
+                raise KernelBug(f"{what} outside RAM")
+            end, last = e, what
         reserved = self.kernel_reserved >> shift
         total = self.ram_size >> shift
         bug_on(self.zone.free_count + total_owned + reserved != total,
