@@ -150,12 +150,6 @@ class KernelBug(AssertionError):
     """An invariant of the model is broken. Never caught by the library."""
 
 
-def bug_on(cond: object, msg: str) -> None:
-    """Raise :class:`KernelBug` when *cond* holds (survives ``python -O``)."""
-    if cond:
-        raise KernelBug(msg)
-
-
 def fail(err: Errno, detail: str = "") -> NoReturn:
     """Raise ``SyscallError(err, detail)``: the model's ``return -EXXX``."""
     raise SyscallError(err, detail)

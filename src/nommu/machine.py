@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nommu.consts import PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
-from nommu.errors import Errno, KernelBug, SyscallError, bug_on
+from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.fs.chardev import MemOperations, NullOperations, ZeroOperations
 from nommu.fs.namespace import Namespace
 from nommu.fs.procfs import ProcSuperBlock
@@ -396,9 +396,9 @@ class Machine:
             end, last = e, what
         reserved = self.kernel_reserved >> shift
         total = self.ram_size >> shift
-        bug_on(self.zone.free_count + total_owned + reserved != total,
-               f"pages not conserved: free {self.zone.free_count} + allocated {total_owned} "
-               f"+ reserved {reserved} != total {total}")
+        if self.zone.free_count + total_owned + reserved != total:
+            raise KernelBug(f"pages not conserved: free {self.zone.free_count} + allocated "
+                            f"{total_owned} + reserved {reserved} != total {total}")
         users: dict[int, int] = {}
         seen_mm: set[int] = set()
         for p in self.procs.values():
@@ -413,8 +413,9 @@ class Machine:
             users[id(vma.vm_region)] = users.get(id(vma.vm_region), 0) + 1
         for r in self.nommu.regions:
             extra = r.vm_usage - users.get(id(r), 0)
-            bug_on(extra != 0 and not self._region_has_kernel_user(r),
-                   f"{r!r}: vm_usage {r.vm_usage} but {users.get(id(r), 0)} VMAs use it")
+            if extra != 0 and not self._region_has_kernel_user(r):
+                raise KernelBug(
+                    f"{r!r}: vm_usage {r.vm_usage} but {users.get(id(r), 0)} VMAs use it")
 
     def _region_has_kernel_user(self, region: object) -> bool:
         check = self.hooks.get("region_users")

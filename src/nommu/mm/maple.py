@@ -20,7 +20,7 @@ import bisect
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from nommu.errors import KernelBug, bug_on
+from nommu.errors import KernelBug
 
 V = TypeVar("V")
 _LOAD = 256
@@ -242,10 +242,14 @@ class RangeMap(Generic[V]):
         prev_end = None
         count = 0
         for key in self._starts:
-            bug_on(key not in self._entries, f"range map start {key:#x} has no entry")
+            if key not in self._entries:
+                raise KernelBug(f"range map start {key:#x} has no entry")
             end, _ = self._entries[key]
-            bug_on(end <= key, f"range map entry {key:#x}-{end:#x} empty")
-            bug_on(prev_end is not None and key < prev_end, f"range map overlap at {key:#x}")
+            if end <= key:
+                raise KernelBug(f"range map entry {key:#x}-{end:#x} empty")
+            if prev_end is not None and key < prev_end:
+                raise KernelBug(f"range map overlap at {key:#x}")
             prev_end = end
             count += 1
-        bug_on(count != len(self._entries), "range map starts and entries differ")
+        if count != len(self._entries):
+            raise KernelBug("range map starts and entries differ")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from nommu.errors import bug_on
+from nommu.errors import KernelBug
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,5 +174,5 @@ class PhysicalMemory:
     def validate(self) -> None:
         for pfn in self._pages:
             addr = pfn << self._shift
-            bug_on(self.area_of(addr, self.page_size) is None,
-                   f"page {addr:#x} holds data outside every memory area")
+            if self.area_of(addr, self.page_size) is None:
+                raise KernelBug(f"page {addr:#x} holds data outside every memory area")

@@ -56,7 +56,7 @@ from nommu.consts import (
     VM_SHARED,
     VM_WRITE,
 )
-from nommu.errors import Errno, KernelBug, KernelOops, SyscallError, bug_on
+from nommu.errors import Errno, KernelBug, KernelOops, SyscallError
 from nommu.fs.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, default_capabilities
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.page_alloc import BuddyAllocator
@@ -423,7 +423,8 @@ class Nommu:
     def do_mmap_shared_file(self, vma: VMA) -> None:
         """Set up a shared mapping through the driver (``do_mmap_shared_file``)."""
         file = vma.vm_file
-        bug_on(file is None, "shared file mapping without a file")
+        if file is None:
+            raise KernelBug("shared file mapping without a file")
         assert file is not None
         try:
             file.f_op.mmap(file, vma)
@@ -714,11 +715,13 @@ class Nommu:
 
     def validate(self) -> None:
         self.regions.validate()
-        bug_on(self.mmap_pages_allocated < 0, "mmap_pages_allocated below zero")
+        if self.mmap_pages_allocated < 0:
+            raise KernelBug("mmap_pages_allocated below zero")
         copies = sum((r.vm_top - r.vm_start) >> self.page_shift for r in self.regions
                      if r.vm_flags & VM_MAPPED_COPY)
-        bug_on(copies != self.mmap_pages_allocated,
-               f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages {copies}")
+        if copies != self.mmap_pages_allocated:
+            raise KernelBug(f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages "
+                            f"{copies}")
 
 
 

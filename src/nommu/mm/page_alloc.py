@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nommu.errors import bug_on
+from nommu.errors import KernelBug
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +174,8 @@ class BuddyAllocator:
         Models ``__free_pages_memory()``: maximally aligned blocks in ascending
         order, each freed to the list tail (``FPI_TO_TAIL``).
         """
-        bug_on(start_pfn < self.start_pfn or end_pfn > self.end_pfn,
-               "online range outside the zone")
+        if start_pfn < self.start_pfn or end_pfn > self.end_pfn:
+            raise KernelBug("online range outside the zone")
         pfn = start_pfn
         while pfn < end_pfn:
             order = min(self.max_order, (pfn & -pfn).bit_length() - 1 if pfn else self.max_order)
@@ -224,19 +224,23 @@ class BuddyAllocator:
         total = 0
         for order in range(self.max_order + 1):
             for pfn in self._area[order]:
-                bug_on(pfn & ((1 << order) - 1) != 0,
-                       f"free block pfn {pfn:#x} not aligned to order {order}")
-                bug_on(pfn < self.start_pfn or pfn + (1 << order) > self.end_pfn,
-                       f"free block pfn {pfn:#x} order {order} outside the zone")
-                bug_on(pfn in seen, f"pfn {pfn:#x} is free at two orders")
+                if pfn & ((1 << order) - 1) != 0:
+                    raise KernelBug(f"free block pfn {pfn:#x} not aligned to order {order}")
+                if pfn < self.start_pfn or pfn + (1 << order) > self.end_pfn:
+                    raise KernelBug(f"free block pfn {pfn:#x} order {order} outside the zone")
+                if pfn in seen:
+                    raise KernelBug(f"pfn {pfn:#x} is free at two orders")
                 seen[pfn] = order
                 total += 1 << order
-        bug_on(total != self.free_count, f"free pages {self.free_count} != listed {total}")
+        if total != self.free_count:
+            raise KernelBug(f"free pages {self.free_count} != listed {total}")
         end = -1
         for pfn, order in sorted(seen.items()):
-            bug_on(pfn < end, f"free blocks overlap at pfn {pfn:#x}")
+            if pfn < end:
+                raise KernelBug(f"free blocks overlap at pfn {pfn:#x}")
             end = pfn + (1 << order)
             if order < self.max_order:
                 buddy = pfn ^ (1 << order)
-                bug_on(seen.get(buddy) == order,
-                       f"free buddies pfn {pfn:#x} and {buddy:#x} of order {order} not merged")
+                if seen.get(buddy) == order:
+                    raise KernelBug(f"free buddies pfn {pfn:#x} and {buddy:#x} of order {order} "
+                                    "not merged")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nommu.consts import VM_MAYOVERLAY, VM_MAYSHARE
-from nommu.errors import KernelBug, bug_on
+from nommu.errors import KernelBug
 
 if TYPE_CHECKING:
     from nommu.fs.vfs import File, Inode
@@ -134,16 +134,23 @@ class RegionTree:
 
     def validate(self) -> None:
         for start, region in self._by_start.items():
-            bug_on(region.vm_start != start, f"{region!r} filed under {start:#x}")
-            bug_on(not region.in_tree, f"{region!r} not marked in tree")
-            bug_on(region.vm_usage <= 0, f"{region!r} in tree with no users")
-            bug_on(region.vm_start > region.vm_end, f"{region!r}: start above end")
-            bug_on(region.vm_end > region.vm_top, f"{region!r}: end above top")
+            if region.vm_start != start:
+                raise KernelBug(f"{region!r} filed under {start:#x}")
+            if not region.in_tree:
+                raise KernelBug(f"{region!r} not marked in tree")
+            if region.vm_usage <= 0:
+                raise KernelBug(f"{region!r} in tree with no users")
+            if region.vm_start > region.vm_end:
+                raise KernelBug(f"{region!r}: start above end")
+            if region.vm_end > region.vm_top:
+                raise KernelBug(f"{region!r}: end above top")
         count = 0
         for per in self._by_inode.values():
             for start, region in per.items():
-                bug_on(self._by_start.get(start) is not region, f"{region!r} stale in index")
+                if self._by_start.get(start) is not region:
+                    raise KernelBug(f"{region!r} stale in index")
                 count += 1
         expected = sum(1 for r in self._by_start.values()
                        if r.vm_file is not None and r.vm_flags & SHARED_MASK)
-        bug_on(count != expected, "shareable-region index out of step with the tree")
+        if count != expected:
+            raise KernelBug("shareable-region index out of step with the tree")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from nommu.errors import bug_on
+from nommu.errors import KernelBug
 from nommu.mm.maple import RangeMap
 from nommu.mm.region import Region
 
@@ -102,14 +102,17 @@ class MM:
     def validate(self) -> None:
         self.mt.validate()
         reachable = self.mt.values()
-        bug_on(self.map_count != len(reachable) + len(self.hidden),
-               f"map_count {self.map_count} != {len(reachable)} VMAs + {len(self.hidden)} hidden")
+        if self.map_count != len(reachable) + len(self.hidden):
+            raise KernelBug(f"map_count {self.map_count} != {len(reachable)} VMAs + "
+                            f"{len(self.hidden)} hidden")
         for start, end, vma in self.mt.items():
-            bug_on(vma.vm_mm is not self, f"{vma!r} in the wrong mm")
-            bug_on(start < vma.vm_start or end > vma.vm_end,
-                   f"tree range {start:#x}-{end:#x} outside {vma!r}")
+            if vma.vm_mm is not self:
+                raise KernelBug(f"{vma!r} in the wrong mm")
+            if start < vma.vm_start or end > vma.vm_end:
+                raise KernelBug(f"tree range {start:#x}-{end:#x} outside {vma!r}")
             r = vma.vm_region
-            bug_on(r is None, f"{vma!r} has no region")
+            if r is None:
+                raise KernelBug(f"{vma!r} has no region")
             assert r is not None
-            bug_on(vma.vm_start < r.vm_start or vma.vm_end > r.vm_top,
-                   f"{vma!r} outside its region {r!r}")
+            if vma.vm_start < r.vm_start or vma.vm_end > r.vm_top:
+                raise KernelBug(f"{vma!r} outside its region {r!r}")
