@@ -141,10 +141,7 @@ class Inode:
         "link_target",
         "page_cache",
         "private",
-        "seq",
     )
-
-    _seq = itertools.count(1)
 
     def __init__(self, sb: SuperBlock, mode: int, fop: FileOperations,
                  ino: int | None = None) -> None:
@@ -166,13 +163,6 @@ class Inode:
         self.data: bytearray | None = None  # contents for non-memory filesystems
         self.page_cache: dict[int, int] = {}  # page index -> pfn (memory filesystems)
         self.private: object = None
-        self.seq = next(Inode._seq)
-
-    def __hash__(self) -> int:
-        return self.seq
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
     @property
     def file_type(self) -> int:
@@ -205,9 +195,7 @@ class File:
     """``struct file``: an open file description (shared by dup and vfork)."""
 
     __slots__ = ("f_count", "f_flags", "f_mode", "f_op", "f_pos", "inode", "mount", "on_release",
-                 "path", "private", "seq")
-
-    _seq = itertools.count(1)
+                 "path", "private")
 
     def __init__(self, inode: Inode, mount: Mount | None, path: str, f_flags: int,
                  f_mode: int) -> None:
@@ -221,7 +209,6 @@ class File:
         self.f_count = 1
         self.private: object = None
         self.on_release: Callable[[File], None] | None = None
-        self.seq = next(File._seq)
         inode.i_count += 1
         if self.f_op.has_read and f_mode & FMODE_READ:
             self.f_mode |= FMODE_CAN_READ
