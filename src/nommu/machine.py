@@ -171,9 +171,9 @@ class Machine:
         self._anon_minor = itertools.count(13)
         self._pids = itertools.count(1)
         self.procs: dict[int, Process] = {}
-        self.dev_minor: dict[str, itertools.count[int]] = {}
-        # extension points by name: "extra_ramfs" (internal ramfs instances, e.g. the
-        # SysV shm mount), "owned_ranges", "region_users", "exit", "ipc_shm" (state)
+        # per-machine kernel state of optional subsystems, by name: "extra_ramfs" (internal
+        # ramfs instances such as the SysV shm mount, counted in meminfo and validate),
+        # "ipc_shm", "mtd", "pipefs", "sockfs", "blockdev_minors"
         self.hooks: dict[str, Any] = {}
         self._build_filesystems()
 
@@ -380,8 +380,6 @@ class Machine:
             for inode in self._inodes_of(sb):
                 for index, pfn in inode.page_cache.items():
                     owned.append((pfn, pfn + 1, f"page {index} of inode {inode.ino}"))
-        for extra in self.hooks.get("owned_ranges", []):
-            owned.extend(extra())
         # one sweep over allocations and free blocks in pfn order: nothing may overlap
         total_owned = sum(e - s for s, e, _ in owned)
         spans = owned + [(pfn, pfn + (1 << order), f"free block pfn {pfn:#x} order {order}")
@@ -413,13 +411,9 @@ class Machine:
             users[id(vma.vm_region)] = users.get(id(vma.vm_region), 0) + 1
         for r in self.nommu.regions:
             extra = r.vm_usage - users.get(id(r), 0)
-            if extra != 0 and not self._region_has_kernel_user(r):
+            if extra != 0:
                 raise KernelBug(
                     f"{r!r}: vm_usage {r.vm_usage} but {users.get(id(r), 0)} VMAs use it")
-
-    def _region_has_kernel_user(self, region: object) -> bool:
-        check = self.hooks.get("region_users")
-        return bool(check and check(region))
 
     @staticmethod
     def _inodes_of(sb: RamfsSuperBlock) -> list[Inode]:

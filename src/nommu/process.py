@@ -968,9 +968,6 @@ class Process:
                 self.machine.procs.pop(child.pid, None)
                 child.state = "X"
         self.children = []
-        hook = self.machine.hooks.get("exit")
-        if hook is not None:
-            hook(self)
         if reap or self.parent is None:
             if self.parent is not None and self in self.parent.children:
                 self.parent.children.remove(self)

@@ -312,9 +312,6 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
                                                   KIND_PAGE_CACHE, 0, "", name, 0, ()))
                     run_start = pfn
                 prev = pfn
-    for extra in machine.hooks.get("owned_ranges", []):
-        for s, e, what in extra():
-            allocations.append(Allocation(s, e - s, KIND_OTHER, 0, "", str(what), 0, ()))
     allocations.sort(key=lambda a: (a.start_pfn, a.npages))
 
     stats = zone.statistics()
