@@ -394,7 +394,7 @@ class Nommu:
             self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
                              f"{region.vm_start:#010x} is already in nommu_region_tree")
         if file is not None:
-            region.vm_file = file.get()
+            file.get()  # the region's reference, taken once the mapping can no longer fail
         self.regions.add(region)
 
         if file is None and not (self.allow_uninitialized and flags & MAP_UNINITIALIZED):
