@@ -54,27 +54,73 @@ class BuddyAllocator:
     Each list is an ``OrderedDict`` used as a doubly linked list (C speed for
     insert at either end, removal of any block, and peeking at the head). The
     dict is kept in reverse: its *last* entry is the list's head, because head
-    insertions (``expand`` and most frees) are the common case.
+    insertions (``expand`` and most frees) are the common case. A bitmask of
+    the non-empty lists finds the smallest sufficient order in one step.
     Only pages given with :meth:`online` or freed later ever become free; the
     rest of the span (kernel image, reserved memory) is never handed out.
+
+    The last allocation's split is kept pending. Taking ``npages`` from a
+    block of order *hi* for a request of order *lo* leaves, in the kernel,
+    one free block ``base + 2**j`` at the head of each list ``lo..hi-1``
+    (``expand()``; those lists were empty, or a smaller order would have been
+    used) and the excess ``[base + npages, base + 2**lo)`` as maximal aligned
+    blocks at the tails of lower lists (``make_alloc_exact()``). None of those
+    blocks can merge with anything but the allocation itself, so until
+    something else happens they are recorded as ``(base, npages, lo, hi)``
+    rather than written into the lists; freeing exactly that allocation
+    again, the usual fate of a short-lived mapping, merges with all of them
+    and continues from order *hi* in one step. Any other allocation, free or
+    view first writes the record out (:meth:`_materialize`), so every list,
+    count and placement anyone can observe is the one the step-by-step
+    kernel algorithm gives.
     """
 
-    __slots__ = ("_area", "end_pfn", "free_count", "managed", "max_order", "start_pfn")
+    __slots__ = ("_area", "_nonempty", "_pending", "_split_base", "_split_end", "_split_hi",
+                 "_split_lo", "end_pfn", "free_count", "managed", "max_order", "start_pfn")
 
     def __init__(self, start_pfn: int, end_pfn: int, max_order: int) -> None:
         self.start_pfn = start_pfn
         self.end_pfn = end_pfn
         self.max_order = max_order
         self._area: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(max_order + 1)]
-        self.free_count = 0
+        self._nonempty = 0  # bit j set when list j holds an entry
+        self._pending = False  # a split is recorded but not written into the lists
+        self._split_base = 0
+        self._split_end = 0  # base + npages: the excess starts here
+        self._split_lo = 0
+        self._split_hi = 0
+        self.free_count = 0  # counts the pending split's free blocks
         self.managed = 0
 
     # -- list primitives -------------------------------------------------------------
     def _add(self, pfn: int, order: int, tail: bool) -> None:
+        self._materialize()
         area = self._area[order]
         area[pfn] = None
         if tail:
             area.move_to_end(pfn, last=False)
+        self._nonempty |= 1 << order
+
+    def _materialize(self) -> None:
+        """Write the pending split into the lists, as the kernel made it."""
+        if not self._pending:
+            return
+        self._pending = False
+        area = self._area
+        base, lo, hi = self._split_base, self._split_lo, self._split_hi
+        for order in range(lo, hi):  # expand(): upper halves at the heads (lists were empty)
+            area[order][base + (1 << order)] = None
+        nonempty = self._nonempty | ((1 << hi) - 1) ^ ((1 << lo) - 1)
+        pfn = self._split_end
+        top = base + (1 << lo)
+        while pfn < top:  # make_alloc_exact(): the excess, ascending, to the tails
+            order = (pfn & -pfn).bit_length() - 1
+            same = area[order]
+            same[pfn] = None
+            same.move_to_end(pfn, last=False)
+            nonempty |= 1 << order
+            pfn += 1 << order
+        self._nonempty = nonempty
 
     # -- allocation ------------------------------------------------------------------
     def alloc_pages(self, order: int) -> int | None:
@@ -84,20 +130,24 @@ class BuddyAllocator:
         """
         if order > self.max_order or order < 0:
             return None
-        area = self._area
-        for current in range(order, self.max_order + 1):
-            if area[current]:
-                break
-        else:
+        if self._pending:
+            self._materialize()
+        avail = self._nonempty >> order
+        if not avail:
             return None
-        head = area[current].popitem()[0]
-        size = 1 << current
-        while current > order:  # expand(): upper halves to the heads of lower lists
-            current -= 1
-            size >>= 1
-            buddy = head + size
-            area[current][buddy] = None
-        self.free_count -= 1 << order
+        current = order + (avail & -avail).bit_length() - 1
+        area = self._area[current]
+        head = area.popitem()[0]
+        if not area:
+            self._nonempty ^= 1 << current
+        size = 1 << order
+        if current > order:  # expand(), kept pending
+            self._pending = True
+            self._split_base = head
+            self._split_end = head + size
+            self._split_lo = order
+            self._split_hi = current
+        self.free_count -= size
         return head
 
     def alloc_pages_exact(self, npages: int) -> int | None:
@@ -105,49 +155,28 @@ class BuddyAllocator:
 
         Models ``alloc_pages_exact()``/``make_alloc_exact()``: the whole
         power-of-two block must be free; the excess goes back page by page to
-        the list tails at once.
+        the list tails at once (here: into the pending split).
         """
-        order = max(npages - 1, 0).bit_length()
+        order = (npages - 1).bit_length() if npages > 1 else 0
         pfn = self.alloc_pages(order)
         if pfn is None:
             return None
-        if npages < 1 << order:  # the excess, page by page, to the list tails
-            self.free_page_series(pfn + npages, pfn + (1 << order), to_tail=True)
+        excess = (1 << order) - npages
+        if excess:
+            if not self._pending:
+                self._pending = True
+                self._split_base = pfn
+                self._split_lo = self._split_hi = order
+            self._split_end = pfn + npages
+            self.free_count += excess
         return pfn
 
     # -- freeing ---------------------------------------------------------------------
-    def _free_one_page(self, pfn: int, order: int, *, to_tail: bool | None) -> None:
-        """Merge with free buddies, then link at head or tail (``__free_one_page``).
-
-        ``to_tail=None`` applies the kernel's ``buddy_merge_likely`` heuristic.
-        """
-        self.free_count += 1 << order
-        area = self._area
-        max_order = self.max_order
-        buddy = pfn
-        while order < max_order:
-            buddy = pfn ^ (1 << order)
-            same = area[order]
-            if buddy not in same:
-                break
-            del same[buddy]
-            pfn &= buddy
-            order += 1
-        if to_tail is None:
-            to_tail = False
-            if order < max_order - 1:
-                higher = pfn & buddy
-                to_tail = (higher ^ (1 << (order + 1))) in area[order + 1]
-        same = area[order]
-        same[pfn] = None
-        if to_tail:
-            same.move_to_end(pfn, last=False)
-
     def free_pages(self, pfn: int, order: int = 0) -> None:
         """Give back a block taken with :meth:`alloc_pages` (``__free_pages``)."""
-        self._free_one_page(pfn, order, to_tail=None)
+        self.free_page_series(pfn, pfn + (1 << order))
 
-    def free_page_series(self, start_pfn: int, end_pfn: int, *, to_tail: bool | None = None
+    def free_page_series(self, start_pfn: int, end_pfn: int, to_tail: bool | None = None
                          ) -> None:
         """Free pages one by one in ascending order (``free_page_series``).
 
@@ -155,18 +184,54 @@ class BuddyAllocator:
         free of the whole run gives: every page's buddies inside the run are
         merged away before anything outside is looked at, and the list
         entries made in between are removed again. So the range is freed as
-        its maximal aligned blocks, in ascending order, with the same result.
+        its maximal aligned blocks, in ascending order, with the same result;
+        and freeing exactly the pending split's allocation is one free of its
+        whole order-*hi* block.
+
+        Each block goes through ``__free_one_page()``: merge with free buddies,
+        then link at the head, or at the tail when *to_tail* (``FPI_TO_TAIL``)
+        or, with *to_tail* None, when ``buddy_merge_likely()`` finds the
+        next-higher buddy free.
         """
-        pfn = start_pfn
+        if self._pending:
+            if start_pfn == self._split_base and end_pfn == self._split_end:
+                self._pending = False
+                end_pfn = start_pfn + (1 << self._split_hi)
+                self.free_count -= (end_pfn - start_pfn) - (self._split_end - start_pfn)
+            else:
+                self._materialize()
+        area = self._area
         max_order = self.max_order
+        nonempty = self._nonempty
+        self.free_count += end_pfn - start_pfn
+        pfn = start_pfn
         while pfn < end_pfn:
-            order = (pfn & -pfn).bit_length() - 1 if pfn else max_order
+            order = (end_pfn - pfn).bit_length() - 1  # the largest aligned block that fits
+            low = pfn & -pfn
+            if low and low < 1 << order:
+                order = low.bit_length() - 1
             if order > max_order:
                 order = max_order
-            while pfn + (1 << order) > end_pfn:
-                order -= 1
-            self._free_one_page(pfn, order, to_tail=to_tail)
-            pfn += 1 << order
+            next_pfn = pfn + (1 << order)
+            while order < max_order:  # __free_one_page(): merge
+                bit = 1 << order
+                same = area[order]
+                if pfn ^ bit not in same:
+                    break
+                del same[pfn ^ bit]
+                if not same:
+                    nonempty ^= bit
+                pfn &= ~bit
+                order += 1
+            same = area[order]
+            same[pfn] = None
+            if to_tail or (to_tail is None and order < max_order - 1
+                           and (pfn & ~(1 << order)) ^ (2 << order) in area[order + 1]):
+                # FPI_TO_TAIL, or buddy_merge_likely(): the higher buddy is free
+                same.move_to_end(pfn, last=False)
+            nonempty |= 1 << order
+            pfn = next_pfn
+        self._nonempty = nonempty
 
     def online(self, start_pfn: int, end_pfn: int) -> None:
         """Hand boot memory ``[start, end)`` to the allocator as mainline does.
@@ -181,30 +246,32 @@ class BuddyAllocator:
             order = min(self.max_order, (pfn & -pfn).bit_length() - 1 if pfn else self.max_order)
             while pfn + (1 << order) > end_pfn:
                 order -= 1
-            self._free_one_page(pfn, order, to_tail=True)
+            self.free_page_series(pfn, pfn + (1 << order), True)
             pfn += 1 << order
         self.managed += end_pfn - start_pfn
 
-    # -- views -----------------------------------------------------------------------
+    # -- views (each first writes out the pending split) -------------------------------
     def nr_free(self, order: int) -> int:
+        self._materialize()
         return len(self._area[order])
 
     def largest_free_order(self) -> int:
-        for order in range(self.max_order, -1, -1):
-            if self._area[order]:
-                return order
-        return -1
+        self._materialize()
+        return self._nonempty.bit_length() - 1
 
     def blocks(self, order: int) -> Iterator[int]:
         """Free blocks of one order, head first (list order)."""
+        self._materialize()
         yield from reversed(self._area[order])
 
     def free_blocks(self) -> Iterator[tuple[int, int]]:
         """Every free block as ``(pfn, order)``, in ascending pfn order."""
+        self._materialize()
         yield from sorted((pfn, order) for order, area in enumerate(self._area) for pfn in area)
 
     def is_free(self, pfn: int) -> bool:
         """Whether page *pfn* lies inside some free block (O(max_order))."""
+        self._materialize()
         for order in range(self.max_order + 1):
             if pfn & ~((1 << order) - 1) in self._area[order]:
                 return True
@@ -220,6 +287,19 @@ class BuddyAllocator:
 
     def validate(self) -> None:
         """Check alignment, bounds, no overlaps, no unmerged buddies, counts."""
+        if self._pending:
+            base, lo, hi = self._split_base, self._split_lo, self._split_hi
+            if not 0 <= lo <= hi <= self.max_order or base & ((1 << hi) - 1):
+                raise KernelBug(f"pending split {base:#x} orders {lo}..{hi} malformed")
+            if not base < self._split_end <= base + (1 << lo):
+                raise KernelBug(f"pending split {base:#x} ends at {self._split_end:#x}")
+            for order in range(lo, hi):
+                if self._area[order]:
+                    raise KernelBug(f"list {order} has entries beside the pending split")
+            self._materialize()
+        for order in range(self.max_order + 1):
+            if bool(self._area[order]) != bool(self._nonempty & (1 << order)):
+                raise KernelBug(f"non-empty mask wrong for order {order}")
         seen: dict[int, int] = {}
         total = 0
         for order in range(self.max_order + 1):
