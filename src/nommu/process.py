@@ -252,11 +252,13 @@ class Process:
         if offset & nommu.page_mask:
             raise SyscallError(Errno.EINVAL, "offset not a multiple of the page size")
         mask = nommu.ulong_mask
-        file = None if flags & MAP_ANONYMOUS else self._fget(fd)
         mm = self.mm
         if mm is None:
             mm = self._mm()
-        return nommu.do_mmap(mm, self, file, addr & mask, length & mask, prot & mask,
+        if flags & MAP_ANONYMOUS:
+            return nommu.mmap_anonymous(mm, self, addr & mask, length & mask, prot & mask,
+                                        flags & mask, (offset >> nommu.page_shift) & mask)
+        return nommu.do_mmap(mm, self, self._fget(fd), addr & mask, length & mask, prot & mask,
                              flags & mask, (offset >> nommu.page_shift) & mask)
 
     def mmap2(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,

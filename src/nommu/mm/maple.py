@@ -67,6 +67,44 @@ class SortedInts:
             self._lists.insert(i + 1, half)
             maxes.insert(i + 1, half[-1])
 
+    def add_neighbours(self, key: int) -> tuple[int | None, int | None]:
+        """Insert *key* (absent) and return its new neighbours ``(lower, higher)``.
+
+        One pair of bisections serves both the insertion and the overlap check
+        of a new range, the common case of :meth:`RangeMap.store`.
+        """
+        maxes = self._maxes
+        lists = self._lists
+        self._len += 1
+        if not maxes:
+            lists.append([key])
+            maxes.append(key)
+            return None, None
+        i = bisect.bisect_left(maxes, key)
+        if i == len(maxes):
+            i -= 1
+            chunk = lists[i]
+            lower: int | None = chunk[-1]
+            chunk.append(key)
+            maxes[i] = key
+            higher: int | None = None
+        else:
+            chunk = lists[i]
+            j = bisect.bisect_left(chunk, key)
+            chunk.insert(j, key)
+            higher = chunk[j + 1]
+            if j:
+                lower = chunk[j - 1]
+            else:
+                lower = maxes[i - 1] if i else None
+        if len(chunk) > 2 * _LOAD:
+            half = chunk[_LOAD:]
+            del chunk[_LOAD:]
+            maxes[i] = chunk[-1]
+            lists.insert(i + 1, half)
+            maxes.insert(i + 1, half[-1])
+        return lower, higher
+
     def remove(self, key: int) -> None:
         maxes = self._maxes
         i = bisect.bisect_left(maxes, key)
@@ -126,7 +164,15 @@ class RangeMap(Generic[V]):
             self._starts.add(start)
         self._entries[start] = (end, value)
 
-    def _drop(self, start: int) -> None:
+    def exact(self, start: int, end: int) -> V | None:
+        """The value stored over exactly ``[start, end)``, or None."""
+        hit = self._entries.get(start)
+        if hit is not None and hit[0] == end:
+            return hit[1]
+        return None
+
+    def drop(self, start: int) -> None:
+        """Remove the entry starting at *start* (it must exist)."""
         del self._entries[start]
         self._starts.remove(start)
 
@@ -148,7 +194,7 @@ class RangeMap(Generic[V]):
         while key is not None and key < end:
             e_end, value = entries[key]
             nxt = starts.higher(key)
-            self._drop(key)
+            self.drop(key)
             kept = False
             if key < start:
                 self._put(key, start, value)
@@ -167,24 +213,23 @@ class RangeMap(Generic[V]):
         if old is not None and old[0] == end:  # exact overwrite
             entries[start] = (end, value)
             candidates = [old[1]] if old[1] is not value else []
-        elif self._overlaps(start, end):
+        else:
+            if old is None:  # a new start: insert, unless a neighbour overlaps
+                lower, higher = self._starts.add_neighbours(start)
+                if (lower is None or entries[lower][0] <= start) and (higher is None
+                                                                       or higher >= end):
+                    entries[start] = (end, value)
+                    return []
+                self._starts.remove(start)
             touched = self.erase(start, end)
             self._put(start, end, value)
             kept = {id(v) for v, k in touched if k}
             candidates = [v for v, _ in touched if v is not value and id(v) not in kept]
-        else:
-            entries[start] = (end, value)
-            self._starts.add(start)
-            return []
         hidden: list[V] = []
         for v in candidates:
             if all(h is not v for h in hidden) and not self.contains_value(v):
                 hidden.append(v)
         return hidden
-
-    def _overlaps(self, start: int, end: int) -> bool:
-        key = self._starts.floor(end - 1)
-        return key is not None and self._entries[key][0] > start
 
     def contains_value(self, value: V) -> bool:
         """Whether *value* still owns some range (O(n); only on overwrite paths)."""

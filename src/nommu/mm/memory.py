@@ -150,6 +150,8 @@ class PhysicalMemory:
     def zero(self, addr: int, length: int) -> None:
         """Clear ``[addr, addr+length)``; whole pages are simply forgotten."""
         shift, mask, pages, psize = self._shift, self._mask, self._pages, self.page_size
+        if not pages:  # nothing was ever written: already zero
+            return
         if not (addr | length) & mask:  # whole pages: forget them
             pop = pages.pop
             for pfn in range(addr >> shift, (addr + length) >> shift):

@@ -67,6 +67,8 @@ if TYPE_CHECKING:
     from nommu.fs.vfs import File, Inode
 
 MAX_MUNMAP_WARNINGS = 5
+# determine_vm_flags() of anonymous memory, and do_mmap_private()'s VM_MAPPED_COPY
+ANON_VM_FLAGS = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_MAPPED_COPY
 
 
 class _KernelTask:
@@ -316,15 +318,18 @@ class Nommu:
         """Make a mapping and return its address (models ``do_mmap()``).
 
         The address hint is ignored; there is no MAP_FIXED. See the module
-        docstring for the sharing rules.
+        docstring for the sharing rules. Anonymous memory takes
+        :meth:`mmap_anonymous`; the rest of this is the file case.
         """
+        if file is None:
+            return self.mmap_anonymous(mm, task, addr, length, prot, flags, pgoff)
         caps = self.validate_mmap_request(file, addr, length, prot, flags, pgoff)
         length = self.page_align(length)
         vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
         vma = VMA(mm, vm_flags, pgoff, file)
         shift = self.page_shift
 
-        if vm_flags & SHARED_MASK and file is not None:
+        if vm_flags & SHARED_MASK:
             pglen = length >> shift
             pgend = pgoff + pglen
             for pregion in self.regions.shareable_of(file.inode):
@@ -365,7 +370,7 @@ class Nommu:
 
         region = Region(vm_flags, pgoff, file)
         region.owner = task.pid
-        if vm_flags & SHARED_MASK and file is not None and caps & NOMMU_MAP_DIRECT:
+        if vm_flags & SHARED_MASK and caps & NOMMU_MAP_DIRECT:
             try:
                 addr = file.f_op.get_unmapped_area(file, 0, length, pgoff, flags)
             except SyscallError as e:
@@ -382,7 +387,7 @@ class Nommu:
                 vma.vm_end = region.vm_end = addr + length
 
         vma.vm_region = region
-        if file is not None and vm_flags & VM_SHARED:
+        if vm_flags & VM_SHARED:
             self.do_mmap_shared_file(vma)
         else:
             self.do_mmap_private(task, vma, region, length, caps)
@@ -393,17 +398,68 @@ class Nommu:
                 self.free_page_series(region.vm_start, region.vm_top)
             self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
                              f"{region.vm_start:#010x} is already in nommu_region_tree")
-        if file is not None:
-            file.get()  # the region's reference, taken once the mapping can no longer fail
+        file.get()  # the region's reference, taken once the mapping can no longer fail
         self.regions.add(region)
-
-        if file is None and not (self.allow_uninitialized and flags & MAP_UNINITIALIZED):
-            self.memory.zero(region.vm_start, region.vm_end - region.vm_start)
         mm.total_vm += length >> shift
-        if file is not None:
-            file.get()  # the VMA's reference
+        file.get()  # the VMA's reference
         self._register(mm, vma)
         return vma.vm_start
+
+    def mmap_anonymous(self, mm: MM, task: Task, addr: int, length: int, prot: int, flags: int,
+                       pgoff: int) -> int:
+        """``do_mmap()`` of anonymous memory: always a fresh private copy.
+
+        The same steps as the general path with everything a file could change
+        folded away (no capabilities, no sharing search, no direct mapping:
+        MAP_SHARED anonymous memory is private without fork). This is the
+        system call programs make most, so it is written out in one piece;
+        the checks that fail go to :meth:`validate_mmap_request` for the
+        kernel's order and errno.
+        """
+        page_mask = self.page_mask
+        mask = self.ulong_mask
+        shift = self.page_shift
+        rlen = ((length + page_mask) & ~page_mask) & mask
+        map_type = flags & MAP_TYPE
+        if (flags & MAP_FIXED or (map_type != MAP_PRIVATE and map_type != MAP_SHARED)
+                or not rlen or rlen > self.task_size
+                or ((pgoff + (rlen >> shift)) & mask) < pgoff):
+            self.validate_mmap_request(None, addr, length, prot, flags, pgoff)
+            raise KernelBug("validate_mmap_request accepted a request the fast path refused")
+        length = rlen
+        vm_flags = (prot & (VM_READ | VM_WRITE | VM_EXEC)) | ANON_VM_FLAGS
+        if flags & (MAP_GROWSDOWN | MAP_LOCKED):
+            vm_flags |= calc_vm_flag_bits(flags)
+
+        # do_mmap_private(): one power-of-two block, trimmed
+        point = length >> shift
+        order = (point - 1).bit_length()
+        total = 1 << order
+        trim = self.nr_trim_pages
+        if trim and total - point >= trim:
+            total = point
+        zone = self.zone
+        pfn = zone.alloc_pages_exact(total) if order <= zone.max_order else None
+        if pfn is None:
+            raise self.alloc_failed(task, length, order)
+        self.mmap_pages_allocated += total
+        base = pfn << shift
+        end = base + length
+        region = Region(vm_flags, pgoff, None, base, end, base + (total << shift), task.pid)
+        if vm_flags & VM_EXEC:
+            region.vm_icache_flushed = True
+        regions = self.regions
+        if base in regions.by_start:
+            self.free_page_series(base, region.vm_top)
+            self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
+                             f"{base:#010x} is already in nommu_region_tree")
+        regions.by_start[base] = region
+        region.in_tree = True
+        if not (flags & MAP_UNINITIALIZED and self.allow_uninitialized):
+            self.memory.zero(base, length)
+        mm.total_vm += point
+        mm.add_vma(VMA(mm, vm_flags, pgoff, None, base, end, region))
+        return base
 
     def _oops(self, task: Task, what: str) -> None:
         self.log("------------[ cut here ]------------")
@@ -507,11 +563,36 @@ class Nommu:
         mappings, ranges spanning mappings and unaligned cuts; ENOMEM when a
         hole would exceed ``max_map_count``.
         """
-        length = self.page_align(length)
+        mask = self.ulong_mask
+        page_mask = self.page_mask
+        length = ((length + page_mask) & ~page_mask) & mask
         if not length:
             raise SyscallError(Errno.EINVAL, "zero length")
-        end = (start + length) & self.ulong_mask
-        entry = mm.mt.first_intersecting(start, end)
+        end = (start + length) & mask
+        mt = mm.mt
+        vma = mt.exact(start, end)
+        if (vma is not None and vma.vm_file is None and vma.vm_close is None
+                and vma.vm_start == start and vma.vm_end == end):
+            # the common case, one whole anonymous mapping: delete_vma_from_mm + delete_vma
+            mt.drop(start)
+            mm.map_count -= 1
+            region = vma.vm_region
+            assert region is not None
+            if (region.vm_usage != 1 or not region.in_tree or region.vm_file is not None
+                    or not region.vm_flags & VM_MAPPED_COPY):
+                self.put_region(region)
+                return
+            region.vm_usage = 0
+            # __put_nommu_region() of an anonymous copy: out of the tree, pages freed
+            del self.regions.by_start[region.vm_start]
+            region.in_tree = False
+            r_start = region.vm_start
+            r_top = region.vm_top
+            shift = self.page_shift
+            self.mmap_pages_allocated -= (r_top - r_start) >> shift
+            self.zone.free_page_series(r_start >> shift, r_top >> shift)
+            return
+        entry = mt.first_intersecting(start, end)
         if entry is None:
             if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
                 self.munmap_warnings += 1

@@ -27,14 +27,15 @@ class VMA:
     __slots__ = ("vm_close", "vm_end", "vm_file", "vm_flags", "vm_mm", "vm_pgoff",
                  "vm_private", "vm_region", "vm_start")
 
-    def __init__(self, mm: MM, vm_flags: int, vm_pgoff: int, vm_file: File | None) -> None:
+    def __init__(self, mm: MM, vm_flags: int, vm_pgoff: int, vm_file: File | None,
+                 vm_start: int = 0, vm_end: int = 0, vm_region: Region | None = None) -> None:
         self.vm_mm = mm
         self.vm_flags = vm_flags
         self.vm_pgoff = vm_pgoff
         self.vm_file = vm_file
-        self.vm_start = 0
-        self.vm_end = 0
-        self.vm_region: Region | None = None
+        self.vm_start = vm_start
+        self.vm_end = vm_end
+        self.vm_region = vm_region
         self.vm_close: Callable[[VMA], None] | None = None  # vm_ops->close
         self.vm_private: object = None
 
@@ -66,7 +67,8 @@ class MM:
     def add_vma(self, vma: VMA) -> None:
         """``vma_iter_store_new`` + ``map_count++`` (no max_map_count check)."""
         hidden = self.mt.store(vma.vm_start, vma.vm_end, vma)
-        self.hidden.extend(hidden)
+        if hidden:
+            self.hidden.extend(hidden)
         self.map_count += 1
 
     def remove_vma(self, vma: VMA) -> None:
