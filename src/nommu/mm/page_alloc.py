@@ -124,11 +124,21 @@ class BuddyAllocator:
 
     # -- allocation ------------------------------------------------------------------
     def alloc_pages(self, order: int) -> int | None:
-        """Take a block of ``2**order`` pages; None like the kernel's NULL.
-
-        Models ``__rmqueue_smallest()`` and ``expand()``.
-        """
+        """Take a block of ``2**order`` pages; None like the kernel's NULL."""
         if order > self.max_order or order < 0:
+            return None
+        return self.alloc_pages_exact(1 << order)
+
+    def alloc_pages_exact(self, npages: int) -> int | None:
+        """Take ``npages`` contiguous pages from a block of ``get_order`` size.
+
+        Models ``__rmqueue_smallest()`` (the head of the smallest sufficient
+        list), ``expand()`` (upper halves to the heads of the lists below) and
+        ``make_alloc_exact()`` (the excess back page by page to the list
+        tails at once); the split is kept pending (see the class docstring).
+        """
+        order = (npages - 1).bit_length() if npages > 1 else 0
+        if order > self.max_order:
             return None
         if self._pending:
             self._materialize()
@@ -140,36 +150,14 @@ class BuddyAllocator:
         head = area.popitem()[0]
         if not area:
             self._nonempty ^= 1 << current
-        size = 1 << order
-        if current > order:  # expand(), kept pending
+        if current > order or npages < 1 << order:
             self._pending = True
             self._split_base = head
-            self._split_end = head + size
+            self._split_end = head + npages
             self._split_lo = order
             self._split_hi = current
-        self.free_count -= size
+        self.free_count -= npages
         return head
-
-    def alloc_pages_exact(self, npages: int) -> int | None:
-        """Take ``npages`` contiguous pages from a block of ``get_order`` size.
-
-        Models ``alloc_pages_exact()``/``make_alloc_exact()``: the whole
-        power-of-two block must be free; the excess goes back page by page to
-        the list tails at once (here: into the pending split).
-        """
-        order = (npages - 1).bit_length() if npages > 1 else 0
-        pfn = self.alloc_pages(order)
-        if pfn is None:
-            return None
-        excess = (1 << order) - npages
-        if excess:
-            if not self._pending:
-                self._pending = True
-                self._split_base = pfn
-                self._split_lo = self._split_hi = order
-            self._split_end = pfn + npages
-            self.free_count += excess
-        return pfn
 
     # -- freeing ---------------------------------------------------------------------
     def free_pages(self, pfn: int, order: int = 0) -> None:
