@@ -89,7 +89,12 @@ class BuddyAgainstReference(RuleBasedStateMachine):
 
     @invariant()
     def same_counts(self) -> None:
+        """Counts read the pending split without writing it out; they must agree."""
         assert self.fast.free_count == self.ref.free_count
+        assert [self.fast.nr_free(o) for o in range(MAX_ORDER + 1)] == [
+            len(blocks) for blocks in self.ref.lists]
+        nonempty = [o for o, blocks in enumerate(self.ref.lists) if blocks]
+        assert self.fast.largest_free_order() == (nonempty[-1] if nonempty else -1)
 
     def teardown(self) -> None:
         assert [list(self.fast.blocks(o)) for o in range(MAX_ORDER + 1)] == self.ref.lists

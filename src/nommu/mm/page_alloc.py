@@ -238,14 +238,30 @@ class BuddyAllocator:
             pfn += 1 << order
         self.managed += end_pfn - start_pfn
 
-    # -- views (each first writes out the pending split) -------------------------------
+    # -- views ----------------------------------------------------------------------
+    # Counts read the pending split as it stands (reports sample them after every
+    # step); views that list blocks write it out first.
+    def _pending_blocks(self, order: int) -> int:
+        """How many of the pending split's free blocks have *order* (0 or 1)."""
+        lo = self._split_lo
+        if lo <= order < self._split_hi:
+            return 1  # expand()'s upper half
+        excess = self._split_base + (1 << lo) - self._split_end
+        return (excess >> order) & 1 if order < lo else 0  # one block per set bit
+
     def nr_free(self, order: int) -> int:
-        self._materialize()
-        return len(self._area[order])
+        n = len(self._area[order])
+        if self._pending:
+            n += self._pending_blocks(order)
+        return n
 
     def largest_free_order(self) -> int:
-        self._materialize()
-        return self._nonempty.bit_length() - 1
+        top = self._nonempty.bit_length() - 1
+        if self._pending:
+            lo, hi = self._split_lo, self._split_hi
+            top = max(top, hi - 1 if hi > lo else
+                      (self._split_base + (1 << lo) - self._split_end).bit_length() - 1)
+        return top
 
     def blocks(self, order: int) -> Iterator[int]:
         """Free blocks of one order, head first (list order)."""
