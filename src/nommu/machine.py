@@ -175,6 +175,8 @@ class Machine:
         # ramfs instances such as the SysV shm mount, counted in meminfo and validate),
         # "ipc_shm", "mtd", "pipefs", "sockfs", "blockdev_minors"
         self.hooks: dict[str, Any] = {}
+        self._ramfs_key = (0, 0)  # (mounts, kernel-internal ramfs) when _ramfs was listed
+        self._ramfs: list[RamfsSuperBlock] = []
         self._build_filesystems()
 
     # -- kernel log ---------------------------------------------------------------------
@@ -326,20 +328,31 @@ class Machine:
         return render_vmas(self.process(pid).mm, self.page_shift, self.word_size)
 
     def meminfo_figures(self) -> MeminfoFigures:
-        cached = sum(sb.cached_pages for sb in self._ramfs_instances())
         return MeminfoFigures(total=self.zone.managed, free=self.zone.free_count,
-                              cached=cached, mmap_copy=self.nommu.mmap_pages_allocated,
+                              cached=self.cached_pages(),
+                              mmap_copy=self.nommu.mmap_pages_allocated,
                               page_kb=self.page_size >> 10)
 
+    def cached_pages(self) -> int:
+        """Pages in ramfs page caches: meminfo's ``Cached`` (sampled after many events).
+
+        Mounts are never taken away and kernel-internal ramfs instances are
+        only added, so the two counts tell when the list must be made again.
+        """
+        key = (len(self.ns.mounts), len(self.hooks.get("extra_ramfs", ())))
+        if key != self._ramfs_key:
+            self._ramfs_key = key
+            self._ramfs = self._ramfs_instances()
+        return sum(sb.cached_pages for sb in self._ramfs)
+
     def _ramfs_instances(self) -> list[RamfsSuperBlock]:
-        seen: list[RamfsSuperBlock] = []
+        seen: dict[int, RamfsSuperBlock] = {}  # by identity, in mount order
         for mnt in self.ns.mounts.values():
-            if isinstance(mnt.sb, RamfsSuperBlock) and all(mnt.sb is not s for s in seen):
-                seen.append(mnt.sb)
-        for sb in self.hooks.get("extra_ramfs", []):
-            if all(sb is not s for s in seen):
-                seen.append(sb)
-        return seen
+            if isinstance(mnt.sb, RamfsSuperBlock):
+                seen.setdefault(id(mnt.sb), mnt.sb)
+        for sb in self.hooks.get("extra_ramfs", ()):
+            seen.setdefault(id(sb), sb)
+        return list(seen.values())
 
     def cat(self, path: str) -> str:
         """Read a whole file of the machine (``/proc`` included) as text."""

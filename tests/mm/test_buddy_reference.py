@@ -91,8 +91,9 @@ class BuddyAgainstReference(RuleBasedStateMachine):
     def same_counts(self) -> None:
         """Counts read the pending split without writing it out; they must agree."""
         assert self.fast.free_count == self.ref.free_count
-        assert [self.fast.nr_free(o) for o in range(MAX_ORDER + 1)] == [
-            len(blocks) for blocks in self.ref.lists]
+        counts = [len(blocks) for blocks in self.ref.lists]
+        assert [self.fast.nr_free(o) for o in range(MAX_ORDER + 1)] == counts
+        assert list(self.fast.nr_free_all()) == counts
         nonempty = [o for o, blocks in enumerate(self.ref.lists) if blocks]
         assert self.fast.largest_free_order() == (nonempty[-1] if nonempty else -1)
 

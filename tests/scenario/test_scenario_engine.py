@@ -287,6 +287,7 @@ def test_samples_stay_bounded_and_even() -> None:
     r = Runner(scenario, max_samples=64).run()
     assert r.events == 1001
     assert len(r.samples) <= 65
+    assert r.sample_every == 16  # the smallest power of two keeping 1001 events in 64 samples
     gaps = {b.event - a.event for a, b in zip(r.samples, r.samples[1:-1], strict=False)}
     assert gaps == {r.sample_every}
     assert r.samples[0].event == 0 and r.samples[-1].event == r.events

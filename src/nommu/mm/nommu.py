@@ -199,7 +199,7 @@ class Nommu:
             self.log(self.free_area_line())
         failure = AllocFailure(task.pid, task.comm, length, order, zone.max_order,
                                zone.largest_free_order(), zone.free_count,
-                               tuple(zone.nr_free(o) for o in range(zone.max_order + 1)),
+                               zone.nr_free_all(),
                                self.page_size)
         self.last_failure = failure
         if self.on_alloc_failure is not None:

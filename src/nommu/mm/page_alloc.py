@@ -255,6 +255,14 @@ class BuddyAllocator:
             n += self._pending_blocks(order)
         return n
 
+    def nr_free_all(self) -> tuple[int, ...]:
+        """``nr_free`` of every order at once (a /proc/buddyinfo line)."""
+        counts = [len(area) for area in self._area]
+        if self._pending:
+            for order in range(self.max_order + 1):
+                counts[order] += self._pending_blocks(order)
+        return tuple(counts)
+
     def largest_free_order(self) -> int:
         top = self._nonempty.bit_length() - 1
         if self._pending:
@@ -283,7 +291,7 @@ class BuddyAllocator:
 
     def statistics(self) -> BuddyStatistics:
         return BuddyStatistics(
-            nr_free=tuple(self.nr_free(o) for o in range(self.max_order + 1)),
+            nr_free=self.nr_free_all(),
             free_pages=self.free_count,
             managed_pages=self.managed,
             largest_free_order=self.largest_free_order(),

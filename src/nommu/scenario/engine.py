@@ -274,10 +274,10 @@ class Runner:
             if samples[-1].event + self.sample_every > self.event:
                 self._next_sample = samples[-1].event + self.sample_every
                 return
-        meminfo = self.machine.meminfo_figures()
+        machine = self.machine
         samples.append(Sample(self.event, self.tick, zone.free_count, zone.largest_free_order(),
-                              meminfo.mmap_copy, meminfo.cached,
-                              tuple(zone.nr_free(o) for o in range(zone.max_order + 1))))
+                              machine.nommu.mmap_pages_allocated, machine.cached_pages(),
+                              zone.nr_free_all()))
         self._next_sample = self.event + self.sample_every
 
     def after_event(self) -> None:
@@ -883,6 +883,10 @@ class Runner:
         self.total_units = sum(self.weight(step) for step in scenario.steps)
         self._progress_step = max(self.total_units // 200, 1)
         self.min_free, self.min_order = m.zone.free_count, m.zone.largest_free_order()
+        # Start at the interval the run's length calls for (a step is at least one
+        # event): the samples kept are the same, without taking and halving the rest.
+        while self.total_units > self.sample_every * self.max_samples:
+            self.sample_every *= 2
         self._sample()
         m.nommu.on_alloc_failure = self._on_alloc_failure
         try:

@@ -9,6 +9,7 @@ outcome of every expectation. It holds no reference to the machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from nommu.analysis.failure import ProgramInfo
 from nommu.analysis.snapshot import MachineSnapshot
@@ -16,9 +17,8 @@ from nommu.mm.nommu import AllocFailure
 from nommu.scenario.schema import Location
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """The allocator after one event (sampled: at most a few thousand per run)."""
+class Sample(NamedTuple):
+    """The allocator after one event (sampled: a few thousand per run, so cheap to make)."""
 
     event: int
     tick: int

@@ -971,8 +971,6 @@ class _Replayer:
         self.baseline_snapshot: MachineSnapshot | None = None
         self.last_free = -1
         self.orders = range(machine.zone.max_order + 1)
-        self.ramfs = machine._ramfs_instances()  # the page cache Cached counts
-        self.extra_ramfs = -1
 
     # ---- helpers ----------------------------------------------------------------------
     def align(self, n: int) -> int:
@@ -1294,17 +1292,12 @@ class _Replayer:
 
     def make_sample(self, ev: Event | None, free: int) -> Sample:
         m = self.m
-        nr = m.zone.nr_free
-        nr_free = tuple([nr(o) for o in self.orders])
+        nr_free = m.zone.nr_free_all()
         largest = -1
         for order in reversed(self.orders):
             if nr_free[order]:
                 largest = order
                 break
-        extra = m.hooks.get("extra_ramfs", ())
-        if len(extra) != self.extra_ramfs:  # a kernel-internal tmpfs appeared (SysV shm)
-            self.extra_ramfs = len(extra)
-            self.ramfs = m._ramfs_instances()
         return Sample(
             self.seq,
             ev.line if ev is not None else 0,
@@ -1314,7 +1307,7 @@ class _Replayer:
             largest,
             nr_free,
             m.nommu.mmap_pages_allocated,
-            sum(sb.cached_pages for sb in self.ramfs),
+            m.cached_pages(),
         )
 
     # ---- scheduling -------------------------------------------------------------------
