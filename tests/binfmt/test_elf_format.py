@@ -396,3 +396,18 @@ def test_pyelftools_errors_are_converted() -> None:
     assert err.errno == Errno.ENOEXEC
     assert err.detail.startswith("prog: cannot read ELF: ")
     assert isinstance(err.__cause__, Exception)
+
+
+def test_parses_are_kept_per_content_and_errors_are_not() -> None:
+    data = build_elf([TEXT, DATA], fdpic=True, e_type=ET_DYN)
+    first = parse_elf(data, name="a")
+    assert parse_elf(bytearray(data), name="a") is first  # same bytes: the kept parse
+    assert parse_elf(data, name="b").name == "b"  # the name is part of the answer
+    changed = bytearray(data)
+    struct.pack_into("<I", changed, 24, 0x1234)  # e_entry
+    assert parse_elf(changed, name="a").entry == 0x1234
+    assert first.entry != 0x1234
+    broken = bytearray(data)
+    broken[16:18] = b"\x01\x00"  # ET_REL
+    for _ in range(2):  # a failure is raised every time, never remembered as a result
+        assert _error(bytes(broken)).errno == Errno.ENOEXEC

@@ -19,6 +19,7 @@ Parsing uses pyelftools; its exceptions never escape: any failure becomes
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from collections.abc import Sequence
@@ -233,8 +234,16 @@ def parse_elf(data: bytes | bytearray | memoryview, *, name: str = "<ELF>") -> E
     * no ``PT_LOAD`` → ENOEXEC (the kernel fails later, at mapping time,
       with ELIBBAD);
     * anything pyelftools cannot read → ENOEXEC.
+
+    The result is a pure function of the bytes, and programs are executed
+    again and again (a replayed trace starts the same binary thousands of
+    times), so the last few successful parses are kept.
     """
-    blob = bytes(data)
+    return _parse_elf_bytes(bytes(data), name)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_elf_bytes(blob: bytes, name: str) -> ElfInfo:
     head = blob[:4]
     if head != ELF_MAGIC:
         if head and ELF_MAGIC.startswith(head):
