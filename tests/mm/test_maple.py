@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +72,20 @@ def test_sorted_ints(keys: list[int], probe: int) -> None:
     for k in keys[::2]:
         s.remove(k)
     assert list(s) == sorted(keys[1::2])
+
+
+@given(st.lists(st.integers(-10**6, 10**6), unique=True, max_size=300))
+def test_sorted_ints_add_neighbours(keys: list[int]) -> None:
+    """Inserting reports the neighbours the key now has, across chunk boundaries."""
+    rnd = random.Random(sum(keys))
+    keys = keys + rnd.sample(range(2 * 10**6, 3 * 10**6), 1500)  # more than two chunks
+    rnd.shuffle(keys)
+    s = SortedInts()
+    seen: list[int] = []
+    for k in keys:
+        lower, higher = s.add_neighbours(k)
+        i = bisect.bisect_left(seen, k)
+        assert lower == (seen[i - 1] if i else None)
+        assert higher == (seen[i] if i < len(seen) else None)
+        seen.insert(i, k)
+    assert list(s) == seen and len(s) == len(keys)
