@@ -392,14 +392,8 @@ class Nommu:
         else:
             self.do_mmap_private(task, vma, region, length, caps)
 
-        # add_nommu_region(): a second region with the same start is BUG()
-        if self.regions.get(region.vm_start) is not None:
-            if region.vm_flags & VM_MAPPED_COPY:
-                self.free_page_series(region.vm_start, region.vm_top)
-            self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
-                             f"{region.vm_start:#010x} is already in nommu_region_tree")
+        self.add_region(task, region)
         file.get()  # the region's reference, taken once the mapping can no longer fail
-        self.regions.add(region)
         mm.total_vm += length >> shift
         file.get()  # the VMA's reference
         self._register(mm, vma)
@@ -431,33 +425,15 @@ class Nommu:
         if flags & (MAP_GROWSDOWN | MAP_LOCKED):
             vm_flags |= calc_vm_flag_bits(flags)
 
-        # do_mmap_private(): one power-of-two block, trimmed
-        point = length >> shift
-        order = (point - 1).bit_length()
-        total = 1 << order
-        trim = self.nr_trim_pages
-        if trim and total - point >= trim:
-            total = point
-        zone = self.zone
-        pfn = zone.alloc_pages_exact(total) if order <= zone.max_order else None
-        if pfn is None:
-            raise self.alloc_failed(task, length, order)
-        self.mmap_pages_allocated += total
-        base = pfn << shift
+        base, top = self.alloc_copy(task, length)  # do_mmap_private()
         end = base + length
-        region = Region(vm_flags, pgoff, None, base, end, base + (total << shift), task.pid)
+        region = Region(vm_flags, pgoff, None, base, end, top, task.pid)
         if vm_flags & VM_EXEC:
             region.vm_icache_flushed = True
-        regions = self.regions
-        if base in regions.by_start:
-            self.free_page_series(base, region.vm_top)
-            self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
-                             f"{base:#010x} is already in nommu_region_tree")
-        regions.by_start[base] = region
-        region.in_tree = True
+        self.add_region(task, region)
         if not (flags & MAP_UNINITIALIZED and self.allow_uninitialized):
             self.memory.zero(base, length)
-        mm.total_vm += point
+        mm.total_vm += length >> shift
         mm.add_vma(VMA(mm, vm_flags, pgoff, None, base, end, region))
         return base
 
@@ -518,21 +494,12 @@ class Nommu:
             # -ENOSYS: make a copy instead
 
         shift = self.page_shift
-        point = length >> shift
-        order = max(point - 1, 0).bit_length()
-        total = 1 << order
-        if self.nr_trim_pages and total - point >= self.nr_trim_pages:
-            total = point
-        pfn = self.zone.alloc_pages_exact(total) if order <= self.zone.max_order else None
-        if pfn is None:
-            raise self.alloc_failed(task, length, order)
-        base = pfn << shift
-        self.mmap_pages_allocated += total
+        base, top = self.alloc_copy(task, length)
         vma.vm_flags |= VM_MAPPED_COPY
         region.vm_flags = vma.vm_flags
         region.vm_start = vma.vm_start = base
         region.vm_end = vma.vm_end = base + length
-        region.vm_top = base + (total << shift)
+        region.vm_top = top
         if file is not None:
             try:
                 data = file.f_op.read(file, length, vma.vm_pgoff << shift)
@@ -542,6 +509,37 @@ class Nommu:
             self.memory.write(base, data)
             if len(data) < length:
                 self.memory.zero(base + len(data), length - len(data))
+
+    def alloc_copy(self, task: Task, length: int) -> tuple[int, int]:
+        """The pages of a private copy: ``[base, top)`` holding *length* (page aligned).
+
+        ``do_mmap_private``'s allocation: one power-of-two block, whose excess
+        goes back when it reaches ``vm.nr_trim_pages``; ENOMEM, with the
+        kernel's log lines, when no block of that order is free.
+        """
+        shift = self.page_shift
+        point = length >> shift
+        order = (point - 1).bit_length()
+        total = 1 << order
+        trim = self.nr_trim_pages
+        if trim and total - point >= trim:
+            total = point
+        zone = self.zone
+        pfn = zone.alloc_pages_exact(total) if order <= zone.max_order else None
+        if pfn is None:
+            raise self.alloc_failed(task, length, order)
+        self.mmap_pages_allocated += total
+        base = pfn << shift
+        return base, base + (total << shift)
+
+    def add_region(self, task: Task, region: Region) -> None:
+        """``add_nommu_region``: a second region at the same start is the kernel's BUG()."""
+        if self.regions.get(region.vm_start) is not None:
+            if region.vm_flags & VM_MAPPED_COPY:
+                self.free_page_series(region.vm_start, region.vm_top)
+            self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
+                             f"{region.vm_start:#010x} is already in nommu_region_tree")
+        self.regions.add(region)
 
     def vm_mmap(self, mm: MM, task: Task, file: File | None, addr: int, length: int, prot: int,
                 flags: int, offset: int) -> int:
@@ -578,19 +576,7 @@ class Nommu:
             mm.map_count -= 1
             region = vma.vm_region
             assert region is not None
-            if (region.vm_usage != 1 or not region.in_tree or region.vm_file is not None
-                    or not region.vm_flags & VM_MAPPED_COPY):
-                self.put_region(region)
-                return
-            region.vm_usage = 0
-            # __put_nommu_region() of an anonymous copy: out of the tree, pages freed
-            del self.regions.by_start[region.vm_start]
-            region.in_tree = False
-            r_start = region.vm_start
-            r_top = region.vm_top
-            shift = self.page_shift
-            self.mmap_pages_allocated -= (r_top - r_start) >> shift
-            self.zone.free_page_series(r_start >> shift, r_top >> shift)
+            self.put_region(region)
             return
         entry = mt.first_intersecting(start, end)
         if entry is None:

@@ -86,29 +86,27 @@ class RegionInfo:
 class RegionTree:
     """The global region tree, keyed by ``vm_start``."""
 
-    __slots__ = ("_by_inode", "by_start")
+    __slots__ = ("_by_inode", "_by_start")
 
     def __init__(self) -> None:
-        #: start -> region; the engine's anonymous fast paths use it directly (no
-        #: anonymous region is in the inode index).
-        self.by_start: dict[int, Region] = {}
+        self._by_start: dict[int, Region] = {}
         self._by_inode: dict[Inode, dict[int, Region]] = {}
 
     def __len__(self) -> int:
-        return len(self.by_start)
+        return len(self._by_start)
 
     def __iter__(self) -> Iterator[Region]:
         """Regions in ascending ``vm_start`` (the rb-tree's order)."""
-        by_start = self.by_start
+        by_start = self._by_start
         for start in sorted(by_start):
             yield by_start[start]
 
     def get(self, start: int) -> Region | None:
-        return self.by_start.get(start)
+        return self._by_start.get(start)
 
     def add(self, region: Region) -> None:
         """``add_nommu_region`` (the caller has ruled out a same-start region)."""
-        by_start = self.by_start
+        by_start = self._by_start
         if region.vm_start in by_start:
             raise KernelBug(f"region start {region.vm_start:#x} taken")
         by_start[region.vm_start] = region
@@ -118,9 +116,9 @@ class RegionTree:
 
     def remove(self, region: Region) -> None:
         """``delete_nommu_region``."""
-        if self.by_start.get(region.vm_start) is not region:
+        if self._by_start.get(region.vm_start) is not region:
             raise KernelBug(f"{region!r} not in tree")
-        del self.by_start[region.vm_start]
+        del self._by_start[region.vm_start]
         region.in_tree = False
         if region.vm_file is not None and region.vm_flags & SHARED_MASK:
             per = self._by_inode[region.vm_file.inode]
@@ -136,7 +134,7 @@ class RegionTree:
         return [per[s] for s in sorted(per)]
 
     def validate(self) -> None:
-        for start, region in self.by_start.items():
+        for start, region in self._by_start.items():
             if region.vm_start != start:
                 raise KernelBug(f"{region!r} filed under {start:#x}")
             if not region.in_tree:
@@ -150,10 +148,10 @@ class RegionTree:
         count = 0
         for per in self._by_inode.values():
             for start, region in per.items():
-                if self.by_start.get(start) is not region:
+                if self._by_start.get(start) is not region:
                     raise KernelBug(f"{region!r} stale in index")
                 count += 1
-        expected = sum(1 for r in self.by_start.values()
+        expected = sum(1 for r in self._by_start.values()
                        if r.vm_file is not None and r.vm_flags & SHARED_MASK)
         if count != expected:
             raise KernelBug("shareable-region index out of step with the tree")
