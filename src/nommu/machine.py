@@ -23,14 +23,22 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from nommu.consts import PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
+from nommu.consts import O_RDONLY, O_RDWR, PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
 from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.fs.chardev import MemOperations, NullOperations, ZeroOperations
 from nommu.fs.namespace import Namespace
 from nommu.fs.procfs import ProcSuperBlock
 from nommu.fs.ramfs import RamfsSuperBlock
 from nommu.fs.registry import add_boot_devices, register_filesystems
-from nommu.fs.vfs import File, FileOperations, Inode, Mount, SuperBlock
+from nommu.fs.vfs import (
+    FMODE_READ,
+    FMODE_WRITE,
+    FileOperations,
+    Inode,
+    Mount,
+    SuperBlock,
+    open_file,
+)
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.nommu import Nommu
 from nommu.mm.page_alloc import BuddyAllocator
@@ -283,8 +291,8 @@ class Machine:
         p = Process(self, self.new_pid(), name, parent=None)
         null = self.ns.lookup("/dev/null")
         for _ in range(3):
-            f = File(null.inode, null.mount, "/dev/null", 0o2, 0x3)
-            p.files.install(f)
+            p.files.install(open_file(null.inode, null.mount, "/dev/null", O_RDWR,
+                                      FMODE_READ | FMODE_WRITE, p))
         self.procs[p.pid] = p
         return p
 
@@ -360,10 +368,8 @@ class Machine:
         inode = found.inode
         if inode.is_dir():
             raise SyscallError(Errno.EISDIR, f"{found.path} is a directory")
-        f = File(inode, found.mount, found.path, 0, 0x1)
-        f.private = None
+        f = open_file(inode, found.mount, found.path, O_RDONLY, FMODE_READ)
         try:
-            f.f_op.open(f)
             data = f.f_op.read(f, 1 << 62, 0)
         finally:
             f.put()

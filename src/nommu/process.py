@@ -48,7 +48,7 @@ from nommu.consts import (
     SIGKILL,
 )
 from nommu.errors import Errno, NommuError, SyscallError
-from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File, Inode
+from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File, Inode, open_file
 from nommu.ipc.shm import ShmidDs
 from nommu.mm.region import is_nommu_shared_mapping
 from nommu.mm.vma import MM
@@ -468,13 +468,7 @@ class Process:
         if write and inode.i_writecount < 0:
             raise SyscallError(Errno.ETXTBSY, f"{found.path} is a running executable")
         fmode = (FMODE_READ if acc in (O_RDONLY, O_RDWR) else 0) | (FMODE_WRITE if write else 0)
-        f = File(inode, found.mount, found.path, flags, fmode)
-        f.private = self
-        try:
-            f.f_op.open(f)
-        except SyscallError:
-            inode.i_count -= 1
-            raise
+        f = open_file(inode, found.mount, found.path, flags, fmode, self)
         if write:
             inode.i_writecount += 1
         if flags & O_TRUNC and write and inode.is_reg() and inode.i_size:

@@ -211,3 +211,31 @@ def test_files_option_spec_errors() -> None:
         m.mount("nfs", "/n", server="host:/export")
     m.mount("ext2", "/e", files={"/": DirSpec(), "d": DirSpec()})
     assert m.spawn().stat("/e/d").st_mode == 0o040755
+
+
+def test_a_driver_refusing_open_leaves_no_reference_and_no_release(m: nommu.Machine) -> None:
+    """``do_dentry_open``: ->open failing drops the inode reference without ->release."""
+    from nommu.consts import S_IFCHR
+    from nommu.fs.vfs import File, FileOperations
+
+    calls: list[str] = []
+
+    class Busy(FileOperations):
+        def open(self, file: File) -> None:
+            calls.append("open")
+            raise nommu.SyscallError(nommu.Errno.EBUSY, "device busy")
+
+        def release(self, file: File) -> None:
+            calls.append("release")
+
+    ram = m.ns.lookup("/ram")
+    node = ram.mount.sb.mknod(ram.inode, "busy", S_IFCHR | 0o666, Busy(), (240, 0))
+    p = m.spawn(name="P1")
+    assert errno_of(p.open, "/ram/busy", O_RDONLY) == errno.EBUSY
+    with pytest.raises(nommu.SyscallError) as e:
+        m.cat("/ram/busy")
+    assert e.value.errno == errno.EBUSY
+    assert calls == ["open", "open"]
+    assert node.i_count == 0
+    assert sorted(p.files.fds) == [0, 1, 2]  # nothing installed
+    assert [f.path for f in p.files.fds.values()] == ["/dev/null"] * 3

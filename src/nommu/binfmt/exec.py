@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Literal
 
 from nommu.consts import O_RDONLY, S_IFREG, SIGSEGV
 from nommu.errors import Errno, SyscallError
-from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode
+from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode, open_file
 from nommu.mm.vma import MM
 
 if TYPE_CHECKING:
@@ -122,13 +122,7 @@ def open_exec(process: Process, path: str) -> File:
         raise SyscallError(Errno.EACCES, f"{found.path} is on a noexec mount")
     if not process._may(inode, 1):
         raise SyscallError(Errno.EACCES, f"{found.path} is not executable")
-    file = File(inode, found.mount, found.path, O_RDONLY, FMODE_READ | FMODE_EXEC)
-    file.private = process
-    try:
-        file.f_op.open(file)
-    except SyscallError:
-        inode.i_count -= 1
-        raise
+    file = open_file(inode, found.mount, found.path, O_RDONLY, FMODE_READ | FMODE_EXEC, process)
     try:
         deny_write_access(inode, found.path)
     except SyscallError:

@@ -243,6 +243,23 @@ class File:
                 inode.i_sb.evict_inode(inode)
 
 
+def open_file(inode: Inode, mount: Mount | None, path: str, f_flags: int, f_mode: int,
+              private: object = None) -> File:
+    """A new open file on *inode*, after the driver's ``->open`` (``do_dentry_open``).
+
+    A driver that refuses leaves nothing behind: the inode reference goes
+    without ``->release``, because the file was never opened.
+    """
+    f = File(inode, mount, path, f_flags, f_mode)
+    f.private = private
+    try:
+        f.f_op.open(f)
+    except SyscallError:
+        inode.i_count -= 1
+        raise
+    return f
+
+
 def default_capabilities(inode: Inode) -> int | None:
     """Capabilities by inode type when ``->mmap_capabilities`` is absent.
 
