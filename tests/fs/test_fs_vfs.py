@@ -197,6 +197,17 @@ def test_ext2_root_hard_link_and_nlink(m: nommu.Machine) -> None:
     assert p.stat("/e/d").st_nlink == 3
 
 
+def test_ramfs_mkdir_links_the_parent(m: nommu.Machine) -> None:
+    """``ramfs_mkdir``: ``inc_nlink(dir)`` for the new ``..``, as ext2 does."""
+    p = m.spawn(name="P1")
+    assert p.stat("/ram").st_nlink == 2
+    p.mkdir("/ram/a")
+    p.mkdir("/ram/b")
+    p.mkdir("/ram/a/c")
+    assert [p.stat(d).st_nlink for d in ("/ram", "/ram/a", "/ram/b", "/ram/a/c")] == [4, 3, 2, 2]
+    assert p.stat("/").st_nlink == 13  # 2 + its ten directories + the /ram mount point
+
+
 def test_files_option_spec_errors() -> None:
     from nommu.fs.romfs_image import DirSpec, HardlinkSpec
 

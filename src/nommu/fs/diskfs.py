@@ -151,12 +151,7 @@ class DiskSuperBlock(SuperBlock):
         return inode
 
     def mkdir(self, parent: Inode, name: str, mode: int) -> Inode:
-        assert parent.children is not None
-        inode = Inode(self, S_IFDIR | (mode & 0o7777), self.dir_ops)
-        inode.i_nlink = 2
-        parent.children[name] = inode
-        parent.i_nlink += 1
-        return inode
+        return self.new_dir(parent, name, mode, self.dir_ops)
 
     def symlink(self, parent: Inode, name: str, target: str) -> Inode:
         assert parent.children is not None

@@ -105,11 +105,8 @@ class RamfsSuperBlock(SuperBlock):
         return inode
 
     def mkdir(self, parent: Inode, name: str, mode: int) -> Inode:
-        assert parent.children is not None
-        inode = Inode(self, S_IFDIR | (mode & 0o7777), self.dir_ops)
-        inode.i_nlink = 2
-        parent.children[name] = inode
-        return inode
+        """``ramfs_mkdir``."""
+        return self.new_dir(parent, name, mode, self.dir_ops)
 
     def evict_inode(self, inode: Inode) -> None:
         """``truncate_inode_pages`` on the last reference: free the page cache."""

@@ -105,6 +105,16 @@ class SuperBlock:
     def mkdir(self, parent: Inode, name: str, mode: int) -> Inode:
         raise SyscallError(Errno.EPERM)
 
+    def new_dir(self, parent: Inode, name: str, mode: int, fops: FileOperations) -> Inode:
+        """The common part of ``->mkdir``: the new directory has two links (its
+        entry and its ``.``) and gives its parent one more (its ``..``)."""
+        assert parent.children is not None
+        inode = Inode(self, S_IFDIR | (mode & 0o7777), fops)
+        inode.i_nlink = 2
+        parent.children[name] = inode
+        parent.i_nlink += 1
+        return inode
+
     def mknod(self, parent: Inode, name: str, mode: int, fops: FileOperations,
               rdev: tuple[int, int] = (0, 0)) -> Inode:
         """A device node, FIFO or socket inode in *parent* (``->mknod``)."""
