@@ -124,3 +124,26 @@ def test_validate_catches_pages_not_conserved() -> None:
     assert m.zone.alloc_pages(0) == 0x400  # taken behind the model's back: nobody owns it
     with pytest.raises(nommu.KernelBug, match=r"^pages not conserved: free 1023 \+ allocated 0"):
         m.validate()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("8M", 8 << 20), ("512KiB", 512 << 10), ("2mb", 2 << 20), ("7b", 7), ("4096", 4096),
+    ("0x8000", 0x8000), ("0o17K", 15 << 10), ("4_096", 4096), ("0600", 600), (" 1 G ", 1 << 30),
+    ("8X", None), ("0x", None), ("-1", None), ("1.5M", None), ("", None),
+])
+def test_one_size_syntax_for_api_cli_and_scenarios(text: str, expected: int | None) -> None:
+    """Machine options, command-line sizes and scenario values read sizes the same way."""
+    from nommu.consts import size_from_text
+    from nommu.scenario import values
+
+    assert size_from_text(text) == expected
+    if expected is None:
+        with pytest.raises(ValueError, match="cannot read"):
+            values.size(text)
+    else:
+        assert values.size(text) == expected
+
+
+def test_machine_sizes_take_hex() -> None:
+    m = nommu.Machine(ram="0x800000", ram_base=0, kernel_reserved="0x100000")
+    assert m.cat("/proc/meminfo").splitlines()[0].split() == ["MemTotal:", "7168", "kB"]

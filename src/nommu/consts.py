@@ -151,12 +151,32 @@ MS_SYNC = 4
 MCL_CURRENT = 1
 MCL_FUTURE = 2
 
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE_RE = re.compile(r"^\s*(0x[0-9a-f_]+|0o[0-7_]+|[0-9][0-9_]*)\s*"
+                      r"(k|m|g|t|kib|mib|gib|tib|kb|mb|gb|tb|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size_from_text(text: str) -> int | None:
+    """Bytes of ``"8M"``, ``"512KiB"``, ``"0x8000"``, ``"4_096"``, ``"0600"``; None if unreadable.
+
+    The one size syntax of the Python API, the command line and scenario
+    files: decimal (leading zeros allowed), ``0x`` or ``0o`` digits, then a
+    unit in powers of 1024 (``K``, ``KiB``, ``kb``, any case).
+    """
+    m = _SIZE_RE.match(text)
+    if m is None:
+        return None
+    digits = m.group(1).replace("_", "").lower()
+    base = 16 if digits.startswith("0x") else 8 if digits.startswith("0o") else 10
+    try:
+        n = int(digits, base)
+    except ValueError:  # "0x" or "0o" without digits
+        return None
+    return n * _SIZE_UNITS[(m.group(2) or "")[:1].lower()]
 
 
 def parse_size(value: int | str, name: str = "size") -> int:
-    """Turn ``8M``, ``512K``, ``4G`` or an int into bytes; ValueError names *name*."""
+    """Turn ``8M``, ``512K``, ``0x1000`` or an int into bytes; ValueError names *name*."""
     if isinstance(value, bool):
         raise TypeError(f"{name}: expected an int or a size string, got bool")
     if isinstance(value, int):
@@ -164,10 +184,10 @@ def parse_size(value: int | str, name: str = "size") -> int:
             raise ValueError(f"{name}: size must not be negative, got {value}")
         return value
     if isinstance(value, str):
-        m = _SIZE_RE.match(value)
-        if not m:
+        n = size_from_text(value)
+        if n is None:
             raise ValueError(f"{name}: cannot read size {value!r} (use bytes or K/M/G suffix)")
-        return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+        return n
     raise TypeError(f"{name}: expected an int or a size string, got {type(value).__name__}")
 
 

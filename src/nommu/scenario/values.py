@@ -13,9 +13,6 @@ from nommu.scenario.schema import Ref
 
 U64 = (1 << 64) - 1
 
-_SIZE_RE = re.compile(r"^\s*(0x[0-9a-f_]+|0o[0-7_]+|[0-9][0-9_]*)\s*"
-                      r"(k|m|g|t|kib|mib|gib|tib|kb|mb|gb|tb|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _REF_RE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)\s*(?:([+-])\s*(.+))?$")
 
 
@@ -39,11 +36,10 @@ def size(value: object) -> int:
     if isinstance(value, int):
         n = value
     elif isinstance(value, str):
-        m = _SIZE_RE.match(value)
-        if not m:
+        parsed = consts.size_from_text(value)
+        if parsed is None:
             raise ValueError(f"cannot read {value!r} as a size (bytes, or K/M/G suffix)")
-        digits, unit = m.group(1).replace("_", ""), (m.group(2) or "").lower()
-        n = int(digits, 0) * _UNITS[unit[:1] if unit != "b" else "b"]
+        n = parsed
     else:
         raise ValueError(f"expected a size, got {type_name(value)}")
     if n < 0:
