@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nommu.consts import O_RDONLY, O_RDWR, PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
 from nommu.errors import Errno, KernelBug, SyscallError
@@ -47,6 +47,8 @@ from nommu.proc.meminfo import MeminfoFigures, render_buddyinfo, render_meminfo
 
 if TYPE_CHECKING:
     from nommu.process import Process
+
+T = TypeVar("T")
 
 #: Filesystem constructors registered by type name (``Machine.mount``).
 FilesystemFactory = Callable[..., tuple[SuperBlock, Inode, Any]]
@@ -186,6 +188,18 @@ class Machine:
         self._ramfs_key = (0, 0)  # (mounts, kernel-internal ramfs) when _ramfs was listed
         self._ramfs: list[RamfsSuperBlock] = []
         self._build_filesystems()
+
+    def subsystem(self, name: str, kind: type[T], make: Callable[[], T]) -> T:
+        """This machine's state of an optional kernel subsystem, made on first use.
+
+        Pipes, sockets, MTD devices and SysV shm exist only once something
+        uses them; their state lives in :attr:`hooks` under *name*.
+        """
+        state = self.hooks.get(name)
+        if not isinstance(state, kind):
+            state = make()
+            self.hooks[name] = state
+        return state
 
     # -- kernel log ---------------------------------------------------------------------
     def log(self, line: str) -> None:

@@ -153,11 +153,7 @@ class MtdTable:
 
 
 def mtd_table(machine: Machine) -> MtdTable:
-    table = machine.hooks.get("mtd")
-    if not isinstance(table, MtdTable):
-        table = MtdTable()
-        machine.hooks["mtd"] = table
-    return table
+    return machine.subsystem("mtd", MtdTable, MtdTable)
 
 
 def add_mtd(machine: Machine, data: bytes = b"", *, size: int | str | None = None,

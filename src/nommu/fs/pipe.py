@@ -134,11 +134,8 @@ class PipefsSuperBlock(SuperBlock):
 
 
 def pipefs(machine: Machine) -> PipefsSuperBlock:
-    sb = machine.hooks.get("pipefs")
-    if not isinstance(sb, PipefsSuperBlock):
-        sb = PipefsSuperBlock(machine.anon_dev())
-        machine.hooks["pipefs"] = sb
-    return sb
+    return machine.subsystem("pipefs", PipefsSuperBlock,
+                             lambda: PipefsSuperBlock(machine.anon_dev()))
 
 
 def create_pipe(machine: Machine, flags: int, uid: int, gid: int) -> tuple[File, File]:

@@ -71,11 +71,8 @@ class SockfsSuperBlock(SuperBlock):
 
 
 def sockfs(machine: Machine) -> SockfsSuperBlock:
-    sb = machine.hooks.get("sockfs")
-    if not isinstance(sb, SockfsSuperBlock):
-        sb = SockfsSuperBlock(machine.anon_dev())
-        machine.hooks["sockfs"] = sb
-    return sb
+    return machine.subsystem("sockfs", SockfsSuperBlock,
+                             lambda: SockfsSuperBlock(machine.anon_dev()))
 
 
 def create_socket(machine: Machine, domain: int, sock_type: int, protocol: int, uid: int,

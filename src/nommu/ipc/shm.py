@@ -245,11 +245,7 @@ class ShmNamespace:
 
 def shm_namespace(machine: Machine) -> ShmNamespace:
     """The machine's SysV shm state, created on first use."""
-    ns = machine.hooks.get("ipc_shm")
-    if not isinstance(ns, ShmNamespace):
-        ns = ShmNamespace(machine)
-        machine.hooks["ipc_shm"] = ns
-    return ns
+    return machine.subsystem("ipc_shm", ShmNamespace, lambda: ShmNamespace(machine))
 
 
 def _ipcperms(process: Process, seg: ShmSegment, flag: int) -> bool:
