@@ -59,8 +59,15 @@ def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["verdict"] == "needs changes"
     assert [(f["line"], f["kind"], f["errno"]) for f in doc["findings"]][:2] == [
         (2, "shared_write_file", "ENODEV"), (3, "shared_file", "ENODEV")]
+    assert doc["findings"][0] == {
+        "line": 2, "pid": 1, "syscall": "mmap", "kind": "shared_write_file", "errno": "ENODEV",
+        "detail": "MAP_SHARED with PROT_WRITE of /var/db/data.bin: a disk filesystem offers only "
+                  "private copies (no NOMMU_MAP_DIRECT) -> ENODEV; put the file on ramfs/tmpfs "
+                  "(e.g. /dev/shm) or use read()/write()",
+        "severity": "change", "source": str(FIX / "check_shared.txt")}
     for f in doc["findings"]:
-        assert {"line", "pid", "syscall", "kind", "errno", "detail"} <= set(f)
+        assert list(f) == ["line", "pid", "syscall", "kind", "errno", "detail", "severity",
+                           "source"]
         assert f["errno"] is None or isinstance(f["errno"], str)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json"]  # no temp file left
     assert capsys.readouterr().err == ""

@@ -13,6 +13,7 @@ Every plot is an ``<img>`` with an ``id`` starting with ``plot-``.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
@@ -46,7 +47,8 @@ def _img(ident: str, png: bytes, alt: str) -> str:
     return f'<img id="{escape(ident)}" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(head: list[str], rows: list[list[str]], left: int = 1) -> str:
+def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
+    """A table of escaped text; the first *left* columns are aligned left."""
     def cell(tag: str, i: int, v: str) -> str:
         cls = ' class="l"' if i < left else ""
         return f"<{tag}{cls}>{escape(v)}</{tag}>"
@@ -60,7 +62,7 @@ def _table(head: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 
 def _footprint_table(rows: list[dict[str, Any]]) -> str:
-    return _table(["pid", "name", *(c.upper() if c in ("ram", "pss", "xip") else c
+    return html_table(["pid", "name", *(c.upper() if c in ("ram", "pss", "xip") else c
                                     for c in FOOTPRINT_COLUMNS)],
                   [[str(r["pid"]), r["name"], *(kib(r[c]) for c in FOOTPRINT_COLUMNS)]
                    for r in rows], left=2)
@@ -90,7 +92,7 @@ def _failure_html(f: dict[str, Any], record_index: int, result: RunResult) -> st
                  f"{b['owner_pid']} {b['owner']}".strip() if b["owner_pid"] else "",
                  str(len(b["mapped_by"])), str(b["pages_in_block"])]
                 for b in block["in_the_way"]]
-        out.append("<dt>in the way</dt><dd>" + _table(
+        out.append("<dt>in the way</dt><dd>" + html_table(
             ["address", "size", "kind", "file", "owner", "mapped by", "pages in block"], rows,
             left=5) + (f"<p>{block['unattributed_pages']} page(s) of other kernel "
                        f"allocations.</p>" if block["unattributed_pages"] else "") + "</dd>")
@@ -143,7 +145,7 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
                + "</p>")
     parts.append(verdict)
     expected = s["failures"] - s["unexpected_failures"]
-    parts.append('<section id="summary"><h2>Does it fit?</h2>' + _table(
+    parts.append('<section id="summary"><h2>Does it fit?</h2>' + html_table(
         ["memory", "at the end", "lowest during the run"],
         [["RAM (managed by the page allocator)",
           f"{size_text(s['ram_bytes'])} ({size_text(s['managed_bytes'])})", ""],
@@ -167,7 +169,7 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
         + f"<p class=\"muted\">One sample every {tl['sample_every']} event(s). Free lists at "
           f"the end; the unusable free space index is the share of free memory in blocks too "
           f"small for a request of that order.</p>"
-        + _table(["order", "block", "free blocks", "free KiB", "unusable index"],
+        + html_table(["order", "block", "free blocks", "free KiB", "unusable index"],
                  [[str(o["order"]), size_text(o["block_bytes"]), str(o["free_blocks"]),
                    kib(o["free_bytes"]), f"{o['unusable_index']:.3f}"]
                   for o in d["fragmentation"]["orders"]], left=0)
@@ -196,7 +198,7 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
         if s["failures"] > len(d["failures"]):
             parts.append(f"<p>{s['failures'] - len(d['failures'])} later failures are "
                          f"counted but not shown.</p>")
-        parts.append(_table(["call", "errno", "count", "first at event"],
+        parts.append(html_table(["call", "errno", "count", "first at event"],
                             [[c["op"], c["errno"], str(c["count"]), str(c["first_event"])]
                              for c in d["failure_counts"]], left=2))
     else:
@@ -212,7 +214,7 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
                            f"failed {e['failed']} of {e['checked']}: {e['detail']}")
             rows.append(["ok" if e["passed"] else "FAIL", e["what"], f"{loc} {e['field']}",
                          result_text])
-        parts.append(_table(["", "expectation", "where", "result"], rows, left=4))
+        parts.append(html_table(["", "expectation", "where", "result"], rows, left=4))
     else:
         parts.append("<p>The scenario states no expectations.</p>")
     parts.append("</section></body></html>\n")

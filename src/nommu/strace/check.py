@@ -100,7 +100,9 @@ allocations larger than the largest free block.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -279,16 +281,7 @@ class Finding:
     source: str = "<trace>"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "pid": self.pid,
-            "syscall": self.syscall,
-            "kind": self.kind,
-            "errno": self.errno,
-            "detail": self.detail,
-            "severity": self.severity,
-            "source": self.source,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,10 +303,7 @@ class CheckReport:
 
     def summary(self) -> list[tuple[str, int, str | None]]:
         """Rows of (kind, count, errno), in order of first appearance."""
-        counts: dict[tuple[str, str | None], int] = {}
-        for f in self.findings:
-            key = (f.kind, f.errno)
-            counts[key] = counts.get(key, 0) + 1
+        counts = Counter((f.kind, f.errno) for f in self.findings)
         return [(kind, n, errno) for (kind, errno), n in counts.items()]
 
     def to_json(self) -> dict[str, Any]:

@@ -138,7 +138,7 @@ import contextlib
 import dataclasses
 import posixpath
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -348,15 +348,7 @@ class Translation:
     source: str = "<trace>"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "pid": self.pid,
-            "syscall": self.syscall,
-            "kind": self.kind,
-            "errno": self.errno,
-            "detail": self.detail,
-            "source": self.source,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,10 +541,7 @@ class ReplayResult:
 
     def translation_counts(self) -> list[tuple[str, int]]:
         """(kind, count) in order of first appearance."""
-        counts: dict[str, int] = {}
-        for t in self.translations:
-            counts[t.kind] = counts.get(t.kind, 0) + 1
-        return list(counts.items())
+        return list(Counter(t.kind for t in self.translations).items())
 
     def to_json(self) -> dict[str, Any]:
         """The report document (:func:`nommu.strace.report.report_document`)."""

@@ -430,50 +430,39 @@ def _h(text: object) -> str:
     return html.escape(str(text))
 
 
-def _html_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], left: int) -> str:
-    def cell(tag: str, i: int, v: str) -> str:
-        cls = ' class="l"' if i < left else ""
-        return f"<{tag}{cls}>{_h(v)}</{tag}>"
-
-    out = ["<table><thead><tr>", *(cell("th", i, c) for i, c in enumerate(header)),
-           "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
 def replay_html(r: ReplayResult) -> str:
     """The replay's own parts of the report, as HTML sections (added to the run report)."""
+    from nommu.report.html import html_table
+
     parts = ['<section id="replay"><h2>The replay</h2>',
              f"<p>{_h(', '.join(r.sources))}: {r.line_count} lines, {r.events} events, "
              f"{r.replayed} calls replayed, {r.skipped_failed} failed in the trace (not "
              f"replayed).<br>{_h(_policy_line(r))}</p>"]
     parts.append("<h3>RAM through the replay</h3>")
-    parts.append(_html_table(("", "used", "when"), _ram_rows(r), 1))
+    parts.append(html_table(("", "used", "when"), _ram_rows(r), 1))
     for title, snap in (("at the peak", r.peak_snapshot), ("in the steady state",
                                                             r.steady_snapshot)):
         parts.append(f"<h3>Footprint {title} (KiB)</h3>")
         fps = r.footprints_at(snap)
-        parts.append(_html_table(_FP_HEADER, _footprint_rows(fps), 2) if fps
+        parts.append(html_table(_FP_HEADER, _footprint_rows(fps), 2) if fps
                      else "<p>No process had an address space.</p>")
     parts.append(f"<h3>Processes ({len(r.processes)})</h3>")
-    parts.append(_html_table(
+    parts.append(html_table(
         ("pid", "program", "board pid", "parent", "created", "line", "end"),
         [(str(p.pid), p.program or "-", ",".join(map(str, p.model_pids)), str(p.parent or "-"),
           p.created, str(p.line), p.end) for p in r.processes], 2))
     parts.append(f"<h3>Failures by trace line ({len(r.failures)})</h3>")
-    parts.append(_html_table(
+    parts.append(html_table(
         ("tried", "why", "line", "pid", "syscall", "errno"),
         [(f.what, f.detail, str(f.line) if f.line else "setup", str(f.pid), f.syscall, f.errno)
          for f in r.failures], 2))
     counts = ", ".join(f"{kind} {n}" for kind, n in r.translation_counts())
     parts.append(f"<h3>Translations ({len(r.translations)}: {_h(counts or 'none')})</h3>")
-    parts.append(_html_table(
+    parts.append(html_table(
         ("kind", "what was done", "line", "pid"),
         [(t.kind, t.detail, str(t.line), str(t.pid)) for t in r.translations], 2))
     parts.append(f"<h3>Files put on the board ({len(r.board_files)})</h3>")
-    parts.append(_html_table(("path", "filesystem", "size"),
+    parts.append(html_table(("path", "filesystem", "size"),
                              [(p, fs, size_text(n)) for p, fs, n in r.board_files], 2))
     parts.append("</section>\n")
     return "".join(parts)
