@@ -246,11 +246,16 @@ class FileMachine(RuleBasedStateMachine):
             pos = mp.pgoff * P + offset
             self.content(mp.inode)[pos:pos + length] = payload
         else:
-            assert mp.expected is not None
-            mp.expected[offset:offset + length] = payload
-            for other in self.maps:  # a writable copy is never shared, but check
-                assert other is mp or not (other.addr <= mp.addr < other.addr + other.length
-                                           and other.kind == "copy" and other.proc is not mp.proc)
+            # The bytes are physical memory: every copy mapping over them sees the store. A
+            # writable private copy is never shared, but a MAP_SHARED request can attach to
+            # a read-only private copy and write into it (H6).
+            lo, hi = mp.addr + offset, mp.addr + offset + length
+            for other in self.maps:
+                if other.kind != "copy" or other.expected is None or other.dangling:
+                    continue
+                a, b = max(lo, other.addr), min(hi, other.addr + other.length)
+                if a < b:
+                    other.expected[a - other.addr:b - other.addr] = payload[a - lo:b - lo]
 
     @precondition(lambda self: self.descs)
     @rule(i=st.integers(0, 99))
