@@ -299,23 +299,20 @@ class LinuxBinprm:
         mm = self.process.mm
         assert mm is not None
         word, order = self.word, cpu_byteorder(self.machine)
-        mm.arg_start = p
         strings = iter(self._strings)
-        table = bytearray()
-        for _ in range(self.argc):
-            table += p.to_bytes(word, order)
-            p += len(next(strings))
-        table += bytes(word)
-        put_user(self.machine, argv_at, bytes(table))
-        mm.arg_end = p
-        mm.env_start = p
-        table = bytearray()
-        for _ in range(self.envc):
-            table += p.to_bytes(word, order)
-            p += len(next(strings))
-        table += bytes(word)
-        put_user(self.machine, envp_at, bytes(table))
-        mm.env_end = p
+
+        def pointers(count: int, at: int, p: int) -> int:
+            """Store *count* string pointers from *p* and a NULL at *at*; the end of the strings."""
+            table = bytearray()
+            for _ in range(count):
+                table += p.to_bytes(word, order)
+                p += len(next(strings))
+            put_user(self.machine, at, bytes(table + bytes(word)))
+            return p
+
+        mm.arg_start = p
+        mm.arg_end = mm.env_start = pointers(self.argc, argv_at, p)
+        mm.env_end = pointers(self.envc, envp_at, mm.env_start)
 
 
 def cpu_byteorder(machine: Machine) -> Literal["little", "big"]:
