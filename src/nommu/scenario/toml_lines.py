@@ -139,21 +139,25 @@ class _Scanner:
                 if self.peek() == "}":
                     self.advance()
                     return
-                line = self.line
-                parts = self.key()
-                for k in range(1, len(parts) + 1):
-                    self.lines.setdefault((*path, *parts[:k]), line)
-                self.skip_ws()
-                if self.peek() != "=":
-                    raise _Stop
-                self.advance()
-                self.value((*path, *parts))
+                self.key_value(path)
                 self.skip_ws()
                 if self.peek() == ",":
                     self.advance()
         else:
             while self.peek() not in (",", "]", "}", "\n", "#", ""):
                 self.advance()
+
+    def key_value(self, table: Path) -> None:
+        """``key = value`` inside *table*: the line of the key and of each dotted prefix."""
+        line = self.line
+        parts = self.key()
+        for k in range(1, len(parts) + 1):
+            self.lines.setdefault((*table, *parts[:k]), line)
+        self.skip_ws()
+        if self.peek() != "=":
+            raise _Stop
+        self.advance()
+        self.value((*table, *parts))
 
     # -- document ------------------------------------------------------------------
     def resolve(self, parts: list[str]) -> Path:
@@ -189,14 +193,7 @@ class _Scanner:
                 self.lines.setdefault(table, line)
                 self.skip_line()
                 continue
-            parts = self.key()
-            for k in range(1, len(parts) + 1):
-                self.lines.setdefault((*table, *parts[:k]), line)
-            self.skip_ws()
-            if self.peek() != "=":
-                raise _Stop
-            self.advance()
-            self.value((*table, *parts))
+            self.key_value(table)
             self.skip_ws()
             if self.peek() == "#":
                 self.skip_line()
