@@ -170,7 +170,7 @@ class Nommu:
     def free_area_line(self) -> str:
         """The free-area line of ``show_mem()``: ``Normal: a*4kB b*8kB ... = NkB``."""
         kib = self.page_size >> 10
-        parts = [f"{self.zone.nr_free(o)}*{kib << o}kB" for o in range(self.zone.max_order + 1)]
+        parts = [f"{n}*{kib << o}kB" for o, n in enumerate(self.zone.nr_free_all())]
         return f"Normal: {' '.join(parts)} = {self.zone.free_count * kib}kB"
 
     def alloc_failed(self, task: Task | None, length: int, order: int, *,

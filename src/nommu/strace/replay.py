@@ -959,7 +959,6 @@ class _Replayer:
         self.source = trace.sources[0] if trace.sources else "<trace>"
         self.baseline_snapshot: MachineSnapshot | None = None
         self.last_free = -1
-        self.orders = range(machine.zone.max_order + 1)
 
     # ---- helpers ----------------------------------------------------------------------
     def align(self, n: int) -> int:
@@ -1282,11 +1281,7 @@ class _Replayer:
     def make_sample(self, ev: Event | None, free: int) -> Sample:
         m = self.m
         nr_free = m.zone.nr_free_all()
-        largest = -1
-        for order in reversed(self.orders):
-            if nr_free[order]:
-                largest = order
-                break
+        largest = m.zone.largest_free_order()
         return Sample(
             self.seq,
             ev.line if ev is not None else 0,
