@@ -393,3 +393,17 @@ def test_write_into_mapping_after_write_allocation_failure_is_enomem() -> None:
     assert p1.pread(fd, P + 2, 0) == b"x" * (P + 1)
     assert W
     m.validate()
+
+
+def test_cached_counts_ramfs_mounted_after_it_was_first_read() -> None:
+    """meminfo's Cached keeps its list of ramfs instances until a mount or kernel tmpfs appears."""
+    m = z1024()
+    p = m.spawn(name="P1")
+    assert meminfo(m, "Cached") == 0
+    m.mount("ramfs", "/ram")
+    rf(p, 2 * P)
+    assert meminfo(m, "Cached") == 8
+    shmid = p.shmget(nommu.IPC_PRIVATE, 3 * P, nommu.IPC_CREAT | 0o600)  # the kernel's own tmpfs
+    assert shmid >= 0
+    assert meminfo(m, "Cached") == 8 + 12
+    assert m.cached_pages() == 5
