@@ -255,10 +255,8 @@ class Process:
         mm = self.mm
         if mm is None:
             mm = self._mm()
-        if flags & MAP_ANONYMOUS:
-            return nommu.mmap_anonymous(mm, self, addr & mask, length & mask, prot & mask,
-                                        flags & mask, (offset >> nommu.page_shift) & mask)
-        return nommu.do_mmap(mm, self, self._fget(fd), addr & mask, length & mask, prot & mask,
+        file = None if flags & MAP_ANONYMOUS else self._fget(fd)
+        return nommu.do_mmap(mm, self, file, addr & mask, length & mask, prot & mask,
                              flags & mask, (offset >> nommu.page_shift) & mask)
 
     def mmap2(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,
