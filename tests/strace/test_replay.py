@@ -350,6 +350,10 @@ def test_report_text_and_json() -> None:
     assert set(rep["translations"][0]) == {"line", "pid", "syscall", "kind", "errno", "detail",
                                            "source"}
     assert rep["first_failure"]["errno"] == "EINVAL"
+    peak = rep["footprints"]["peak"]
+    assert peak and all(list(fp) == ["pid", "name", "text", "data", "bss", "stack", "heap",
+                                     "other", "slack", "xip", "ram", "shared", "pss"]
+                        and isinstance(fp["pss"], int) for fp in peak)  # as the run report's
     assert rep["ram"]["peak_used"] == r.peak_used
     json.dumps(doc, allow_nan=False)
 

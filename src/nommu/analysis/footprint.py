@@ -37,8 +37,10 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from nommu.analysis.snapshot import MachineSnapshot, ProcessView, RegionView, VmaView
 
@@ -63,6 +65,12 @@ class Footprint:
     ram: int  # RAM of every region the process maps (RSS-like)
     shared: int  # part of ram in regions other processes map too
     pss: float  # proportional share: each region's RAM / processes mapping it
+
+    def to_json(self) -> dict[str, Any]:
+        """The figures in bytes, ``pss`` rounded to whole bytes (docs/json.md FOOTPRINT)."""
+        out = dataclasses.asdict(self)
+        out["pss"] = round(self.pss)
+        return out
 
 
 def _vma_at(vmas: tuple[VmaView, ...], addr: int) -> VmaView | None:

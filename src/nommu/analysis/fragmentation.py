@@ -51,9 +51,12 @@ class Fragmentation:
 
     @property
     def largest_free_bytes(self) -> int:
-        if self.largest_free_order < 0:
-            return 0
-        return (1 << self.largest_free_order) * self.page_size
+        return block_bytes(self.largest_free_order, self.page_size)
+
+
+def block_bytes(order: int, page_size: int) -> int:
+    """Bytes in one free block of *order*; 0 for order -1 (nothing free)."""
+    return (1 << order) * page_size if order >= 0 else 0
 
 
 def _suitable(nr_free: Sequence[int], order: int) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from nommu.analysis.failure import FailureExplanation, explain_failure
 from nommu.analysis.footprint import Footprint, footprints
-from nommu.analysis.fragmentation import fragmentation
+from nommu.analysis.fragmentation import block_bytes, fragmentation
 from nommu.analysis.memmap import flash_map, memory_map
 from nommu.analysis.snapshot import MachineSnapshot
 from nommu.scenario.result import FailureRecord, RunResult
@@ -23,14 +23,7 @@ VERSION = 1
 
 
 def _footprint(rows: tuple[Footprint, ...]) -> list[dict[str, Any]]:
-    return [{"pid": f.pid, "name": f.name, "text": f.text, "data": f.data, "bss": f.bss,
-             "stack": f.stack, "heap": f.heap, "other": f.other, "slack": f.slack,
-             "xip": f.xip, "ram": f.ram, "shared": f.shared, "pss": round(f.pss)}
-            for f in rows]
-
-
-def _block(order: int, page_size: int) -> int:
-    return (1 << order) * page_size if order >= 0 else 0
+    return [f.to_json() for f in rows]
 
 
 def _snapshot(s: MachineSnapshot) -> dict[str, Any]:
@@ -38,7 +31,7 @@ def _snapshot(s: MachineSnapshot) -> dict[str, Any]:
     return {
         "label": s.label, "event": s.event, "tick": s.tick,
         "free_bytes": s.free_pages * ps,
-        "largest_free_block_bytes": _block(s.largest_free_order, ps),
+        "largest_free_block_bytes": block_bytes(s.largest_free_order, ps),
         "mmap_copy_bytes": s.mmap_copy_pages * ps,
         "page_cache_bytes": s.cached_pages * ps,
         "nr_free": list(s.nr_free),
@@ -132,8 +125,8 @@ def report_data(result: RunResult) -> dict[str, Any]:
             "free_bytes": end.free_pages * ps,
             "min_free_bytes": result.min_free_pages * ps,
             "min_free_event": result.min_free_event,
-            "largest_free_block_bytes": _block(end.largest_free_order, ps),
-            "min_largest_free_block_bytes": _block(result.min_largest_order, ps),
+            "largest_free_block_bytes": block_bytes(end.largest_free_order, ps),
+            "min_largest_free_block_bytes": block_bytes(result.min_largest_order, ps),
             "min_largest_free_block_event": result.min_largest_event,
             "mmap_copy_bytes": end.mmap_copy_pages * ps,
             "page_cache_bytes": end.cached_pages * ps,
@@ -154,7 +147,7 @@ def report_data(result: RunResult) -> dict[str, Any]:
             "event": [s.event for s in samples],
             "tick": [s.tick for s in samples],
             "free_bytes": [s.free_pages * ps for s in samples],
-            "largest_free_block_bytes": [_block(s.largest_order, ps) for s in samples],
+            "largest_free_block_bytes": [block_bytes(s.largest_order, ps) for s in samples],
             "mmap_copy_bytes": [s.mmap_copy_pages * ps for s in samples],
             "page_cache_bytes": [s.cached_pages * ps for s in samples],
             "nr_free": [list(s.nr_free) for s in samples],

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from nommu.analysis.failure import size_text
 from nommu.analysis.footprint import Footprint
+from nommu.analysis.fragmentation import block_bytes
 
 if TYPE_CHECKING:
     from nommu.scenario.result import RunResult
@@ -174,24 +175,6 @@ def render_html(r: ReplayResult, data: dict[str, Any] | None = None) -> str:
 # ------------------------------------------------------------------------ JSON
 
 
-def _footprint_json(fp: Footprint) -> dict[str, Any]:
-    return {
-        "pid": fp.pid,
-        "name": fp.name,
-        "text": fp.text,
-        "data": fp.data,
-        "bss": fp.bss,
-        "stack": fp.stack,
-        "heap": fp.heap,
-        "other": fp.other,
-        "slack": fp.slack,
-        "xip": fp.xip,
-        "ram": fp.ram,
-        "shared": fp.shared,
-        "pss": round(fp.pss, 1),
-    }
-
-
 def _sample_json(s: Sample) -> dict[str, Any]:
     return {
         "seq": s.seq,
@@ -202,10 +185,6 @@ def _sample_json(s: Sample) -> dict[str, Any]:
         "largest_free_order": s.largest_free_order,
         "nr_free": list(s.nr_free),
     }
-
-
-def _block(order: int, page_size: int) -> int:
-    return (1 << order) * page_size if order >= 0 else 0
 
 
 def result_json(r: ReplayResult, *, samples: bool = True) -> dict[str, Any]:
@@ -240,7 +219,7 @@ def result_json(r: ReplayResult, *, samples: bool = True) -> dict[str, Any]:
             "slack_at_peak": sum(fp.slack for fp in peak_fp),
             "shared_at_peak": sum(fp.shared for fp in peak_fp),
             "largest_free_min": {
-                "bytes": _block(low.largest_free_order, r.page_size),
+                "bytes": block_bytes(low.largest_free_order, r.page_size),
                 "line": low.line,
                 "pid": low.pid,
                 "syscall": low.syscall,
@@ -248,8 +227,8 @@ def result_json(r: ReplayResult, *, samples: bool = True) -> dict[str, Any]:
             },
         },
         "footprints": {
-            "peak": [_footprint_json(fp) for fp in peak_fp],
-            "steady": [_footprint_json(fp) for fp in steady_fp],
+            "peak": [fp.to_json() for fp in peak_fp],
+            "steady": [fp.to_json() for fp in steady_fp],
         },
         "fragmentation_at_peak": [
             {
@@ -341,7 +320,7 @@ def _ram_rows(r: ReplayResult) -> list[tuple[str, str, str]]:
         ("peak", size_text(r.peak_used), _where(r.peak.line, r.peak.pid, r.peak.syscall)),
         ("steady", size_text(r.steady_used), r.steady_label),
         ("end", size_text(r.end_used), ""),
-        ("smallest largest-free-block", size_text(_block(low.largest_free_order, r.page_size)),
+        ("smallest largest-free-block", size_text(block_bytes(low.largest_free_order, r.page_size)),
          _where(low.line, low.pid, low.syscall)),
     ]
 
