@@ -426,10 +426,7 @@ class Runner:
         save = step.save
         expect = step.expect
         vars_ = self.vars
-        machine = self.machine
-        zone = machine.zone
-        largest = zone.largest_free_order
-        check = self.check
+        after_event = self.after_event
         log = self.log
         refs = {v.name for v in step.args.values() if isinstance(v, Ref)}
         rec = None
@@ -475,22 +472,7 @@ class Runner:
                     self.check_expect(rec, expect == "ok",
                                       f"{describe(p)} succeeded (expected {_errname(expect)})"
                                       if expect != "ok" else "")
-            # after_event(), inlined: this closure is the runner's hot path
-            self.event = event = self.event + 1
-            free = zone.free_count
-            if free < self.min_free:
-                self.min_free = free
-                self.min_free_event = event
-            order = largest()
-            if order < self.min_order:
-                self.min_order = order
-                self.min_order_event = event
-            if event >= self._next_sample:
-                self._sample()
-            if self._pending:
-                self._pending.clear()
-            if check:
-                machine.validate()
+            after_event()
         return run
 
     # -- control steps -----------------------------------------------------------------
