@@ -294,6 +294,49 @@ def test_h6_map_shared_can_attach_to_a_private_copy() -> None:
     m.validate()
 
 
+def test_h6_copy_trimmed_by_a_shrink_strands_its_tail() -> None:
+    """nommu_shrink_inode_mappings trims the region of any VM_SHARED VMA, copies included:
+    the copy then frees only up to its new top, and the pages cut off stay in MmapCopy."""
+    m, p1, p2 = ram_machine()
+    fd = rf(p1, 2 * P)
+    c = p1.mmap(0, 3 * P, R, PRIV, fd, 0)  # past EOF: a shareable copy of 3 pages
+    fd2 = p2.open("/ram/f", nommu.O_RDWR)
+    assert p2.mmap(0, P, RW, SHARED, fd2, 0) == c  # H6: attaches to the copy
+    before = free_pages(m)
+    p1.ftruncate(fd, P)  # the MAP_SHARED VMA covers page 0 only: allowed
+    assert maps_lines(m)[0].startswith(f"{c:08x}-{c + P:08x} r--p ")  # the region: 1 page
+    assert meminfo(m, "MmapCopy") == 12
+    m.validate()
+    p1.munmap(c, 3 * P)
+    p2.munmap(c, P)
+    assert meminfo(m, "MmapCopy") == 8  # the two pages cut off are never freed
+    assert free_pages(m) == before + 1 + 1  # the copy's first page and the file's page 1
+    assert m.nommu.stranded == [(c + P, c + 3 * P)]
+    from nommu.analysis.snapshot import KIND_OTHER, capture
+
+    assert [(a.start_pfn, a.npages, a.label) for a in capture(m).allocations
+            if a.kind == KIND_OTHER] == [((c + P) // P, 2, "copy pages stranded by a file shrink")]
+    m.validate()
+
+
+def test_private_overlay_sharing_a_trimmed_region_reaches_past_it() -> None:
+    """A read-only private overlay is not checked by the shrink (H5) but its region is
+    trimmed when a MAP_SHARED VMA shares it: the private VMA ends past its region."""
+    m, p1, p2 = ram_machine()
+    fd = rf(p1, 2 * P)
+    o = p1.mmap(0, 2 * P, R, PRIV, fd, 0)  # direct overlay of both pages
+    fd2 = p2.open("/ram/f", nommu.O_RDONLY)
+    assert p2.mmap(0, P, R, SHARED, fd2, 0) == o  # shares the overlay's region
+    p1.ftruncate(fd, P)
+    assert maps_lines(m) == [pad(f"{o:08x}-{o + P:08x} r--p 00000000 00:11 2 ", "/ram/f")]
+    assert maps_lines(m, p1.pid)[0].startswith(f"{o:08x}-{o + 2 * P:08x} r--p ")
+    m.validate()
+    p1.munmap(o, 2 * P)
+    p2.munmap(o, P)
+    assert maps_lines(m) == []
+    m.validate()
+
+
 # -- 11.4 get_unmapped_area, 11.6 outcomes -------------------------------------------------------
 def test_private_read_only_is_a_direct_overlay_and_past_eof_a_copy() -> None:
     m, p1, _ = ram_machine()

@@ -292,6 +292,10 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
                 r.vm_start >> shift, (r.vm_top - r.vm_start) >> shift, view.kind, r.owner,
                 known.get(r.owner, ""), path or "", seq, who))
 
+    for s, e in machine.nommu.stranded:  # cut off a copy by a file shrink, never freed
+        allocations.append(Allocation(s >> shift, (e - s) >> shift, KIND_OTHER, 0, "",
+                                      "copy pages stranded by a file shrink", 0, ()))
+
     # page cache of ramfs/tmpfs (and kernel-internal tmpfs such as SysV shm)
     cached = 0
     ns_paths = _inode_paths(machine)

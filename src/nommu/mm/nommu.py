@@ -161,6 +161,9 @@ class Nommu:
         #: while memory is as the failed allocation saw it (reports snapshot it).
         self.on_alloc_failure: Callable[[AllocFailure], None] | None = None
         self.leaked_vmas: list[VMA] = []  # VMAs hidden by an overwrite (H2) of dead mms
+        #: ``[start, end)`` of copy pages a file shrink cut off their region: the region
+        #: frees only up to its new top, so they stay allocated and in MmapCopy for ever
+        self.stranded: list[tuple[int, int]] = []
         self.current: Task = _KernelTask()  # the task in a system call, for log lines
 
     # -- helpers -----------------------------------------------------------------------
@@ -786,9 +789,10 @@ class Nommu:
             raise KernelBug("mmap_pages_allocated below zero")
         copies = sum((r.vm_top - r.vm_start) >> self.page_shift for r in self.regions
                      if r.vm_flags & VM_MAPPED_COPY)
+        copies += sum((e - s) >> self.page_shift for s, e in self.stranded)
         if copies != self.mmap_pages_allocated:
             raise KernelBug(f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages "
-                            f"{copies}")
+                            f"{copies} (stranded included)")
 
 
 
@@ -799,7 +803,11 @@ def shrink_inode_mappings(nommu: Nommu, inode: Inode, size: int, newsize: int) -
     Only ``VM_SHARED`` VMAs are looked at: a shared mapping covering a page
     from ``newsize >> PAGE_SHIFT`` up gives ETXTBSY; otherwise shared regions
     reaching past the new size are cut back. Read-only private overlays are
-    neither checked nor trimmed (hazard H5).
+    neither checked nor trimmed (hazard H5), though one sharing a trimmed
+    region now reaches past its end. A trimmed region that is a copy (a
+    MAP_SHARED attach to a private copy, H6) frees only up to its new top
+    when released: the pages cut off stay allocated and in MmapCopy for ever
+    (``stranded``).
     """
     shift = nommu.page_shift
     low = newsize >> shift
@@ -819,5 +827,9 @@ def shrink_inode_mappings(nommu: Nommu, inode: Inode, size: int, newsize: int) -
         r_size = region.vm_top - region.vm_start
         r_top = (region.vm_pgoff << shift) + r_size
         if r_top > newsize:
+            old_top = region.vm_top
             region.vm_top -= r_top - newsize
             region.vm_end = min(region.vm_end, region.vm_top)
+            region.shrunk = True  # private VMAs sharing it may now reach past its end
+            if region.vm_flags & VM_MAPPED_COPY:  # a copy shared by MAP_SHARED (H6)
+                nommu.stranded.append((region.vm_top, old_top))

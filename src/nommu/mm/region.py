@@ -33,8 +33,8 @@ def is_nommu_shared_mapping(vm_flags: int) -> bool:
 class Region:
     """``struct vm_region``: a run of memory one or more VMAs map."""
 
-    __slots__ = ("in_tree", "owner", "vm_end", "vm_file", "vm_flags", "vm_icache_flushed",
-                 "vm_pgoff", "vm_start", "vm_top", "vm_usage")
+    __slots__ = ("in_tree", "owner", "shrunk", "vm_end", "vm_file", "vm_flags",
+                 "vm_icache_flushed", "vm_pgoff", "vm_start", "vm_top", "vm_usage")
 
     def __init__(self, vm_flags: int, vm_pgoff: int, vm_file: File | None, vm_start: int = 0,
                  vm_end: int = 0, vm_top: int = 0, owner: int = 0) -> None:
@@ -47,6 +47,7 @@ class Region:
         self.vm_usage = 1
         self.vm_icache_flushed = False
         self.in_tree = False
+        self.shrunk = False  # cut back by nommu_shrink_inode_mappings
         self.owner = owner  # pid of the process that created it (for reports)
 
     def __repr__(self) -> str:
@@ -57,6 +58,7 @@ class Region:
         r = Region(self.vm_flags, self.vm_pgoff, self.vm_file)
         r.vm_start, r.vm_end, r.vm_top = self.vm_start, self.vm_end, self.vm_top
         r.vm_icache_flushed = self.vm_icache_flushed
+        r.shrunk = self.shrunk
         r.owner = self.owner
         return r
 
