@@ -408,9 +408,9 @@ class Machine:
         owned: list[tuple[int, int, str]] = []
         for r in self.nommu.regions:
             if r.vm_flags & VM_MAPPED_COPY:
-                owned.append((r.vm_start >> shift, r.vm_top >> shift, f"region {r!r}"))
+                owned.append((*self.nommu.copy_pfns(r), f"region {r!r}"))
         for s, e in self.nommu.stranded:
-            owned.append((s >> shift, e >> shift, f"stranded copy pages {s:#x}-{e:#x}"))
+            owned.append((s, e, f"stranded copy pages pfn {s:#x}-{e:#x}"))
         for sb in self._ramfs_instances():
             for inode in self._inodes_of(sb):
                 for index, pfn in inode.page_cache.items():

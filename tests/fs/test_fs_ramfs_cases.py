@@ -311,11 +311,52 @@ def test_h6_copy_trimmed_by_a_shrink_strands_its_tail() -> None:
     p2.munmap(c, P)
     assert meminfo(m, "MmapCopy") == 8  # the two pages cut off are never freed
     assert free_pages(m) == before + 1 + 1  # the copy's first page and the file's page 1
-    assert m.nommu.stranded == [(c + P, c + 3 * P)]
+    assert m.nommu.stranded == [((c + P) // P, (c + 3 * P) // P)]
     from nommu.analysis.snapshot import KIND_OTHER, capture
 
     assert [(a.start_pfn, a.npages, a.label) for a in capture(m).allocations
             if a.kind == KIND_OTHER] == [((c + P) // P, 2, "copy pages stranded by a file shrink")]
+    m.validate()
+
+
+def test_shrink_below_a_copy_past_the_old_eof_inverts_its_region() -> None:
+    """The dead-zone check looks at pages up to the old EOF only; the trim is unsigned
+    arithmetic on every VM_SHARED region: a copy beyond EOF ends below its start, and its
+    release frees nothing (free_page_series steps only while below the top)."""
+    m, p1, p2 = ram_machine()
+    fd = rf(p1, P)
+    c = p1.mmap(0, P, R, PRIV, fd, 2 * P)  # page 2 of a 1-page file: a copy
+    fd2 = p2.open("/ram/f", nommu.O_RDWR)
+    assert p2.mmap(0, P, RW, SHARED, fd2, 2 * P) == c  # H6
+    p1.ftruncate(fd, 0)  # page 2 lies beyond the old EOF: not in the dead zone
+    assert maps_lines(m) == [pad(f"{c:08x}-{c - 2 * P:08x} r--p 00002000 00:11 2 ", "/ram/f")]
+    assert maps_lines(m, p1.pid) == [pad(f"{c:08x}-{c + P:08x} r--p 00002000 00:11 2 ",
+                                         "/ram/f")]
+    m.validate()
+    p1.munmap(c, P)
+    p2.munmap(c, P)
+    assert maps_lines(m) == []
+    assert meminfo(m, "MmapCopy") == 4
+    assert m.nommu.stranded == [(c // P, c // P + 1)]
+    m.validate()
+
+
+def test_an_unaligned_top_still_frees_its_partial_page() -> None:
+    """A shrink to an unaligned size leaves the copy's top inside a page; releasing it
+    frees that page too (free_page_series steps while below the top)."""
+    m, p1, p2 = ram_machine()
+    fd = rf(p1, 2 * P)
+    c = p1.mmap(0, 3 * P, R, PRIV, fd, 0)  # a 3-page copy
+    fd2 = p2.open("/ram/f", nommu.O_RDWR)
+    assert p2.mmap(0, P, RW, SHARED, fd2, 0) == c
+    p1.ftruncate(fd, P + 7)
+    assert maps_lines(m) == [pad(f"{c:08x}-{c + P + 7:08x} r--p 00000000 00:11 2 ", "/ram/f")]
+    assert m.nommu.stranded == [(c // P + 2, c // P + 3)]
+    before = free_pages(m)
+    p1.munmap(c, 3 * P)
+    p2.munmap(c, P)
+    assert free_pages(m) == before + 2  # the whole page and the partial one
+    assert meminfo(m, "MmapCopy") == 4
     m.validate()
 
 

@@ -133,9 +133,9 @@ def _split(v: VmaView, layout: list[tuple[str, int, int]], rest: str) -> dict[st
 
 def _region_ram(r: RegionView) -> int:
     if r.is_copy:
-        return r.top - r.start
+        return r.ram_bytes
     if r.area == "ram":  # a direct mapping of page cache
-        return r.end - r.start
+        return max(r.end - r.start, 0)  # a file shrink can push the end below the start
     return 0
 
 

@@ -78,7 +78,7 @@ class RegionView:
     @property
     def ram_bytes(self) -> int:
         """RAM the region itself holds: its whole allocation for a copy, else 0."""
-        return self.top - self.start if self.is_copy else 0
+        return max(self.top - self.start, 0) if self.is_copy else 0  # a shrink can invert
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +235,6 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
     region created by a process that is gone still names its creator.
     """
     page_size = machine.page_size
-    shift = machine.page_shift
     zone = machine.zone
     memory = machine.memory
     known = dict(names) if names is not None else {}
@@ -287,13 +286,13 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
         view = RegionView(seq, r.vm_start, r.vm_end, r.vm_top, r.vm_flags, r.vm_usage, path,
                           r.owner, known.get(r.owner, ""), area.name if area else "", who)
         region_views.append(view)
-        if view.is_copy and view.top > view.start:
-            allocations.append(Allocation(
-                r.vm_start >> shift, (r.vm_top - r.vm_start) >> shift, view.kind, r.owner,
-                known.get(r.owner, ""), path or "", seq, who))
+        first, end = machine.nommu.copy_pfns(r)
+        if view.is_copy and end > first:
+            allocations.append(Allocation(first, end - first, view.kind, r.owner,
+                                          known.get(r.owner, ""), path or "", seq, who))
 
-    for s, e in machine.nommu.stranded:  # cut off a copy by a file shrink, never freed
-        allocations.append(Allocation(s >> shift, (e - s) >> shift, KIND_OTHER, 0, "",
+    for first, end in machine.nommu.stranded:  # cut off a copy by a file shrink, never freed
+        allocations.append(Allocation(first, end - first, KIND_OTHER, 0, "",
                                       "copy pages stranded by a file shrink", 0, ()))
 
     # page cache of ramfs/tmpfs (and kernel-internal tmpfs such as SysV shm)

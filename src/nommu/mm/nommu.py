@@ -161,7 +161,7 @@ class Nommu:
         #: while memory is as the failed allocation saw it (reports snapshot it).
         self.on_alloc_failure: Callable[[AllocFailure], None] | None = None
         self.leaked_vmas: list[VMA] = []  # VMAs hidden by an overwrite (H2) of dead mms
-        #: ``[start, end)`` of copy pages a file shrink cut off their region: the region
+        #: pfns ``[first, end)`` of copy pages a file shrink cut off their region: it
         #: frees only up to its new top, so they stay allocated and in MmapCopy for ever
         self.stranded: list[tuple[int, int]] = []
         self.current: Task = _KernelTask()  # the task in a system call, for log lines
@@ -211,14 +211,29 @@ class Nommu:
         err.failure = failure  # type: ignore[attr-defined]
         return err
 
+    def copy_pfns(self, region: Region) -> tuple[int, int]:
+        """The pfns ``[first, end)`` that freeing a copy region gives back.
+
+        ``free_page_series`` steps a page at a time from ``vm_start`` while
+        below ``vm_top``: a top a file shrink left unaligned still frees its
+        partial page, and a top it pushed below the start frees nothing.
+        """
+        return self.page_span(region.vm_start, region.vm_top)
+
+    def page_span(self, start: int, end: int) -> tuple[int, int]:
+        """The pages ``free_page_series(start, end)`` visits, as pfns (*start* aligned)."""
+        first = start >> self.page_shift
+        if end <= start:
+            return first, first
+        return first, (end + self.page_mask) >> self.page_shift
+
     def free_page_series(self, start: int, end: int) -> None:
-        """Free copy pages ``[start, end)`` one at a time (``free_page_series``)."""
-        shift = self.page_shift
-        n = (end - start) >> shift
-        if n <= 0:
+        """Free copy pages from *start* while below *end*, one at a time (``free_page_series``)."""
+        first, last = self.page_span(start, end)
+        if last == first:
             return
-        self.mmap_pages_allocated -= n
-        self.zone.free_page_series(start >> shift, end >> shift)
+        self.mmap_pages_allocated -= last - first
+        self.zone.free_page_series(first, last)
 
     # -- mmap --------------------------------------------------------------------------
     def validate_mmap_request(self, file: File | None, addr: int, length: int, prot: int,
@@ -787,9 +802,9 @@ class Nommu:
         self.regions.validate()
         if self.mmap_pages_allocated < 0:
             raise KernelBug("mmap_pages_allocated below zero")
-        copies = sum((r.vm_top - r.vm_start) >> self.page_shift for r in self.regions
-                     if r.vm_flags & VM_MAPPED_COPY)
-        copies += sum((e - s) >> self.page_shift for s, e in self.stranded)
+        copies = sum(e - s for s, e in (self.copy_pfns(r) for r in self.regions
+                                        if r.vm_flags & VM_MAPPED_COPY))
+        copies += sum(e - s for s, e in self.stranded)
         if copies != self.mmap_pages_allocated:
             raise KernelBug(f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages "
                             f"{copies} (stranded included)")
@@ -827,9 +842,13 @@ def shrink_inode_mappings(nommu: Nommu, inode: Inode, size: int, newsize: int) -
         r_size = region.vm_top - region.vm_start
         r_top = (region.vm_pgoff << shift) + r_size
         if r_top > newsize:
-            old_top = region.vm_top
+            before = nommu.copy_pfns(region)
+            # unsigned arithmetic, unaligned results and all: a region beyond the old
+            # EOF (never checked above) can end up with its top below its start
             region.vm_top -= r_top - newsize
             region.vm_end = min(region.vm_end, region.vm_top)
-            region.shrunk = True  # private VMAs sharing it may now reach past its end
+            region.shrunk = True  # VMAs sharing it may now reach past its end
             if region.vm_flags & VM_MAPPED_COPY:  # a copy shared by MAP_SHARED (H6)
-                nommu.stranded.append((region.vm_top, old_top))
+                after = nommu.copy_pfns(region)
+                if after[1] < before[1]:
+                    nommu.stranded.append((after[1], before[1]))

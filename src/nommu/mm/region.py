@@ -143,7 +143,7 @@ class RegionTree:
                 raise KernelBug(f"{region!r} not marked in tree")
             if region.vm_usage <= 0:
                 raise KernelBug(f"{region!r} in tree with no users")
-            if region.vm_start > region.vm_end:
+            if region.vm_start > region.vm_end and not region.shrunk:
                 raise KernelBug(f"{region!r}: start above end")
             if region.vm_end > region.vm_top:
                 raise KernelBug(f"{region!r}: end above top")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from nommu.consts import VM_SHARED
 from nommu.errors import KernelBug
 from nommu.mm.maple import RangeMap
 from nommu.mm.region import Region
@@ -117,8 +116,8 @@ class MM:
             if r is None:
                 raise KernelBug(f"{vma!r} has no region")
             assert r is not None
-            if vma.vm_start < r.vm_start or (vma.vm_end > r.vm_top and not (
-                    r.shrunk and not vma.vm_flags & VM_SHARED)):
-                # a file shrink trims a shared region but not the private VMAs that share
-                # it (only VM_SHARED ones are checked first): those may reach past its end
+            if vma.vm_start < r.vm_start or (vma.vm_end > r.vm_top and not r.shrunk):
+                # a file shrink trims a region but not the VMAs sharing it (private ones are
+                # not checked first, and later MAP_SHARED requests may attach to the part
+                # of a page an unaligned top still covers): those may reach past its end
                 raise KernelBug(f"{vma!r} outside its region {r!r}")
