@@ -1,15 +1,17 @@
 """Processes driven through random file operations on ramfs and ext2, checked after every step.
 
-The reference keeps each inode's expected contents, each open descriptor and
-each mapping with the bytes it must show: a direct ramfs mapping shows the
-file as it is now (stores through a MAP_SHARED mapping change the file), a
-copy shows the file as it was when the copy was made (plus the process's own
-stores into a writable private copy). After every rule: ``Machine.validate()``
-passes, every descriptor reads back the expected contents, every mapping
-shows its bytes, and no page-cache page under a MAP_SHARED mapping is free.
-A read-only private overlay whose pages a truncate freed (hazard H5) is no
-longer checked, and the kernel's BUG() that such a dangling region can lead
-to (H1) is accepted as long as the model stays consistent.
+The reference keeps each inode's expected contents, each open descriptor,
+each mapping, and the bytes of each copy region: a direct ramfs mapping shows
+the file as it is now (stores through a MAP_SHARED mapping change the file),
+a copy shows the file as it was when the region was made plus every store
+into it by any mapping sharing it (a MAP_SHARED request can attach to a
+read-only private copy, H6). After every rule: ``Machine.validate()`` passes,
+every descriptor reads back the expected contents, every mapping shows its
+bytes, and no page-cache page under a MAP_SHARED mapping is free. A direct
+mapping whose pages a truncate freed (hazard H5), or that attached to such a
+region kept alive by a hidden VMA (H2), is no longer checked, and the
+kernel's BUG() that such a dangling region can lead to (H1) is accepted as
+long as the model stays consistent.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import nommu
 from nommu import KernelOops, SyscallError
 from nommu.consts import VM_MAPPED_COPY, VM_SHARED
 from nommu.fs.vfs import Inode
+from nommu.mm.region import Region
 
 P = 4096
 R, W = nommu.PROT_READ, nommu.PROT_WRITE
@@ -41,7 +44,7 @@ class Mapping:
     pgoff: int
     kind: str  # "shared" (direct MAP_SHARED), "overlay" (direct read-only private), "copy"
     writable: bool
-    expected: bytearray | None = None  # copies only
+    region: Region | None = None  # the region it maps (a copy's bytes are the region's)
     dangling: bool = False
 
 
@@ -71,6 +74,8 @@ class FileMachine(RuleBasedStateMachine):
         # (inode, start, end) of direct mappings a shrink left pointing at freed pages (H5);
         # such a region can outlive its mappings when one of its VMAs was hidden (H2)
         self.dangling_ranges: list[tuple[Inode, int, int]] = []
+        self.hidden: list[Mapping] = []  # overwritten by a same-range map (H2): never go
+        self.copies: dict[Region, bytearray] = {}  # bytes of each copy from its start
 
     # -- helpers -----------------------------------------------------------------------
     def content(self, inode: Inode) -> bytearray:
@@ -83,10 +88,12 @@ class FileMachine(RuleBasedStateMachine):
     def mark_dangling(self, inode: Inode, newsize: int) -> None:
         """H5: a shrink frees pages a read-only private overlay still points at."""
         keep = (newsize + P - 1) // P
-        for mp in self.maps:
+        for mp in self.maps + self.hidden:
             if mp.inode is inode and mp.kind == "overlay" and mp.pgoff + mp.length // P > keep:
                 mp.dangling = True
-                self.dangling_ranges.append((inode, mp.addr, mp.addr + mp.length))
+                r = mp.region
+                assert r is not None  # later requests may attach to any page of it
+                self.dangling_ranges.append((inode, r.vm_start, max(r.vm_end, r.vm_top)))
 
     # -- rules -------------------------------------------------------------------------
     @rule(who=st.integers(0, 2), name=st.sampled_from(NAMES), create=st.booleans())
@@ -198,24 +205,27 @@ class FileMachine(RuleBasedStateMachine):
         else:
             mkind = "overlay"
         event(f"mmap {kind}: {mkind}")
-        mp = Mapping(p, addr, length, d.inode, pgoff, mkind, bool(prot & W))
-        for other in self.maps:
-            if (other.inode is d.inode and other.addr <= addr
-                    and addr + length <= other.addr + other.length):
-                if other.dangling:
+        mp = Mapping(p, addr, length, d.inode, pgoff, mkind, bool(prot & W), vma.vm_region)
+        assert mp.region is not None
+        if mkind == "copy":
+            if mp.region not in self.copies:  # a new copy: the file as it is now
+                self.copies[mp.region] = bytearray(self.window(d.inode, pgoff, length))
+        else:
+            for k in range(npages):
+                if d.inode.page_cache.get(pgoff + k, -1) != addr // P + k:
+                    # not the file's page now: it attached to a region a shrink left
+                    # dangling (H5), kept in the tree by a hidden VMA (H2)
+                    assert any(ino is d.inode and lo <= addr + k * P < hi
+                               for ino, lo, hi in self.dangling_ranges)
                     mp.dangling = True
-                if mkind == "copy" and other.kind == "copy" and other.expected is not None:
-                    start = addr - other.addr
-                    mp.expected = bytearray(other.expected[start:start + length])
-        if mkind != "copy" and addr != d.inode.page_cache.get(pgoff, -1) * P:
-            # not the file's page now: it attached to a region left dangling by a shrink
-            # (H5) and kept in the tree by a hidden VMA (H2)
-            assert any(ino is d.inode and lo <= addr < hi for ino, lo, hi in self.dangling_ranges)
-            mp.dangling = True
-        if mkind == "copy" and mp.expected is None:
-            mp.expected = bytearray(self.window(d.inode, pgoff, length))
-        self.maps = [x for x in self.maps
-                     if not (x.proc.mm is p.mm and x.addr == addr and x.length == length)]
+        for other in self.maps:
+            if (other.dangling and other.inode is d.inode and other.addr <= addr
+                    and addr + length <= other.addr + other.length):
+                mp.dangling = True
+        same = [x for x in self.maps
+                if x.proc.mm is p.mm and x.addr == addr and x.length == length]
+        self.hidden.extend(same)  # the new VMA overwrites their range in the tree (H2)
+        self.maps = [x for x in self.maps if x not in same]
         self.maps.append(mp)
 
     @precondition(lambda self: self.maps)
@@ -225,13 +235,15 @@ class FileMachine(RuleBasedStateMachine):
         try:
             mp.proc.munmap(mp.addr, mp.length)
         except SyscallError as e:
-            # only when another mapping of this mm overwrote part of its range (H2)
+            # only when another mapping of this mm overwrote part of its range (H2); the
+            # VMA stays, and so does its region
             assert e.errno == nommu.Errno.EINVAL
+            self.hidden.append(mp)
 
     def store_targets(self) -> list[Mapping]:
         """Writable mappings whose bytes the reference knows: MAP_SHARED direct, private copies."""
         return [mp for mp in self.maps if not mp.dangling and mp.writable
-                and (mp.kind == "shared" or (mp.kind == "copy" and mp.expected is not None))]
+                and mp.kind in ("shared", "copy")]
 
     @precondition(lambda self: self.store_targets())
     @rule(i=st.integers(0, 99), offset=st.integers(0, 4 * P), length=st.integers(1, 64),
@@ -254,17 +266,10 @@ class FileMachine(RuleBasedStateMachine):
         if mp.kind == "shared":
             pos = mp.pgoff * P + offset
             self.content(mp.inode)[pos:pos + length] = payload
-        else:
-            # The bytes are physical memory: every copy mapping over them sees the store. A
-            # writable private copy is never shared, but a MAP_SHARED request can attach to
-            # a read-only private copy and write into it (H6).
-            lo, hi = mp.addr + offset, mp.addr + offset + length
-            for other in self.maps:
-                if other.kind != "copy" or other.expected is None or other.dangling:
-                    continue
-                a, b = max(lo, other.addr), min(hi, other.addr + other.length)
-                if a < b:
-                    other.expected[a - other.addr:b - other.addr] = payload[a - lo:b - lo]
+        else:  # into the region: every mapping sharing it sees the store (H6 included)
+            assert mp.region is not None
+            at = mp.addr - mp.region.vm_start + offset
+            self.copies[mp.region][at:at + length] = payload
 
     @precondition(lambda self: self.descs)
     @rule(i=st.integers(0, 99))
@@ -307,7 +312,9 @@ class FileMachine(RuleBasedStateMachine):
                 continue
             got = mp.proc.peek(mp.addr, mp.length)
             if mp.kind == "copy":
-                assert mp.expected is not None and got == bytes(mp.expected)
+                assert mp.region is not None
+                at = mp.addr - mp.region.vm_start
+                assert got == bytes(self.copies[mp.region][at:at + mp.length])
                 continue
             assert got == self.window(mp.inode, mp.pgoff, mp.length)
             if mp.kind == "shared":  # page-cache pages under MAP_SHARED are never freed
