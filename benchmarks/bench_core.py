@@ -45,8 +45,14 @@ def model_pairs(n: int) -> float:
 def host_pairs(n: int) -> float:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_int, ctypes.c_long]
+    libc.mmap.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
     libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     mmap, munmap = libc.mmap, libc.munmap
     sizes = [((i % 8) + 1) * P for i in range(n)]
@@ -94,15 +100,21 @@ def main() -> int:
     n = 20000
     model = _best(lambda: model_pairs(n))
     host = _best(lambda: host_pairs(n))
-    print(f"mmap+munmap pair, 1-8 pages: model {model * 1e6:.2f} us, host {host * 1e6:.2f} us, "
-          f"ratio {model / host:.2f}x (target <= 2.0x)")
+    print(
+        f"mmap+munmap pair, 1-8 pages: model {model * 1e6:.2f} us, host {host * 1e6:.2f} us, "
+        f"ratio {model / host:.2f}x (target <= 2.0x)"
+    )
     few = _best(lambda: with_live(100, 5000), 3)
     many = _best(lambda: with_live(100_000, 5000), 3)
-    print(f"pair with 100 live mappings {few * 1e6:.2f} us, with 100,000 {many * 1e6:.2f} us, "
-          f"ratio {many / few:.2f}x (target <= 1.5x)")
+    print(
+        f"pair with 100 live mappings {few * 1e6:.2f} us, with 100,000 {many * 1e6:.2f} us, "
+        f"ratio {many / few:.2f}x (target <= 1.5x)"
+    )
     elapsed, rss = big_machine()
-    print(f"Machine(ram='4G'): built in {elapsed * 1e3:.1f} ms (target < 50 ms), "
-          f"extra RSS {rss / 1024:.1f} MB (target < 30 MB)")
+    print(
+        f"Machine(ram='4G'): built in {elapsed * 1e3:.1f} ms (target < 50 ms), "
+        f"extra RSS {rss / 1024:.1f} MB (target < 30 MB)"
+    )
     return 0
 
 

@@ -44,14 +44,24 @@ _MEMORY_BLOCK = [
 
 
 def generate_memory(path: Path, lines: int) -> int:
-    out = ['900  execve("/bin/mem", ["mem"], 0x7ffd4e1c2a08 /* 1 var */) = 0',
-           "900  brk(NULL) = 0x555555560000"]
+    out = [
+        '900  execve("/bin/mem", ["mem"], 0x7ffd4e1c2a08 /* 1 var */) = 0',
+        "900  brk(NULL) = 0x555555560000",
+    ]
     i = 0
     while len(out) < lines:
         size = 4096 << (i % 6)
-        out.extend(t.format(p=900, s=size, a=0x7F0000000000 + (i % 512) * 0x100000,
-                            a2=0x7F1000000000 + (i % 512) * 0x10000, b0=0x555555560000,
-                            b1=0x555555560000 + 0x21000) for t in _MEMORY_BLOCK)
+        out.extend(
+            t.format(
+                p=900,
+                s=size,
+                a=0x7F0000000000 + (i % 512) * 0x100000,
+                a2=0x7F1000000000 + (i % 512) * 0x10000,
+                b0=0x555555560000,
+                b1=0x555555560000 + 0x21000,
+            )
+            for t in _MEMORY_BLOCK
+        )
         i += 1
     del out[lines:]
     path.write_text("\n".join(out) + "\n")
@@ -82,9 +92,11 @@ def main() -> None:
             trace = parse_file(path)
             seconds, replayed, failures = bench(trace, ns.repeat)
             events = len(trace.events)
-            print(f"{name:<7} {n:>9,} lines {events:>9,} events  replay {seconds:7.3f} s  "
-                  f"{events / seconds:>10,.0f} events/s  {replayed / seconds:>9,.0f} "
-                  f"replayed calls/s  ({failures} failures)")
+            print(
+                f"{name:<7} {n:>9,} lines {events:>9,} events  replay {seconds:7.3f} s  "
+                f"{events / seconds:>10,.0f} events/s  {replayed / seconds:>9,.0f} "
+                f"replayed calls/s  ({failures} failures)"
+            )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ PAIRS = 8  # sizes 1..8 pages per round
 ROUNDS = 6250  # 6250 rounds * 8 pairs * 2 calls = 100,000 steps
 STEPS = ROUNDS * PAIRS * 2
 
-SCENARIO = f"""
+SCENARIO = (
+    f"""
 [board]
 ram = "64M"
 
@@ -35,10 +36,14 @@ name = "p"
 op = "repeat"
 count = {ROUNDS}
 steps = [
-""" + "".join(
-    f'  {{ op = "mmap", proc = "p", length = {k * P}, save = "a{k}" }},\n'
-    f'  {{ op = "munmap", proc = "p", addr = "$a{k}", length = {k * P} }},\n'
-    for k in range(1, PAIRS + 1)) + "]\n"
+"""
+    + "".join(
+        f'  {{ op = "mmap", proc = "p", length = {k * P}, save = "a{k}" }},\n'
+        f'  {{ op = "munmap", proc = "p", addr = "$a{k}", length = {k * P} }},\n'
+        for k in range(1, PAIRS + 1)
+    )
+    + "]\n"
+)
 
 
 def through_runner() -> float:
@@ -71,9 +76,11 @@ def main() -> int:
     runner = _best(through_runner)
     plain = _best(direct)
     ratio = runner / plain
-    print(f"{STEPS:,}-step scenario: runner {runner:.2f} s ({STEPS / runner:,.0f} steps/s), "
-          f"direct API {plain:.2f} s ({STEPS / plain:,.0f} calls/s), "
-          f"ratio {ratio:.2f}x (target <= 1.5x{'' if ratio <= 1.5 else ': NOT MET'})")
+    print(
+        f"{STEPS:,}-step scenario: runner {runner:.2f} s ({STEPS / runner:,.0f} steps/s), "
+        f"direct API {plain:.2f} s ({STEPS / plain:,.0f} calls/s), "
+        f"ratio {ratio:.2f}x (target <= 1.5x{'' if ratio <= 1.5 else ': NOT MET'})"
+    )
     return 0
 
 

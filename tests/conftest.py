@@ -10,14 +10,24 @@ from hypothesis import HealthCheck, settings
 import nommu
 
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=60, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None, max_examples=60,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", deadline=None, max_examples=500, stateful_step_count=100,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE",
-                                                                          "dev"))
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough",
+    deadline=None,
+    max_examples=500,
+    stateful_step_count=100,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 RW = nommu.PROT_READ | nommu.PROT_WRITE
 ANON = nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS

@@ -27,8 +27,9 @@ def install(p: nommu.Process, path: str, data: bytes, mode: int = 0o755) -> None
     p.close(fd)
 
 
-def run(parent: nommu.Process, path: str, argv: list[str] | None = None,
-        envp: list[str] | None = None) -> nommu.Process:
+def run(
+    parent: nommu.Process, path: str, argv: list[str] | None = None, envp: list[str] | None = None
+) -> nommu.Process:
     """vfork + execve, as a shell starts a program; returns the child."""
     child = parent.vfork()
     child.execve(path, argv if argv is not None else [path], envp or [])
@@ -43,20 +44,45 @@ def maps_lines(m: nommu.Machine, p: nommu.Process) -> list[str]:
     return m.cat(f"/proc/{p.pid}/maps").splitlines()
 
 
-def flat_prog(text_len: int = 0x2040, data_len: int = 0x800, bss_len: int = 0x800,
-              stack: int = 0x1000, relocs: int = 4, flags: int = 0, **kw: object) -> bytes:
+def flat_prog(
+    text_len: int = 0x2040,
+    data_len: int = 0x800,
+    bss_len: int = 0x800,
+    stack: int = 0x1000,
+    relocs: int = 4,
+    flags: int = 0,
+    **kw: object,
+) -> bytes:
     return build_flat(text_len, data_len, bss_len, stack, relocs, flags=flags, **kw)  # type: ignore[arg-type]
 
 
-def fdpic_prog(*, fdpic: bool = True, e_type: int = 2, gnu_stack: tuple[int, bool] | None = None,
-               interp: str | None = None, needed: tuple[str, ...] = (),
-               soname: str | None = None, text: int = 0x3000, data: int = 0x2000,
-               data_file: int = 0x800) -> bytes:
+def fdpic_prog(
+    *,
+    fdpic: bool = True,
+    e_type: int = 2,
+    gnu_stack: tuple[int, bool] | None = None,
+    interp: str | None = None,
+    needed: tuple[str, ...] = (),
+    soname: str | None = None,
+    text: int = 0x3000,
+    data: int = 0x2000,
+    data_file: int = 0x800,
+) -> bytes:
     """An ARM ELF: text (R+X, with the headers) at 0, data+bss (RW) at 0x10000 + text."""
-    segs = [SegmentSpec(0, text, flags=PF_R | PF_X, offset=0),
-            SegmentSpec(0x10000 + text, data, filesz=data_file, flags=PF_R | PF_W)]
-    return build_elf(segs, machine="ARM", fdpic=fdpic, e_type=e_type, gnu_stack=gnu_stack,
-                     interp=interp, needed=needed, soname=soname)
+    segs = [
+        SegmentSpec(0, text, flags=PF_R | PF_X, offset=0),
+        SegmentSpec(0x10000 + text, data, filesz=data_file, flags=PF_R | PF_W),
+    ]
+    return build_elf(
+        segs,
+        machine="ARM",
+        fdpic=fdpic,
+        e_type=e_type,
+        gnu_stack=gnu_stack,
+        interp=interp,
+        needed=needed,
+        soname=soname,
+    )
 
 
 def strings_for_extra(filename: str, argv: list[str], target: int) -> list[str]:

@@ -14,8 +14,9 @@ CC = shutil.which("cc")
 
 def run_strace(strace: str, args: list[str], cwd: Path) -> None:
     """Run ``strace args...`` in *cwd*; the traced command must succeed."""
-    done = subprocess.run([strace, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [strace, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -33,8 +34,7 @@ def build_c(tmp_path: Path, source: str) -> Path:
     src = tmp_path / "prog.c"
     src.write_text(source)
     prog = tmp_path / "prog"
-    built = subprocess.run([CC, "-O0", "-o", str(prog), str(src)], capture_output=True,
-                           text=True)
+    built = subprocess.run([CC, "-O0", "-o", str(prog), str(src)], capture_output=True, text=True)
     if built.returncode != 0:
         pytest.skip(f"cc cannot build the test program: {built.stderr.strip()[:200]}")
     return prog

@@ -13,19 +13,58 @@ from nommu.errors import STRERROR, Errno
 
 
 def test_public_api_is_the_documented_one() -> None:
-    for name in ("Machine", "Process", "SyscallError", "NommuError", "KernelBug", "KernelOops",
-                 "PAGE_SIZE", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC", "MAP_SHARED",
-                 "MAP_PRIVATE", "MAP_SHARED_VALIDATE", "MAP_FIXED", "MAP_ANONYMOUS",
-                 "MAP_FIXED_NOREPLACE", "MAP_POPULATE", "MAP_UNINITIALIZED", "MAP_LOCKED",
-                 "MREMAP_MAYMOVE", "MREMAP_FIXED", "MREMAP_DONTUNMAP", "O_RDONLY", "O_WRONLY",
-                 "O_RDWR", "O_CREAT", "O_EXCL", "O_TRUNC", "O_APPEND", "IPC_PRIVATE",
-                 "IPC_CREAT", "IPC_EXCL", "IPC_RMID", "IPC_STAT", "SHM_RDONLY", "SHM_RND",
-                 "CLONE_VM", "CLONE_VFORK", "CLONE_THREAD", "SIGCHLD"):
+    for name in (
+        "Machine",
+        "Process",
+        "SyscallError",
+        "NommuError",
+        "KernelBug",
+        "KernelOops",
+        "PAGE_SIZE",
+        "PROT_NONE",
+        "PROT_READ",
+        "PROT_WRITE",
+        "PROT_EXEC",
+        "MAP_SHARED",
+        "MAP_PRIVATE",
+        "MAP_SHARED_VALIDATE",
+        "MAP_FIXED",
+        "MAP_ANONYMOUS",
+        "MAP_FIXED_NOREPLACE",
+        "MAP_POPULATE",
+        "MAP_UNINITIALIZED",
+        "MAP_LOCKED",
+        "MREMAP_MAYMOVE",
+        "MREMAP_FIXED",
+        "MREMAP_DONTUNMAP",
+        "O_RDONLY",
+        "O_WRONLY",
+        "O_RDWR",
+        "O_CREAT",
+        "O_EXCL",
+        "O_TRUNC",
+        "O_APPEND",
+        "IPC_PRIVATE",
+        "IPC_CREAT",
+        "IPC_EXCL",
+        "IPC_RMID",
+        "IPC_STAT",
+        "SHM_RDONLY",
+        "SHM_RND",
+        "CLONE_VM",
+        "CLONE_VFORK",
+        "CLONE_THREAD",
+        "SIGCHLD",
+    ):
         assert name in nommu.__all__
         assert hasattr(nommu, name)
     assert sorted(set(nommu.__all__)) == sorted(nommu.__all__)
     assert (nommu.MAP_SHARED, nommu.MAP_PRIVATE, nommu.MAP_FIXED, nommu.MAP_ANONYMOUS) == (
-        1, 2, 0x10, 0x20)
+        1,
+        2,
+        0x10,
+        0x20,
+    )
     assert nommu.MAP_UNINITIALIZED == 0x4000000 and nommu.MAP_FIXED_NOREPLACE == 0x100000
     assert (nommu.CLONE_VM, nommu.CLONE_VFORK, nommu.SIGCHLD) == (0x100, 0x4000, 17)
 
@@ -45,23 +84,26 @@ def test_syscall_error_is_an_oserror() -> None:
     assert not issubclass(nommu.KernelBug, nommu.NommuError)
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "message"), [
-    ({"ram": -4096}, ValueError, "ram: size must not be negative"),
-    ({"ram": "8X"}, ValueError, "ram: cannot read size '8X'"),
-    ({"ram": 12345}, ValueError, "ram: must be a positive multiple of page_size"),
-    ({"ram": 1.5}, TypeError, "ram: expected an int or a size string"),
-    ({"page_size": 3000}, ValueError, "page_size: must be a power of two"),
-    ({"page_size": "4K"}, TypeError, "page_size: expected an int"),
-    ({"max_order": 30}, ValueError, "max_order: must be at most 20"),
-    ({"max_order": -1}, ValueError, "max_order: must be at least 0"),
-    ({"kernel_reserved": "8M"}, ValueError, "kernel_reserved: must be page aligned and below"),
-    ({"nr_trim_pages": -1}, ValueError, "nr_trim_pages: must be at least 0"),
-    ({"ram_base": 0x123}, ValueError, "ram_base: must be page aligned"),
-    ({"mremap": "old"}, ValueError, "mremap: must be 'mainline' or 'mm'"),
-    ({"flash": "1M", "flash_base": 0x80000000}, ValueError, "flash: range"),
-    ({"ram": "8G"}, ValueError, "ram: ends above the 32-bit address space"),
-    ({"ramsize": "8M"}, TypeError, "ramsize: not a Machine option"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"ram": -4096}, ValueError, "ram: size must not be negative"),
+        ({"ram": "8X"}, ValueError, "ram: cannot read size '8X'"),
+        ({"ram": 12345}, ValueError, "ram: must be a positive multiple of page_size"),
+        ({"ram": 1.5}, TypeError, "ram: expected an int or a size string"),
+        ({"page_size": 3000}, ValueError, "page_size: must be a power of two"),
+        ({"page_size": "4K"}, TypeError, "page_size: expected an int"),
+        ({"max_order": 30}, ValueError, "max_order: must be at most 20"),
+        ({"max_order": -1}, ValueError, "max_order: must be at least 0"),
+        ({"kernel_reserved": "8M"}, ValueError, "kernel_reserved: must be page aligned and below"),
+        ({"nr_trim_pages": -1}, ValueError, "nr_trim_pages: must be at least 0"),
+        ({"ram_base": 0x123}, ValueError, "ram_base: must be page aligned"),
+        ({"mremap": "old"}, ValueError, "mremap: must be 'mainline' or 'mm'"),
+        ({"flash": "1M", "flash_base": 0x80000000}, ValueError, "flash: range"),
+        ({"ram": "8G"}, ValueError, "ram: ends above the 32-bit address space"),
+        ({"ramsize": "8M"}, TypeError, "ramsize: not a Machine option"),
+    ],
+)
 def test_constructor_misuse(kwargs: dict[str, object], exc: type[Exception], message: str) -> None:
     with pytest.raises(exc, match="^" + re.escape(message)):
         nommu.Machine(**kwargs)  # type: ignore[arg-type]
@@ -82,8 +124,9 @@ def test_big_machine_is_cheap() -> None:
     m = nommu.Machine(ram="3G", ram_base=0x40000000, word_size=4)
     assert m.memory.touched_pages == 0
     p = m.spawn()
-    a = p.mmap(0, 4 << 20, nommu.PROT_READ | nommu.PROT_WRITE,
-               nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS)
+    a = p.mmap(
+        0, 4 << 20, nommu.PROT_READ | nommu.PROT_WRITE, nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS
+    )
     assert a == 0x40400000  # the first free order-10 block above the 1 MiB kernel
     assert m.memory.touched_pages == 0  # zero fill of never-touched pages costs nothing
 
@@ -111,8 +154,9 @@ def test_processes_and_pids() -> None:
 def test_validate_catches_a_page_both_allocated_and_free() -> None:
     m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M")
     p = m.spawn()
-    a = p.mmap(0, 2 * 4096, nommu.PROT_READ | nommu.PROT_WRITE,
-               nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS)
+    a = p.mmap(
+        0, 2 * 4096, nommu.PROT_READ | nommu.PROT_WRITE, nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS
+    )
     m.validate()
     m.zone.free_pages((a >> 12) + 1)  # a bug: a page of a live copy goes back to the allocator
     with pytest.raises(nommu.KernelBug, match=r"overlaps .* at pfn 0x401$"):
@@ -126,11 +170,26 @@ def test_validate_catches_pages_not_conserved() -> None:
         m.validate()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("8M", 8 << 20), ("512KiB", 512 << 10), ("2mb", 2 << 20), ("7b", 7), ("4096", 4096),
-    ("0x8000", 0x8000), ("0o17K", 15 << 10), ("4_096", 4096), ("0600", 600), (" 1 G ", 1 << 30),
-    ("8X", None), ("0x", None), ("-1", None), ("1.5M", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8M", 8 << 20),
+        ("512KiB", 512 << 10),
+        ("2mb", 2 << 20),
+        ("7b", 7),
+        ("4096", 4096),
+        ("0x8000", 0x8000),
+        ("0o17K", 15 << 10),
+        ("4_096", 4096),
+        ("0600", 600),
+        (" 1 G ", 1 << 30),
+        ("8X", None),
+        ("0x", None),
+        ("-1", None),
+        ("1.5M", None),
+        ("", None),
+    ],
+)
 def test_one_size_syntax_for_api_cli_and_scenarios(text: str, expected: int | None) -> None:
     """Machine options, command-line sizes and scenario values read sizes the same way."""
     from nommu.consts import size_from_text

@@ -34,38 +34,66 @@ def _error(message: str) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, html_default: str | None) -> None:
-    p.add_argument("--check", action="store_true",
-                   help="check every invariant of the model after every step (slower)")
-    p.add_argument("--seed", type=int, metavar="N",
-                   help="seed for the random workloads (default: the scenario's)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check every invariant of the model after every step (slower)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed for the random workloads (default: the scenario's)",
+    )
     p.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT")
-    p.add_argument("--html", metavar="OUT", default=html_default,
-                   help="write the report as one HTML page with plots to OUT"
-                        + (f" (default: {html_default})" if html_default else ""))
+    p.add_argument(
+        "--html",
+        metavar="OUT",
+        default=html_default,
+        help="write the report as one HTML page with plots to OUT"
+        + (f" (default: {html_default})" if html_default else ""),
+    )
     if html_default:
-        p.add_argument("--no-html", dest="html", action="store_const", const=None,
-                       help="do not write the HTML report")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="print nothing but errors (the exit code tells the result)")
-    p.add_argument("--width", type=int, metavar="COLUMNS",
-                   help="width of the terminal report (default: the terminal's, or 100)")
+        p.add_argument(
+            "--no-html",
+            dest="html",
+            action="store_const",
+            const=None,
+            help="do not write the HTML report",
+        )
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but errors (the exit code tells the result)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="width of the terminal report (default: the terminal's, or 100)",
+    )
 
 
 def add_demo_command(sub: Any) -> None:
     p = sub.add_parser(
-        "demo", help="run the default board and write an HTML report",
+        "demo",
+        help="run the default board and write an HTML report",
         description="Run the default board (an 8 MiB no-MMU system serving CGI requests) "
-                    "and show whether it fits, how memory fragments, and what fails first "
-                    "and why.")
+        "and show whether it fits, how memory fragments, and what fails first "
+        "and why.",
+    )
     _add_run_options(p, html_default="nommu-report.html")
     p.set_defaults(func=_demo)
 
 
 def add_run_command(sub: Any) -> None:
     p = sub.add_parser(
-        "run", help="run a scenario file",
+        "run",
+        help="run a scenario file",
         description="Run a scenario file (a board, its filesystems and programs, and a "
-                    "script) and report on it. See docs/scenarios.md.")
+        "script) and report on it. See docs/scenarios.md.",
+    )
     p.add_argument("scenario", metavar="FILE", help="the scenario (TOML)")
     _add_run_options(p, html_default=None)
     p.set_defaults(func=_run)
@@ -73,7 +101,8 @@ def add_run_command(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nommu", description="An executable model of Linux no-MMU memory management.")
+        prog="nommu", description="An executable model of Linux no-MMU memory management."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo_command(sub)
     add_run_command(sub)
@@ -98,9 +127,14 @@ class _LazyProgress:
                 return
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                TaskProgressColumn(), TimeElapsedColumn(),
-                                console=self.console, transient=True)
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=total)
         self.bar.update(self.task, completed=done, total=total)
@@ -140,10 +174,12 @@ def _execute(scenario: Any, args: argparse.Namespace) -> int:
     if args.json:
         outputs.append((args.json, lambda: render_json(data)))
     if args.html:
+
         def html() -> str:
             from nommu.report.html import render_html
 
             return render_html(result, data)
+
         outputs.append((args.html, html))
     for path, render in outputs:
         try:

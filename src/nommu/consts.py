@@ -151,8 +151,11 @@ MS_SYNC = 4
 MCL_CURRENT = 1
 MCL_FUTURE = 2
 
-_SIZE_RE = re.compile(r"^\s*(0x[0-9a-f_]+|0o[0-7_]+|[0-9][0-9_]*)\s*"
-                      r"(k|m|g|t|kib|mib|gib|tib|kb|mb|gb|tb|b)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(
+    r"^\s*(0x[0-9a-f_]+|0o[0-7_]+|[0-9][0-9_]*)\s*"
+    r"(k|m|g|t|kib|mib|gib|tib|kb|mb|gb|tb|b)?\s*$",
+    re.IGNORECASE,
+)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 

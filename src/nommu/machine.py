@@ -99,13 +99,24 @@ class Machine:
             share the segment's pages at one address, pre-v4.0).
     """
 
-    def __init__(self, ram: int | str = "8M", ram_base: int = 0x80000000,
-                 kernel_reserved: int | str = "1M", flash: int | str = "0",
-                 flash_base: int = 0x20000000, page_size: int = PAGE_SIZE,
-                 max_order: int = 10, nr_trim_pages: int = 1, max_map_count: int = 65530,
-                 allow_uninitialized: bool = False, framebuffer: int | str = "0",
-                 framebuffer_base: int = 0x30000000, mremap: str = "mainline",
-                 word_size: int = 4, **options: Any) -> None:
+    def __init__(
+        self,
+        ram: int | str = "8M",
+        ram_base: int = 0x80000000,
+        kernel_reserved: int | str = "1M",
+        flash: int | str = "0",
+        flash_base: int = 0x20000000,
+        page_size: int = PAGE_SIZE,
+        max_order: int = 10,
+        nr_trim_pages: int = 1,
+        max_map_count: int = 65530,
+        allow_uninitialized: bool = False,
+        framebuffer: int | str = "0",
+        framebuffer_base: int = 0x30000000,
+        mremap: str = "mainline",
+        word_size: int = 4,
+        **options: Any,
+    ) -> None:
         ram_b = parse_size(ram, "ram")
         reserved = parse_size(kernel_reserved, "kernel_reserved")
         flash_b = parse_size(flash, "flash")
@@ -124,34 +135,42 @@ class Machine:
         if mremap not in ("mainline", "mm"):
             raise ValueError(f"mremap: must be 'mainline' or 'mm', got {mremap!r}")
         if ram_b == 0 or ram_b % page_size:
-            raise ValueError(f"ram: must be a positive multiple of page_size ({page_size}), "
-                             f"got {ram_b}")
+            raise ValueError(
+                f"ram: must be a positive multiple of page_size ({page_size}), got {ram_b}"
+            )
         if ram_base % page_size:
             raise ValueError(f"ram_base: must be page aligned, got {ram_base:#x}")
         if reserved % page_size or reserved >= ram_b:
-            raise ValueError(f"kernel_reserved: must be page aligned and below ram, "
-                             f"got {reserved}")
+            raise ValueError(f"kernel_reserved: must be page aligned and below ram, got {reserved}")
         if flash_b % page_size or flash_base % page_size:
             raise ValueError("flash: size and flash_base must be page aligned")
         if fb_b % page_size or framebuffer_base % page_size:
             raise ValueError("framebuffer: size and framebuffer_base must be page aligned")
         limit = 1 << (8 * word_size)
-        for name, base, size in (("ram", ram_base, ram_b), ("flash", flash_base, flash_b),
-                                 ("framebuffer", framebuffer_base, fb_b)):
+        for name, base, size in (
+            ("ram", ram_base, ram_b),
+            ("flash", flash_base, flash_b),
+            ("framebuffer", framebuffer_base, fb_b),
+        ):
             if base + size > limit:
                 raise ValueError(f"{name}: ends above the {8 * word_size}-bit address space")
-        unknown = sorted(set(options) - {"compressed_flat", "elf_as_fdpic", "fdpic_libraries",
-                                          "sysv_shm"})
+        unknown = sorted(
+            set(options) - {"compressed_flat", "elf_as_fdpic", "fdpic_libraries", "sysv_shm"}
+        )
         if unknown:
             raise TypeError(f"{unknown[0]}: not a Machine option")
-        for flag, default in (("compressed_flat", False), ("elf_as_fdpic", False),
-                              ("fdpic_libraries", True)):
+        for flag, default in (
+            ("compressed_flat", False),
+            ("elf_as_fdpic", False),
+            ("fdpic_libraries", True),
+        ):
             value = options.setdefault(flag, default)
             if not isinstance(value, bool):
                 raise TypeError(f"{flag}: expected a bool, got {type(value).__name__}")
         if options.setdefault("sysv_shm", "code") not in ("code", "documented"):
-            raise ValueError(f"sysv_shm: must be 'code' or 'documented', "
-                             f"got {options['sysv_shm']!r}")
+            raise ValueError(
+                f"sysv_shm: must be 'code' or 'documented', got {options['sysv_shm']!r}"
+            )
         self.options: dict[str, Any] = dict(options)
         self.page_size = page_size
         self.page_shift = page_size.bit_length() - 1
@@ -171,12 +190,21 @@ class Machine:
         start_pfn = ram_base >> self.page_shift
         self.zone = BuddyAllocator(start_pfn, start_pfn + (ram_b >> self.page_shift), max_order)
         self.zone.online(start_pfn + (reserved >> self.page_shift), self.zone.end_pfn)
-        self.nommu = Nommu(self.memory, self.zone, page_size=page_size, log=self.log,
-                           nr_trim_pages=nr_trim_pages, max_map_count=max_map_count,
-                           allow_uninitialized=allow_uninitialized, mremap_variant=mremap,
-                           word_bits=8 * word_size)
-        self.log(f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
-                 f"available ({reserved >> 10}K kernel code/data, reserved)")
+        self.nommu = Nommu(
+            self.memory,
+            self.zone,
+            page_size=page_size,
+            log=self.log,
+            nr_trim_pages=nr_trim_pages,
+            max_map_count=max_map_count,
+            allow_uninitialized=allow_uninitialized,
+            mremap_variant=mremap,
+            word_bits=8 * word_size,
+        )
+        self.log(
+            f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
+            f"available ({reserved >> 10}K kernel code/data, reserved)"
+        )
 
         self._anon_minor = itertools.count(13)
         self._pids = itertools.count(1)
@@ -242,8 +270,9 @@ class Machine:
         self._register_proc()
         add_boot_devices(self)  # /dev/fb0
 
-    def add_chardev(self, name: str, fops: FileOperations, rdev: tuple[int, int],
-                    mode: int = 0o600) -> Inode:
+    def add_chardev(
+        self, name: str, fops: FileOperations, rdev: tuple[int, int], mode: int = 0o600
+    ) -> Inode:
         """Create ``/dev/<name>`` as a character device node."""
         return self.devfs.mknod(self.devfs.root, name, S_IFCHR | mode, fops, rdev)
 
@@ -305,8 +334,9 @@ class Machine:
         p = Process(self, self.new_pid(), name, parent=None)
         null = self.ns.lookup("/dev/null")
         for _ in range(3):
-            p.files.install(open_file(null.inode, null.mount, "/dev/null", O_RDWR,
-                                      FMODE_READ | FMODE_WRITE, p))
+            p.files.install(
+                open_file(null.inode, null.mount, "/dev/null", O_RDWR, FMODE_READ | FMODE_WRITE, p)
+            )
         self.procs[p.pid] = p
         return p
 
@@ -327,8 +357,12 @@ class Machine:
         proc.add_file("maps", lambda who: self.render_maps())
         proc.add_file("meminfo", lambda who: render_meminfo(self.meminfo_figures()))
         proc.add_file("buddyinfo", lambda who: render_buddyinfo(self.zone.statistics().nr_free))
-        proc.add_file("sys/vm/nr_trim_pages", lambda who: f"{self.nommu.nr_trim_pages}\n",
-                      mode=0o644, writer=self._write_nr_trim_pages)
+        proc.add_file(
+            "sys/vm/nr_trim_pages",
+            lambda who: f"{self.nommu.nr_trim_pages}\n",
+            mode=0o644,
+            writer=self._write_nr_trim_pages,
+        )
         proc.add_pid_file("maps", lambda pid, who: self.render_pid_maps(pid))
         proc.add_pid_file("status", lambda pid, who: self.process(pid).render_status(who))
         proc.add_pid_file("statm", lambda pid, who: self.process(pid).render_statm())
@@ -350,10 +384,13 @@ class Machine:
         return render_vmas(self.process(pid).mm, self.page_shift, self.word_size)
 
     def meminfo_figures(self) -> MeminfoFigures:
-        return MeminfoFigures(total=self.zone.managed, free=self.zone.free_count,
-                              cached=self.cached_pages(),
-                              mmap_copy=self.nommu.mmap_pages_allocated,
-                              page_kb=self.page_size >> 10)
+        return MeminfoFigures(
+            total=self.zone.managed,
+            free=self.zone.free_count,
+            cached=self.cached_pages(),
+            mmap_copy=self.nommu.mmap_pages_allocated,
+            page_kb=self.page_size >> 10,
+        )
 
     def cached_pages(self) -> int:
         """Pages in ramfs page caches: meminfo's ``Cached`` (sampled after many events).
@@ -417,8 +454,10 @@ class Machine:
                     owned.append((pfn, pfn + 1, f"page {index} of inode {inode.ino}"))
         # one sweep over allocations and free blocks in pfn order: nothing may overlap
         total_owned = sum(e - s for s, e, _ in owned)
-        spans = owned + [(pfn, pfn + (1 << order), f"free block pfn {pfn:#x} order {order}")
-                         for pfn, order in self.zone.free_blocks()]
+        spans = owned + [
+            (pfn, pfn + (1 << order), f"free block pfn {pfn:#x} order {order}")
+            for pfn, order in self.zone.free_blocks()
+        ]
         spans.sort()
         end, last = -1, ""
         for s, e, what in spans:
@@ -430,8 +469,10 @@ class Machine:
         reserved = self.kernel_reserved >> shift
         total = self.ram_size >> shift
         if self.zone.free_count + total_owned + reserved != total:
-            raise KernelBug(f"pages not conserved: free {self.zone.free_count} + allocated "
-                            f"{total_owned} + reserved {reserved} != total {total}")
+            raise KernelBug(
+                f"pages not conserved: free {self.zone.free_count} + allocated "
+                f"{total_owned} + reserved {reserved} != total {total}"
+            )
         users: dict[int, int] = {}
         seen_mm: set[int] = set()
         for p in self.procs.values():
@@ -448,7 +489,8 @@ class Machine:
             extra = r.vm_usage - users.get(id(r), 0)
             if extra != 0:
                 raise KernelBug(
-                    f"{r!r}: vm_usage {r.vm_usage} but {users.get(id(r), 0)} VMAs use it")
+                    f"{r!r}: vm_usage {r.vm_usage} but {users.get(id(r), 0)} VMAs use it"
+                )
 
     @staticmethod
     def _inodes_of(sb: RamfsSuperBlock) -> list[Inode]:

@@ -168,8 +168,15 @@ class SharedCount:
 class Process:
     """A task with an address space (``mm``) and a descriptor table."""
 
-    def __init__(self, machine: Machine, pid: int, name: str, parent: Process | None,
-                 mm: MM | None = None, files: FilesStruct | None = None) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        pid: int,
+        name: str,
+        parent: Process | None,
+        mm: MM | None = None,
+        files: FilesStruct | None = None,
+    ) -> None:
         self.machine = machine
         self.nommu = machine.nommu
         self.pid = pid
@@ -217,7 +224,8 @@ class Process:
         if self.vfork_child is not None:
             raise ProcessStateError(
                 f"process {self.pid} is suspended in vfork() until child "
-                f"{self.vfork_child.pid} calls execve() or _exit()")
+                f"{self.vfork_child.pid} calls execve() or _exit()"
+            )
         if self.state in ("Z", "X"):
             raise ProcessStateError(f"process {self.pid} has exited")
         self.machine.nommu.current = self
@@ -235,8 +243,9 @@ class Process:
         return value & mask
 
     # -- memory -------------------------------------------------------------------------
-    def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,
-             offset: int = 0) -> int:
+    def mmap(
+        self, addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0
+    ) -> int:
         """``mmap()`` with a byte offset (the C library's mmap on 32-bit: mmap2).
 
         A misaligned offset is EINVAL before anything else, as the C library
@@ -246,8 +255,13 @@ class Process:
             self._enter()
         nommu = self.nommu
         nommu.current = self
-        if (type(addr) is not int or type(length) is not int or type(prot) is not int
-                or type(flags) is not int or type(offset) is not int):
+        if (
+            type(addr) is not int
+            or type(length) is not int
+            or type(prot) is not int
+            or type(flags) is not int
+            or type(offset) is not int
+        ):
             self._check_ints(addr=addr, length=length, prot=prot, flags=flags, offset=offset)
         if offset & nommu.page_mask:
             raise SyscallError(Errno.EINVAL, "offset not a multiple of the page size")
@@ -256,19 +270,36 @@ class Process:
         if mm is None:
             mm = self._mm()
         file = None if flags & MAP_ANONYMOUS else self._fget(fd)
-        return nommu.do_mmap(mm, self, file, addr & mask, length & mask, prot & mask,
-                             flags & mask, (offset >> nommu.page_shift) & mask)
+        return nommu.do_mmap(
+            mm,
+            self,
+            file,
+            addr & mask,
+            length & mask,
+            prot & mask,
+            flags & mask,
+            (offset >> nommu.page_shift) & mask,
+        )
 
-    def mmap2(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,
-              pgoff: int = 0) -> int:
+    def mmap2(
+        self, addr: int, length: int, prot: int, flags: int, fd: int = -1, pgoff: int = 0
+    ) -> int:
         """``mmap2()``: the offset in 4096-byte units."""
         self._enter()
         nommu = self.nommu
         self._check_ints(addr=addr, length=length, prot=prot, flags=flags, pgoff=pgoff)
         mask = nommu.ulong_mask
         file = None if flags & MAP_ANONYMOUS else self._fget(fd)
-        return nommu.do_mmap(self._mm(), self, file, addr & mask, length & mask, prot & mask,
-                             flags & mask, pgoff & mask)
+        return nommu.do_mmap(
+            self._mm(),
+            self,
+            file,
+            addr & mask,
+            length & mask,
+            prot & mask,
+            flags & mask,
+            pgoff & mask,
+        )
 
     @staticmethod
     def _check_ints(**values: object) -> None:
@@ -289,22 +320,27 @@ class Process:
             mm = self._mm()
         nommu.do_munmap(mm, self, addr & mask, length & mask)
 
-    def mremap(self, old_address: int, old_size: int, new_size: int, flags: int = 0,
-               new_address: int = 0) -> int:
+    def mremap(
+        self, old_address: int, old_size: int, new_size: int, flags: int = 0, new_address: int = 0
+    ) -> int:
         self._enter()
         nommu = self.machine.nommu
         mask = nommu.ulong_mask
-        return nommu.do_mremap(self._mm(), self._uint("old_address", old_address, mask),
-                               self._uint("old_size", old_size, mask),
-                               self._uint("new_size", new_size, mask),
-                               self._uint("flags", flags, mask),
-                               self._uint("new_address", new_address, mask))
+        return nommu.do_mremap(
+            self._mm(),
+            self._uint("old_address", old_address, mask),
+            self._uint("old_size", old_size, mask),
+            self._uint("new_size", new_size, mask),
+            self._uint("flags", flags, mask),
+            self._uint("new_address", new_address, mask),
+        )
 
     def brk(self, addr: int) -> int:
         """``brk()``: returns the (possibly unchanged) break; never fails."""
         self._enter()
-        return self.machine.nommu.sys_brk(self._mm(), self._uint("addr", addr,
-                                                                 self.machine.nommu.ulong_mask))
+        return self.machine.nommu.sys_brk(
+            self._mm(), self._uint("addr", addr, self.machine.nommu.ulong_mask)
+        )
 
     def _enosys(self, name: str) -> None:
         self._enter()
@@ -341,8 +377,7 @@ class Process:
         self._enosys("mincore")
         return b""
 
-    def remap_file_pages(self, addr: int, size: int, prot: int, pgoff: int,
-                         flags: int) -> None:
+    def remap_file_pages(self, addr: int, size: int, prot: int, pgoff: int, flags: int) -> None:
         self._enosys("remap_file_pages")
 
     def peek(self, addr: int, count: int) -> bytes:
@@ -385,7 +420,7 @@ class Process:
         if not isinstance(path, str):
             raise TypeError(f"path: expected str, got {type(path).__name__}")
         if path == "/proc/self" or path.startswith("/proc/self/"):
-            return f"/proc/{self.pid}" + path[len("/proc/self"):]
+            return f"/proc/{self.pid}" + path[len("/proc/self") :]
         return path
 
     def _may(self, inode: Inode, mask: int) -> bool:
@@ -409,12 +444,12 @@ class Process:
 
     def _lookup(self, path: str, *, follow: bool = True) -> Any:
         """Path walk as this process (EACCES for a directory it may not search)."""
-        return self.machine.ns.lookup(self._path(path), self.cwd, follow=follow,
-                                      search=self._may_search)
+        return self.machine.ns.lookup(
+            self._path(path), self.cwd, follow=follow, search=self._may_search
+        )
 
     def _lookup_parent(self, path: str) -> Any:
-        return self.machine.ns.lookup_parent(self._path(path), self.cwd,
-                                             search=self._may_search)
+        return self.machine.ns.lookup_parent(self._path(path), self.cwd, search=self._may_search)
 
     def umask(self, mask: int) -> int:
         """``umask()``: set the file creation mask; returns the old one."""
@@ -444,8 +479,7 @@ class Process:
                     raise SyscallError(Errno.EROFS, f"{parent.path} is read-only")
                 if not self._may(parent.inode, 3):
                     raise SyscallError(Errno.EACCES, f"cannot create in {parent.path}")
-                inode = parent.mount.sb.create(parent.inode, name,
-                                               mode & 0o7777 & ~self.umask_bits)
+                inode = parent.mount.sb.create(parent.inode, name, mode & 0o7777 & ~self.umask_bits)
                 inode.i_uid, inode.i_gid = self.uid, self.gid
                 created = True
             found = self._lookup(path)
@@ -559,7 +593,7 @@ class Process:
         if self.rlimit_fsize is not None and pos + len(data) > self.rlimit_fsize:
             if pos >= self.rlimit_fsize:
                 raise SyscallError(Errno.EFBIG, "RLIMIT_FSIZE exceeded (SIGXFSZ)")
-            data = bytes(data[:self.rlimit_fsize - pos])
+            data = bytes(data[: self.rlimit_fsize - pos])
         return f.f_op.write(f, bytes(data), pos)
 
     def lseek(self, fd: int, offset: int, whence: int) -> int:
@@ -631,8 +665,12 @@ class Process:
             raise SyscallError(Errno.EBUSY, f"{path} is a mount point")
         if not self._may(parent.inode, 3):
             raise SyscallError(Errno.EACCES, f"cannot remove from {parent.path}")
-        if (parent.inode.i_mode & 0o1000 and self.uid != 0 and inode.i_uid != self.uid
-                and parent.inode.i_uid != self.uid):
+        if (
+            parent.inode.i_mode & 0o1000
+            and self.uid != 0
+            and inode.i_uid != self.uid
+            and parent.inode.i_uid != self.uid
+        ):
             raise SyscallError(Errno.EPERM, f"{path}: sticky directory, not the owner")
         if inode.is_dir():
             raise SyscallError(Errno.EISDIR, f"{path} is a directory")
@@ -756,9 +794,16 @@ class Process:
     @staticmethod
     def _stat_inode(inode: Any) -> Stat:
         dev = inode.i_sb.s_dev
-        return Stat(st_dev=(dev[0] << 8) | dev[1], st_ino=inode.ino, st_mode=inode.i_mode,
-                    st_nlink=inode.i_nlink, st_uid=inode.i_uid, st_gid=inode.i_gid,
-                    st_rdev=(inode.i_rdev[0] << 8) | inode.i_rdev[1], st_size=inode.i_size)
+        return Stat(
+            st_dev=(dev[0] << 8) | dev[1],
+            st_ino=inode.ino,
+            st_mode=inode.i_mode,
+            st_nlink=inode.i_nlink,
+            st_uid=inode.i_uid,
+            st_gid=inode.i_gid,
+            st_rdev=(inode.i_rdev[0] << 8) | inode.i_rdev[1],
+            st_size=inode.i_size,
+        )
 
     # -- process life cycle -------------------------------------------------------------
     def fork(self) -> Process:
@@ -849,8 +894,9 @@ class Process:
         self.mm = None
         mmput(self.machine, mm)
 
-    def execve(self, path: str, argv: Sequence[str | bytes] = (),
-               envp: Sequence[str | bytes] = ()) -> None:
+    def execve(
+        self, path: str, argv: Sequence[str | bytes] = (), envp: Sequence[str | bytes] = ()
+    ) -> None:
         """Replace this process's program (fs/exec.c; loaders bFLT and ELF-FDPIC).
 
         See :mod:`nommu.binfmt.exec`: errors before the point of no return
@@ -864,8 +910,9 @@ class Process:
 
         argv_t = tuple(argv)
         self.image = do_execve(self, path, argv_t, tuple(envp))
-        self.argv = tuple(a if isinstance(a, str) else a.decode("utf-8", "surrogateescape")
-                          for a in argv_t)
+        self.argv = tuple(
+            a if isinstance(a, str) else a.decode("utf-8", "surrogateescape") for a in argv_t
+        )
 
     def unshare_files(self) -> None:
         """``unshare_files`` at exec: a descriptor table shared by CLONE_FILES is copied."""
@@ -878,8 +925,11 @@ class Process:
 
         The exec'ing thread becomes the group leader (keeping its own pid).
         """
-        others = [p for p in self.machine.procs.values()
-                  if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X")]
+        others = [
+            p
+            for p in self.machine.procs.values()
+            if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X")
+        ]
         for p in others:
             p._do_exit(0, SIGKILL, reap=p.pid != p.tgid)
         if self.tgid != self.pid:
@@ -952,8 +1002,9 @@ class Process:
         self.state = "Z"
         self.runnable = False
         init = self.machine.procs.get(1)
-        heir = init if init is not None and init is not self and init.state not in (
-            "Z", "X") else None
+        heir = (
+            init if init is not None and init is not self and init.state not in ("Z", "X") else None
+        )
         for child in self.children:
             child.parent = heir
             if heir is not None:
@@ -987,8 +1038,9 @@ class Process:
                 if child.exit_signal:
                     return child.pid, child.exit_signal & 0x7F
                 return child.pid, (child.exit_code or 0) << 8
-        raise ProcessStateError(f"process {self.pid} would block in wait(): no child "
-                                f"has exited yet")
+        raise ProcessStateError(
+            f"process {self.pid} would block in wait(): no child has exited yet"
+        )
 
     # -- System V and POSIX shared memory ------------------------------------------------
     def shmget(self, key: int, size: int, shmflg: int) -> int:
@@ -1041,8 +1093,9 @@ class Process:
             raise TypeError(f"name: expected str, got {type(name).__name__}")
         rest = name[1:]
         if not name.startswith("/") or not rest or "/" in rest or rest in (".", ".."):
-            raise SyscallError(Errno.EINVAL,
-                               f"shared memory name {name!r} must be '/' and a name without '/'")
+            raise SyscallError(
+                Errno.EINVAL, f"shared memory name {name!r} must be '/' and a name without '/'"
+            )
         if len(rest.encode()) >= 255:
             raise SyscallError(Errno.ENAMETOOLONG, "shared memory name too long")
         return "/dev/shm/" + rest
@@ -1056,34 +1109,57 @@ class Process:
         signal, capability and scheduling lines.
         """
         ppid = self.parent.tgid if self.parent is not None else 0
-        state = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
-                 "Z": "Z (zombie)", "X": "X (dead)"}[self.state]
+        state = {
+            "R": "R (running)",
+            "S": "S (sleeping)",
+            "D": "D (disk sleep)",
+            "Z": "Z (zombie)",
+            "X": "X (dead)",
+        }[self.state]
         lines = [
-            f"Name:\t{self.name}", f"Umask:\t{self.umask_bits:04o}", f"State:\t{state}",
+            f"Name:\t{self.name}",
+            f"Umask:\t{self.umask_bits:04o}",
+            f"State:\t{state}",
             f"Tgid:\t{self.tgid}",
-            "Ngid:\t0", f"Pid:\t{self.pid}", f"PPid:\t{ppid}",
+            "Ngid:\t0",
+            f"Pid:\t{self.pid}",
+            f"PPid:\t{ppid}",
             f"TracerPid:\t{1 if self.ptraced else 0}",
             f"Uid:\t{self.uid}\t{self.uid}\t{self.uid}\t{self.uid}",
             f"Gid:\t{self.gid}\t{self.gid}\t{self.gid}\t{self.gid}",
-            f"FDSize:\t{max(64, len(self.files.fds))}", "Groups:\t",
-            f"NStgid:\t{self.tgid}", f"NSpid:\t{self.pid}", f"NSpgid:\t{self.pid}",
-            f"NSsid:\t{self.pid}", "Kthread:\t0",
+            f"FDSize:\t{max(64, len(self.files.fds))}",
+            "Groups:\t",
+            f"NStgid:\t{self.tgid}",
+            f"NSpid:\t{self.pid}",
+            f"NSpgid:\t{self.pid}",
+            f"NSsid:\t{self.pid}",
+            "Kthread:\t0",
         ]
         text = "\n".join(lines) + "\n"
         if self.mm is not None:
-            text += (self.task_mem(reader) + "CoreDumping:\t0\nTHP_enabled:\t0\n"
-                     f"untag_mask:\t{self.machine.nommu.ulong_mask:#x}\n")
-        threads = sum(1 for p in self.machine.procs.values()
-                      if p.tgid == self.tgid and p.state not in ("Z", "X")) or 1
+            text += (
+                self.task_mem(reader) + "CoreDumping:\t0\nTHP_enabled:\t0\n"
+                f"untag_mask:\t{self.machine.nommu.ulong_mask:#x}\n"
+            )
+        threads = (
+            sum(
+                1
+                for p in self.machine.procs.values()
+                if p.tgid == self.tgid and p.state not in ("Z", "X")
+            )
+            or 1
+        )
         cap = "000001ffffffffff" if self.uid == 0 else "0000000000000000"
-        text += (f"Threads:\t{threads}\nSigQ:\t0/1024\nSigPnd:\t0000000000000000\n"
-                 "ShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n"
-                 "SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n"
-                 f"CapInh:\t0000000000000000\nCapPrm:\t{cap}\nCapEff:\t{cap}\n"
-                 "CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\n"
-                 "Speculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n"
-                 "Cpus_allowed:\t1\nCpus_allowed_list:\t0\n"
-                 "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
+        text += (
+            f"Threads:\t{threads}\nSigQ:\t0/1024\nSigPnd:\t0000000000000000\n"
+            "ShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n"
+            "SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n"
+            f"CapInh:\t0000000000000000\nCapPrm:\t{cap}\nCapEff:\t{cap}\n"
+            "CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\n"
+            "Speculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n"
+            "Cpus_allowed:\t1\nCpus_allowed_list:\t0\n"
+            "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n"
+        )
         return text
 
     def task_mem(self, reader: object | None) -> str:

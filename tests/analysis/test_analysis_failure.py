@@ -111,11 +111,15 @@ def test_a_ram_loaded_program_would_need_less_with_its_text_apart() -> None:
     why = explain_failure(snap, failure, prog)
     assert "FLAT_FLAG_RAM" in why.remedies[-1] and "executed in place" in why.remedies[-1]
     assert "order-3 block (32 KiB)" in why.remedies[-1]
-    assert explain_failure(snap, failure, ProgramInfo("/x", False, 1, 1, 1, 1, 1, False)
-                           ).remedies == why.remedies[:-1]
+    assert (
+        explain_failure(snap, failure, ProgramInfo("/x", False, 1, 1, 1, 1, 1, False)).remedies
+        == why.remedies[:-1]
+    )
 
 
-@pytest.mark.parametrize(("n", "text"), [(300, "300 B"), (4096, "4 KiB"), (1536, "1.5 KiB"),
-                                         (1 << 20, "1 MiB"), (3 << 19, "1.5 MiB")])
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(300, "300 B"), (4096, "4 KiB"), (1536, "1.5 KiB"), (1 << 20, "1 MiB"), (3 << 19, "1.5 MiB")],
+)
 def test_size_text(n: int, text: str) -> None:
     assert size_text(n) == text

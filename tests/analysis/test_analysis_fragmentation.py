@@ -30,6 +30,10 @@ def test_fragmentation_rows() -> None:
     assert f.largest_free_order == 2 and f.largest_free_bytes == 16384
     assert f.free_bytes == 11 * 4096
     assert [(o.order, o.block_bytes, o.nr_free, o.free_pages) for o in f.orders] == [
-        (0, 4096, 3, 3), (1, 8192, 2, 4), (2, 16384, 1, 4), (3, 32768, 0, 0)]
+        (0, 4096, 3, 3),
+        (1, 8192, 2, 4),
+        (2, 16384, 1, 4),
+        (3, 32768, 0, 0),
+    ]
     empty = fragmentation((0, 0), 0, 4096)
     assert empty.largest_free_order == -1 and empty.largest_free_bytes == 0

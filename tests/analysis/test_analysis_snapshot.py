@@ -24,8 +24,13 @@ def test_capture_sees_copies_page_cache_and_direct_mappings() -> None:
     a = p.mmap(0, 20000, RW, ANON)
     fd = p.open("/tmp/log", nommu.O_RDWR | nommu.O_CREAT)
     p.write(fd, b"x" * 5000)
-    x = p.mmap(0, 10240, nommu.PROT_READ | nommu.PROT_EXEC, nommu.MAP_PRIVATE,
-               p.open("/rom/lib", nommu.O_RDONLY))
+    x = p.mmap(
+        0,
+        10240,
+        nommu.PROT_READ | nommu.PROT_EXEC,
+        nommu.MAP_PRIVATE,
+        p.open("/rom/lib", nommu.O_RDONLY),
+    )
     snap = capture(m, "now", event=7, tick=2)
     assert (snap.label, snap.event, snap.tick) == ("now", 7, 2)
     assert snap.free_pages == m.zone.free_count

@@ -40,7 +40,7 @@ def test_fdpic_program_gets_one_mapping_per_segment() -> None:
     assert p.peek(ts, 0x3000) == blob[:0x3000]
     info = parse_elf(blob)
     data_seg = info.segments[1]
-    assert p.peek(ds, 0x800) == blob[data_seg.p_offset:data_seg.p_offset + 0x800]
+    assert p.peek(ds, 0x800) == blob[data_seg.p_offset : data_seg.p_offset + 0x800]
     assert p.peek(ds + 0x800, 0x1800) == bytes(0x1800)
     assert (mm.start_code, mm.end_code) == (ts, ts + 0x3000)
     assert (mm.start_data, mm.end_data) == (ds, ds + 0x2000)
@@ -151,9 +151,16 @@ def test_interpreter_is_loaded_like_the_program() -> None:
     m = z1024()
     sh = m.spawn()
     sh.mkdir("/lib")
-    ld = build_elf([SegmentSpec(0, 0x2000, flags=PF_R | PF_X, offset=0),
-                    SegmentSpec(0x12000, 0x1000, filesz=0x100, flags=PF_R | PF_W)],
-                   machine="ARM", fdpic=True, e_type=3, entry=0x100)
+    ld = build_elf(
+        [
+            SegmentSpec(0, 0x2000, flags=PF_R | PF_X, offset=0),
+            SegmentSpec(0x12000, 0x1000, filesz=0x100, flags=PF_R | PF_W),
+        ],
+        machine="ARM",
+        fdpic=True,
+        e_type=3,
+        entry=0x100,
+    )
     install(sh, "/lib/ld-uClibc.so.0", ld)
     install(sh, "/bin/dyn", fdpic_prog(interp="/lib/ld-uClibc.so.0"))
     p = run(sh, "/bin/dyn")
@@ -172,8 +179,7 @@ def test_library_emulation() -> None:
     sh = m.spawn()
     sh.mkdir("/lib")
     install(sh, "/lib/libc.so.0", fdpic_prog(e_type=3, soname="libc.so.0"))
-    install(sh, "/lib/libm.so.0", fdpic_prog(e_type=3, soname="libm.so.0",
-                                             needed=("libc.so.0",)))
+    install(sh, "/lib/libm.so.0", fdpic_prog(e_type=3, soname="libm.so.0", needed=("libc.so.0",)))
     install(sh, "/bin/app", fdpic_prog(needed=("libm.so.0", "libgone.so.1")))
     before = free_pages(m)
     a = run(sh, "/bin/app")
@@ -208,9 +214,15 @@ def test_library_out_of_memory_exits_127() -> None:
     m = z1024()
     sh = m.spawn()
     sh.mkdir("/lib")
-    big = build_elf([SegmentSpec(0, 0x1000, flags=PF_R | PF_X, offset=0),
-                     SegmentSpec(0x11000, 600 * P, filesz=0x100, flags=PF_R | PF_W)],
-                    machine="ARM", fdpic=True, e_type=3)
+    big = build_elf(
+        [
+            SegmentSpec(0, 0x1000, flags=PF_R | PF_X, offset=0),
+            SegmentSpec(0x11000, 600 * P, filesz=0x100, flags=PF_R | PF_W),
+        ],
+        machine="ARM",
+        fdpic=True,
+        e_type=3,
+    )
     install(sh, "/lib/libbig.so", big)
     install(sh, "/bin/app", fdpic_prog(needed=("libbig.so",)))
     before = free_pages(m)
@@ -241,14 +253,19 @@ def _host_machine(**options: object) -> tuple[nommu.Machine, nommu.Process]:
 @pytest.mark.skipif(not have_cc(), reason="no C compiler (cc) on this host")
 def test_cc_compiled_program(tmp_path: Path) -> None:
     src = tmp_path / "hello.c"
-    src.write_text("static char big[50000]; int v = 7;\n"
-                   "int main(void) { big[0] = v; return big[1]; }\n")
+    src.write_text(
+        "static char big[50000]; int v = 7;\nint main(void) { big[0] = v; return big[1]; }\n"
+    )
     exe = tmp_path / "hello"
-    r = subprocess.run(["cc", "-O1", "-static-pie", "-o", str(exe), str(src)],
-                       capture_output=True, check=False)
+    r = subprocess.run(
+        ["cc", "-O1", "-static-pie", "-o", str(exe), str(src)], capture_output=True, check=False
+    )
     if r.returncode != 0:
-        r = subprocess.run(["cc", "-O1", "-fPIE", "-pie", "-o", str(exe), str(src)],
-                           capture_output=True, check=False)
+        r = subprocess.run(
+            ["cc", "-O1", "-fPIE", "-pie", "-o", str(exe), str(src)],
+            capture_output=True,
+            check=False,
+        )
     if r.returncode != 0:
         pytest.skip(f"cc cannot build a PIE here: {r.stderr.decode(errors='replace')[:200]}")
     info = parse_elf(exe.read_bytes())
@@ -263,16 +280,21 @@ def test_cc_compiled_program(tmp_path: Path) -> None:
     base = min(s.p_vaddr for s in info.segments)
     top = max(s.p_vaddr + s.p_memsz for s in info.segments)
     # the program's block: the whole PT_LOAD span, page-rounded, starting at the lowest segment
-    start = p.mm.start_code - (min(s.p_vaddr for s in info.segments if s.p_flags & PF_X)
-                               - base) if p.mm else 0
+    start = (
+        p.mm.start_code - (min(s.p_vaddr for s in info.segments if s.p_flags & PF_X) - base)
+        if p.mm
+        else 0
+    )
     block = [ln for ln in lines if int(ln[:8], 16) == start]
     assert len(block) == 1
     assert int(block[0][9:17], 16) - start == (top - base + P - 1) // P * P
     # each segment's file bytes sit at its displacement in the block; the bss is zero
     for seg in info.segments:
         addr = start + seg.p_vaddr - base
-        assert p.peek(addr, min(seg.p_filesz, 256)) == exe.read_bytes()[
-            seg.p_offset:seg.p_offset + min(seg.p_filesz, 256)]
+        assert (
+            p.peek(addr, min(seg.p_filesz, 256))
+            == exe.read_bytes()[seg.p_offset : seg.p_offset + min(seg.p_filesz, 256)]
+        )
     m.validate()
     # with elf_as_fdpic the read-only segments are shared between two instances
     m2, sh2 = _host_machine(elf_as_fdpic=True, fdpic_libraries=False)
@@ -280,9 +302,13 @@ def test_cc_compiled_program(tmp_path: Path) -> None:
     if info.interp:
         _copy_host(sh2, os.path.realpath(info.interp), info.interp)
     a, b = run(sh2, "/bin/hello"), run(sh2, "/bin/hello")
+
     def read_only(p: nommu.Process) -> list[str]:
-        return [ln[:17] for ln in maps_lines(m2, p)
-                if ln.endswith("/bin/hello") and "w" not in ln[18:21]]
+        return [
+            ln[:17]
+            for ln in maps_lines(m2, p)
+            if ln.endswith("/bin/hello") and "w" not in ln[18:21]
+        ]
 
     assert read_only(a) and read_only(a) == read_only(b)
     m2.validate()
@@ -302,8 +328,13 @@ def test_host_bin_true_with_interpreter_and_libc() -> None:
         _copy_host(sh, os.path.realpath(info.interp), info.interp)
         libs = {}
         for name in info.needed:
-            for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib",
-                      "/usr/lib"):
+            for d in (
+                "/lib/x86_64-linux-gnu",
+                "/usr/lib/x86_64-linux-gnu",
+                "/lib64",
+                "/lib",
+                "/usr/lib",
+            ):
                 if os.path.exists(os.path.join(d, name)):
                     libs[name] = os.path.realpath(os.path.join(d, name))
                     break
@@ -331,10 +362,14 @@ def test_host_bin_true_with_interpreter_and_libc() -> None:
 
 def test_machine_options_are_checked_and_defaulted() -> None:
     m = z1024()
-    assert {k: m.options[k] for k in ("compressed_flat", "elf_as_fdpic", "fdpic_libraries",
-                                      "sysv_shm")} == {
-        "compressed_flat": False, "elf_as_fdpic": False, "fdpic_libraries": True,
-        "sysv_shm": "code"}
+    assert {
+        k: m.options[k] for k in ("compressed_flat", "elf_as_fdpic", "fdpic_libraries", "sysv_shm")
+    } == {
+        "compressed_flat": False,
+        "elf_as_fdpic": False,
+        "fdpic_libraries": True,
+        "sysv_shm": "code",
+    }
     for name in ("compressed_flat", "elf_as_fdpic", "fdpic_libraries"):
         with pytest.raises(TypeError, match=name):
             z1024(**{name: "yes"})

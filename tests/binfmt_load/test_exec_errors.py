@@ -21,8 +21,9 @@ def _setup(**options: object) -> tuple[nommu.Machine, nommu.Process]:
     return m, init
 
 
-def _fails(init: nommu.Process, path: str, expected: int, argv: list[str] | None = None
-           ) -> nommu.Process:
+def _fails(
+    init: nommu.Process, path: str, expected: int, argv: list[str] | None = None
+) -> nommu.Process:
     """execve in a vfork child fails before the point of no return: nothing changes."""
     m = init.machine
     child = init.vfork()
@@ -94,8 +95,10 @@ def test_E2BIG() -> None:
         pytest.param(flat_prog(flags=FLAT_FLAG_GZIP), id="gzip-without-zflat"),
         pytest.param(fdpic_prog(fdpic=False, e_type=2), id="plain-et-exec"),
         pytest.param(fdpic_prog()[:60], id="elf-truncated"),
-        pytest.param(b"\x7fELF\x01\x01\x01" + bytes(9) + struct.pack("<HH", 1, 40) + bytes(40),
-                     id="elf-relocatable"),
+        pytest.param(
+            b"\x7fELF\x01\x01\x01" + bytes(9) + struct.pack("<HH", 1, 40) + bytes(40),
+            id="elf-relocatable",
+        ),
     ],
 )
 def test_bad_executables_are_ENOEXEC(blob: bytes) -> None:
@@ -150,11 +153,13 @@ def test_corrupt_compressed_data_kills_after_point_of_no_return() -> None:
 def test_relocation_outside_the_program_kills() -> None:
     m, init = _setup()
     data = struct.pack(">I", 0x7FFFFF00) + bytes(60)
-    install(init, "/bin/reloc", build_flat(0x1040, 64, 64, 0x1000, 1, flags=FLAT_FLAG_RAM,
-                                           data=data))
+    install(
+        init, "/bin/reloc", build_flat(0x1040, 64, 64, 0x1000, 1, flags=FLAT_FLAG_RAM, data=data)
+    )
     _killed(init, "/bin/reloc", errno.ENOEXEC)
-    assert any("reloc outside program 0x7fffff00" in line and "killing" in line
-               for line in m.dmesg())
+    assert any(
+        "reloc outside program 0x7fffff00" in line and "killing" in line for line in m.dmesg()
+    )
 
 
 def test_too_large_for_max_order_is_ENOMEM_with_explanation() -> None:
@@ -162,8 +167,9 @@ def test_too_large_for_max_order_is_ENOMEM_with_explanation() -> None:
     install(init, "/bin/huge", flat_prog(bss_len=5 << 20, flags=FLAT_FLAG_RAM))
     err = _killed(init, "/bin/huge", errno.ENOMEM)
     assert "above the largest order" in err.detail
-    assert any("Unable to allocate RAM for process text/data, errno 12" in line
-               for line in m.dmesg())
+    assert any(
+        "Unable to allocate RAM for process text/data, errno 12" in line for line in m.dmesg()
+    )
 
 
 def test_no_free_block_large_enough_is_ENOMEM_with_explanation() -> None:
@@ -180,8 +186,9 @@ def test_elf_segment_offset_not_congruent_kills() -> None:
     from nommu.binfmt.elf_format import PF_R, PF_X, SegmentSpec, build_elf
 
     _m, init = _setup()
-    blob = build_elf([SegmentSpec(0x10000, 0x1000, flags=PF_R | PF_X, offset=0x1100)],
-                     machine="ARM", fdpic=True)
+    blob = build_elf(
+        [SegmentSpec(0x10000, 0x1000, flags=PF_R | PF_X, offset=0x1100)], machine="ARM", fdpic=True
+    )
     install(init, "/bin/odd", blob)
     _killed(init, "/bin/odd", errno.EINVAL)
 
@@ -189,8 +196,14 @@ def test_elf_segment_offset_not_congruent_kills() -> None:
 # -- ETXTBSY (spec 15, case C123) -----------------------------------------------------------
 def test_C123_running_program_is_write_denied() -> None:
     m = z1024()
-    m.mount("ext2", "/mnt", files={"prog": FileSpec(flat_prog(), executable=True),
-                                   "other": FileSpec(flat_prog(), executable=True)})
+    m.mount(
+        "ext2",
+        "/mnt",
+        files={
+            "prog": FileSpec(flat_prog(), executable=True),
+            "other": FileSpec(flat_prog(), executable=True),
+        },
+    )
     sh = m.spawn(name="sh")
     p1 = run(sh, "/mnt/prog")
     p2 = sh.vfork()
@@ -251,8 +264,11 @@ def test_libraries_are_not_write_denied() -> None:
         sh.open("/bin/app", nommu.O_WRONLY)
     assert e.value.errno == errno.ETXTBSY
     # the library's text is a direct overlay of its page cache: the write shows through
-    lib_text = [line for line in m.cat(f"/proc/{p.pid}/maps").splitlines()
-                if line.endswith("/lib/libx.so") and " r-xp " in line]
+    lib_text = [
+        line
+        for line in m.cat(f"/proc/{p.pid}/maps").splitlines()
+        if line.endswith("/lib/libx.so") and " r-xp " in line
+    ]
     assert len(lib_text) == 1
     assert p.peek(int(lib_text[0][:8], 16) + 0x100, 4) == b"ZZZZ"
 

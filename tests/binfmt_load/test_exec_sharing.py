@@ -24,14 +24,14 @@ def _text(m: nommu.Machine, p: nommu.Process) -> tuple[int, int, str]:
 
 
 def _machine(**kw: object) -> nommu.Machine:
-    return nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", flash="4M",
-                         flash_base=0x10000000, **kw)  # type: ignore[arg-type]
+    return nommu.Machine(
+        ram="8M", ram_base=0, kernel_reserved="4M", flash="4M", flash_base=0x10000000, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_romfs_on_flash_text_is_xip_and_shared() -> None:
     m = _machine()
-    m.mount("romfs", "/rom", files={"bin/prog": FileSpec(PROG, executable=True)},
-            device="mtd")
+    m.mount("romfs", "/rom", files={"bin/prog": FileSpec(PROG, executable=True)}, device="mtd")
     sh = m.spawn()
     before = free_pages(m)
     a = run(sh, "/rom/bin/prog")
@@ -66,8 +66,7 @@ def test_ext2_text_is_one_shared_copy() -> None:
 
 def test_ptraced_loader_gets_its_own_text_copy() -> None:
     m = _machine()
-    m.mount("romfs", "/rom", files={"bin/prog": FileSpec(PROG, executable=True)},
-            device="mtd")
+    m.mount("romfs", "/rom", files={"bin/prog": FileSpec(PROG, executable=True)}, device="mtd")
     sh = m.spawn()
     a = run(sh, "/rom/bin/prog")
     before = free_pages(m)
@@ -99,8 +98,12 @@ def test_ramfs_text_is_the_page_cache() -> None:
 
 def test_flat_ram_flag_is_never_shared() -> None:
     m = _machine()
-    m.mount("romfs", "/rom", files={"bin/ram": FileSpec(flat_prog(flags=FLAT_FLAG_RAM),
-                                                        executable=True)}, device="mtd")
+    m.mount(
+        "romfs",
+        "/rom",
+        files={"bin/ram": FileSpec(flat_prog(flags=FLAT_FLAG_RAM), executable=True)},
+        device="mtd",
+    )
     sh = m.spawn()
     before = free_pages(m)
     a = run(sh, "/rom/bin/ram")

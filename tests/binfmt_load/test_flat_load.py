@@ -37,8 +37,14 @@ def _le(m: nommu.Machine, addr: int) -> int:
 def test_C57_layout_and_brk_sequence() -> None:
     """Case C57: ext2 program, text copy T, data D, brk inside D's slack."""
     m = z1024()
-    m.mount("ext2", "/mnt", files={"a": bytes(i % 251 for i in range(10000)),
-                                   "prog": FileSpec(flat_prog(), executable=True)})
+    m.mount(
+        "ext2",
+        "/mnt",
+        files={
+            "a": bytes(i % 251 for i in range(10000)),
+            "prog": FileSpec(flat_prog(), executable=True),
+        },
+    )
     init = m.spawn(name="sh")
     argv = ["/mnt/prog"]
     envp = strings_for_extra("/mnt/prog", argv, 0x100)
@@ -60,9 +66,15 @@ def test_C57_layout_and_brk_sequence() -> None:
     assert mm.arg_start == d + 0x2FFC - (10 + 10 + len(envp[0]) + 1 + 4)
     free = free_pages(m)
     copy = m.nommu.mmap_pages_allocated
-    seq = [(0, d + 0x1020), (d + 0x1800, d + 0x1800), (d + 0x1F00, d + 0x1F00),
-           (d + 0x1F04, d + 0x1F00), (d + 0x1000, d + 0x1F00), (d + 0x1100, d + 0x1100),
-           (d + 0x1020, d + 0x1020)]
+    seq = [
+        (0, d + 0x1020),
+        (d + 0x1800, d + 0x1800),
+        (d + 0x1F00, d + 0x1F00),
+        (d + 0x1F04, d + 0x1F00),
+        (d + 0x1000, d + 0x1F00),
+        (d + 0x1100, d + 0x1100),
+        (d + 0x1020, d + 0x1020),
+    ]
     for request, result in seq:
         assert p1.brk(request) == result
     assert free_pages(m) == free and m.nommu.mmap_pages_allocated == copy
@@ -142,8 +154,13 @@ def test_gotpic_got_is_relocated_in_place() -> None:
     m = z1024()
     init = m.spawn()
     data = struct.pack("<III", 8, 0, 0xFFFFFFFF) + struct.pack("<I", 12) + bytes(16)
-    install(init, "/bin/g", build_flat(0x1040, len(data), 0x100, 0x1000, 0,
-                                       flags=FLAT_FLAG_GOTPIC | FLAT_FLAG_RAM, data=data))
+    install(
+        init,
+        "/bin/g",
+        build_flat(
+            0x1040, len(data), 0x100, 0x1000, 0, flags=FLAT_FLAG_GOTPIC | FLAT_FLAG_RAM, data=data
+        ),
+    )
     p = run(init, "/bin/g")
     mm = p.mm
     assert mm is not None
@@ -159,8 +176,9 @@ def test_old_version_relocations() -> None:
     init = m.spawn()
     data = struct.pack("<III", 0x10, 0x4, 0x8) + bytes(4)
     relocs = struct.pack(">III", (0 << 30) | 0, (1 << 30) | 4, (2 << 30) | 8)
-    blob = bytearray(build_flat(0x1040, len(data), 0x20, 0x1000, 0, flags=FLAT_FLAG_RAM,
-                                rev=2, data=data))
+    blob = bytearray(
+        build_flat(0x1040, len(data), 0x20, 0x1000, 0, flags=FLAT_FLAG_RAM, rev=2, data=data)
+    )
     struct.pack_into(">I", blob, 32, 3)  # reloc_count
     install(init, "/bin/old", bytes(blob) + relocs)
     p = run(init, "/bin/old")
@@ -189,20 +207,29 @@ def test_compressed_loads_with_option(flags: int) -> None:
     m = z1024(compressed_flat=True)
     init = m.spawn()
     install(init, "/bin/z", flat_prog(flags=flags))
-    install(init, "/bin/plain", flat_prog(flags=flags & ~(FLAT_FLAG_GZIP | FLAT_FLAG_GZDATA)
-                                          | (FLAT_FLAG_RAM if flags == FLAT_FLAG_GZIP else 0)))
+    install(
+        init,
+        "/bin/plain",
+        flat_prog(
+            flags=flags & ~(FLAT_FLAG_GZIP | FLAT_FLAG_GZDATA)
+            | (FLAT_FLAG_RAM if flags == FLAT_FLAG_GZIP else 0)
+        ),
+    )
     z = run(init, "/bin/z")
     plain = run(init, "/bin/plain")
     assert z.image is not None and plain.image is not None
-    assert z.image.format == plain.image.format == (
-        "bflt-ram" if flags == FLAT_FLAG_GZIP else "bflt")
+    assert (
+        z.image.format == plain.image.format == ("bflt-ram" if flags == FLAT_FLAG_GZIP else "bflt")
+    )
     zm, pm = z.mm, plain.mm
     assert zm is not None and pm is not None
     # the same code and relocated data, each at its own address
     assert z.peek(zm.start_code, 0x2000) == plain.peek(pm.start_code, 0x2000)
     for i in range(4):
-        assert _le(m, zm.start_data + 4 * i) - zm.start_code == \
-            _le(m, pm.start_data + 4 * i) - pm.start_code
+        assert (
+            _le(m, zm.start_data + 4 * i) - zm.start_code
+            == _le(m, pm.start_data + 4 * i) - pm.start_code
+        )
     if flags == FLAT_FLAG_GZIP:
         assert z.peek(zm.start_code - 64, 64) == bytes(64)  # the header is not copied
     m.validate()

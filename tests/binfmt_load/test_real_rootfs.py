@@ -18,8 +18,9 @@ from exec_helpers import ROOTFS, P, free_pages, maps_lines, run
 from nommu.binfmt.flat_format import FLAT_FLAG_RAM, parse_flat_header
 from shared_data import REAL_PROGRAMS
 
-pytestmark = pytest.mark.skipif(not os.path.exists(ROOTFS),
-                                reason=f"{ROOTFS} is not present (external test data)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(ROOTFS), reason=f"{ROOTFS} is not present (external test data)"
+)
 
 PROGRAMS = REAL_PROGRAMS
 
@@ -40,7 +41,12 @@ def test_real_program_layout(path: str) -> None:
     sh.close(fd)
     text, data, bss, stack, relocs = PROGRAMS[path]
     assert (hdr.text_len, hdr.data_len, hdr.bss_len, hdr.stack_size, hdr.reloc_count) == (
-        text, data, bss, stack, relocs)
+        text,
+        data,
+        bss,
+        stack,
+        relocs,
+    )
     assert hdr.flags == FLAT_FLAG_RAM and hdr.rev == 4
     before = free_pages(m)
     argv = [name]

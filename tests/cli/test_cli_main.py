@@ -40,27 +40,37 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "run", "x.toml", "--seed", "abc")[0] == 2
 
 
-def test_success_is_exit_0(capsys: pytest.CaptureFixture[str],
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_success_is_exit_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(GOLDEN)
     code, out, err = run(capsys, "run", "syscalls.toml")
     assert (code, err) == (0, "")
     assert "Result: OK" in out and "Does it fit?" in out
 
 
-def test_an_expectation_that_does_not_hold_is_exit_1(capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_expectation_that_does_not_hold_is_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(GOLDEN)
     code, out, err = run(capsys, "run", "fragmentation.toml")
     assert (code, err) == (1, "")
     assert "Result: FAILED (2 of 2 expectations did not hold)" in out
 
 
-def test_reports_are_written_and_named(capsys: pytest.CaptureFixture[str],
-                                       tmp_path: Path) -> None:
+def test_reports_are_written_and_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     html, js = tmp_path / "r.html", tmp_path / "r.json"
-    code, out, _ = run(capsys, "run", str(GOLDEN / "limits.toml"), "--html", str(html),
-                       "--json", str(js), "--width", "120")
+    code, out, _ = run(
+        capsys,
+        "run",
+        str(GOLDEN / "limits.toml"),
+        "--html",
+        str(html),
+        "--json",
+        str(js),
+        "--width",
+        "120",
+    )
     assert code == 0
     assert f"Report written to {html}" in out and f"Report written to {js}" in out
     assert html.read_text().startswith("<!DOCTYPE html>")
@@ -69,8 +79,7 @@ def test_reports_are_written_and_named(capsys: pytest.CaptureFixture[str],
 
 def test_quiet_prints_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     js = tmp_path / "r.json"
-    code, out, err = run(capsys, "run", str(GOLDEN / "fragmentation.toml"), "-q", "--json",
-                         str(js))
+    code, out, err = run(capsys, "run", str(GOLDEN / "fragmentation.toml"), "-q", "--json", str(js))
     assert (code, out, err) == (1, "", "")
     assert js.exists()
 
@@ -78,48 +87,85 @@ def test_quiet_prints_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path
 def test_seed_and_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     assert run(capsys, "run", str(GOLDEN / "fragmentation.toml"), "-q", "--json", str(a))[0] == 1
-    assert run(capsys, "run", str(GOLDEN / "fragmentation.toml"), "-q", "--json", str(b),
-               "--seed", "5", "--check")[0] in (0, 1)
+    assert run(
+        capsys,
+        "run",
+        str(GOLDEN / "fragmentation.toml"),
+        "-q",
+        "--json",
+        str(b),
+        "--seed",
+        "5",
+        "--check",
+    )[0] in (0, 1)
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
     assert (da["scenario"]["seed"], db["scenario"]["seed"]) == (11, 5)
     assert da["timeline"] != db["timeline"]
 
 
 BAD_INPUTS = [
-    pytest.param('[board\n', "s.toml:1: TOML syntax error", id="syntax"),
+    pytest.param("[board\n", "s.toml:1: TOML syntax error", id="syntax"),
     pytest.param('[board]\nram = "8X"\n', "s.toml:2: board.ram: cannot read '8X'", id="size"),
-    pytest.param('[board]\npage_size = 3000\n',
-                 "s.toml:2: board.page_size: must be a power of two", id="machine-rejects"),
-    pytest.param('[board]\nmax_order = "ten"\n', "s.toml:2: board.max_order: expected an int",
-                 id="machine-type"),
-    pytest.param('[board]\nram = "8G"\n', "s.toml:2: board.ram: ends above the 32-bit",
-                 id="huge-ram"),
-    pytest.param('[[mount]]\ntype = "romfs"\ntarget = "/r"\nwhat = 1\n[[mount.file]]\n'
-                 'path = "a"\ncontent = "x"\n', "s.toml:4: mount[1].what: unknown romfs mount",
-                 id="mount-option"),
-    pytest.param('[[mount]]\ntype = "zfs"\ntarget = "/r"\n',
-                 "s.toml:1: mount[1]: fstype: unknown filesystem type 'zfs'", id="fstype"),
-    pytest.param('[[file]]\npath = "/proc/x"\ncontent = "x"\n', "s.toml:1: file[1]:",
-                 id="file-on-procfs"),
-    pytest.param('[[step]]\nop = "spawn"\nname = "p"\n[[step]]\nop = "wait"\nproc = "p"\n'
-                 'expect = "ECHILD"\n[[step]]\nop = "vfork"\nproc = "p"\nchild = "c"\n'
-                 '[[step]]\nop = "brk"\nproc = "p"\naddr = 0\n',
-                 "s.toml:12: step[4]: brk: process 1 is suspended in vfork()", id="runtime"),
-    pytest.param('[[file]]\npath = "/x"\nhost = "prog.bin"\nformat = "elf"\n',
-                 "s.toml:4: file[1].format: not a valid elf program", id="bad-program"),
-    pytest.param('[[file]]\npath = "/x"\nhost = "nothere.bin"\n',
-                 "s.toml:3: file[1].host: host file 'nothere.bin' does not exist",
-                 id="missing-host-file"),
-    pytest.param('[[step]]\nop = "spawn"\nname = "p"\n[[step]]\nop = "mmap"\nproc = "p"\n'
-                 'length = -1\n', "s.toml:7: step[2].length: must not be negative",
-                 id="negative"),
+    pytest.param(
+        "[board]\npage_size = 3000\n",
+        "s.toml:2: board.page_size: must be a power of two",
+        id="machine-rejects",
+    ),
+    pytest.param(
+        '[board]\nmax_order = "ten"\n',
+        "s.toml:2: board.max_order: expected an int",
+        id="machine-type",
+    ),
+    pytest.param(
+        '[board]\nram = "8G"\n', "s.toml:2: board.ram: ends above the 32-bit", id="huge-ram"
+    ),
+    pytest.param(
+        '[[mount]]\ntype = "romfs"\ntarget = "/r"\nwhat = 1\n[[mount.file]]\n'
+        'path = "a"\ncontent = "x"\n',
+        "s.toml:4: mount[1].what: unknown romfs mount",
+        id="mount-option",
+    ),
+    pytest.param(
+        '[[mount]]\ntype = "zfs"\ntarget = "/r"\n',
+        "s.toml:1: mount[1]: fstype: unknown filesystem type 'zfs'",
+        id="fstype",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/proc/x"\ncontent = "x"\n', "s.toml:1: file[1]:", id="file-on-procfs"
+    ),
+    pytest.param(
+        '[[step]]\nop = "spawn"\nname = "p"\n[[step]]\nop = "wait"\nproc = "p"\n'
+        'expect = "ECHILD"\n[[step]]\nop = "vfork"\nproc = "p"\nchild = "c"\n'
+        '[[step]]\nop = "brk"\nproc = "p"\naddr = 0\n',
+        "s.toml:12: step[4]: brk: process 1 is suspended in vfork()",
+        id="runtime",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nhost = "prog.bin"\nformat = "elf"\n',
+        "s.toml:4: file[1].format: not a valid elf program",
+        id="bad-program",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nhost = "nothere.bin"\n',
+        "s.toml:3: file[1].host: host file 'nothere.bin' does not exist",
+        id="missing-host-file",
+    ),
+    pytest.param(
+        '[[step]]\nop = "spawn"\nname = "p"\n[[step]]\nop = "mmap"\nproc = "p"\nlength = -1\n',
+        "s.toml:7: step[2].length: must not be negative",
+        id="negative",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_INPUTS)
-def test_bad_input_is_one_line_and_exit_2(text: str, message: str, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    text: str,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "prog.bin").write_bytes(b"\x7fELF but not really" * 10)
     write(tmp_path, text)
@@ -141,16 +187,21 @@ def test_missing_scenario_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert code == 2 and "cannot read" in err
 
 
-def test_an_unwritable_report_is_exit_2(capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path) -> None:
-    code, _, err = run(capsys, "run", str(GOLDEN / "limits.toml"), "-q", "--json",
-                       str(tmp_path / "no" / "such" / "dir.json"))
+def test_an_unwritable_report_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(
+        capsys,
+        "run",
+        str(GOLDEN / "limits.toml"),
+        "-q",
+        "--json",
+        str(tmp_path / "no" / "such" / "dir.json"),
+    )
     assert code == 2 and err.startswith("nommu: error: cannot write ")
 
 
-def test_a_report_that_fails_to_render_leaves_no_file(capsys: pytest.CaptureFixture[str],
-                                                      tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_report_that_fails_to_render_leaves_no_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import nommu.report.html
 
     target = tmp_path / "r.html"
@@ -182,9 +233,9 @@ def test_progress_appears_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -
     assert lazy.bar is None
 
 
-def test_demo_writes_its_report_in_the_current_directory(capsys: pytest.CaptureFixture[str],
-                                                         tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_writes_its_report_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "demo", "--json", "demo.json")
     assert (code, err) == (0, "")
@@ -202,5 +253,5 @@ def test_demo_writes_its_report_in_the_current_directory(capsys: pytest.CaptureF
     shutil.copy(Path(nommu.cli.__file__).parent / "boards" / "default.toml", tmp_path / "d.toml")
     assert main(["run", "d.toml", "-q", "--json", "run.json"]) == 0
     assert (tmp_path / "run.json").read_text() == (tmp_path / "demo.json").read_text().replace(
-        '"path": "default.toml"', '"path": "d.toml"').replace(
-        '"file": "default.toml"', '"file": "d.toml"')
+        '"path": "default.toml"', '"path": "d.toml"'
+    ).replace('"file": "default.toml"', '"file": "d.toml"')

@@ -59,16 +59,28 @@ def spec_board(**machine_options: Any) -> Board:
     pointable), /romb romfs on a block device, /nfs NFS (n: 8192 bytes),
     /dev/mtd1 NOR flash without point, /dev/fb0 (1 MiB frame buffer).
     """
-    options: dict[str, Any] = {"flash": "2M", "flash_base": FLASH_BASE, "framebuffer": "1M",
-                               "framebuffer_base": 0x30000000}
+    options: dict[str, Any] = {
+        "flash": "2M",
+        "flash_base": FLASH_BASE,
+        "framebuffer": "1M",
+        "framebuffer_base": 0x30000000,
+    }
     options.update(machine_options)
     m = z1024(**options)
-    ext2 = m.mount("ext2", "/mnt", files={"a": A10000, "a2": HardlinkSpec("a"),
-                                          "prog": FileSpec(PROG, executable=True)})
+    ext2 = m.mount(
+        "ext2",
+        "/mnt",
+        files={"a": A10000, "a2": HardlinkSpec("a"), "prog": FileSpec(PROG, executable=True)},
+    )
     ext2x = m.mount("ext2", "/mntx", noexec=True, files={"b": bytes(range(256)) * 32})
     m.mount("ramfs", "/ram")
-    rom = m.mount("romfs", "/rom", device="mtd", size="1M",
-                  files={"data": A10000, "prog": FileSpec(PROG, executable=True)})
+    rom = m.mount(
+        "romfs",
+        "/rom",
+        device="mtd",
+        size="1M",
+        files={"data": A10000, "prog": FileSpec(PROG, executable=True)},
+    )
     romb = m.mount("romfs", "/romb", device="block", files={"data": A10000})
     nfs = m.mount("nfs", "/nfs", files={"n": bytes(range(256)) * 32})
     from nommu.fs.mtd import add_mtd

@@ -65,11 +65,13 @@ def _ram(fstype: str) -> Callable[[Board, nommu.Process], tuple[int, int | None,
         p.ftruncate(fd, 2 * P)
         p.pwrite(fd, PATTERN, 0)
         return p.open("/c/f", nommu.O_RDONLY), fd, 0
+
     return setup
 
 
-def _path(path: str, offset: int = 0,
-          seek: int | None = None) -> Callable[[Board, nommu.Process], tuple[int, int | None, int]]:
+def _path(
+    path: str, offset: int = 0, seek: int | None = None
+) -> Callable[[Board, nommu.Process], tuple[int, int | None, int]]:
     def setup(board: Board, p: nommu.Process) -> tuple[int, int | None, int]:
         ro = p.open(path, nommu.O_RDONLY)
         try:
@@ -81,6 +83,7 @@ def _path(path: str, offset: int = 0,
             if rw is not None:
                 p.lseek(rw, seek, nommu.SEEK_SET)
         return ro, rw, offset
+
     return setup
 
 
@@ -102,31 +105,127 @@ RAM = Direct(lambda b: 0x00400000)
 BACKINGS = [
     Backing("ramfs", _ram("ramfs"), None, lambda b: PATTERN, 8, None, RAM, COPY, RAM, RAM),
     Backing("tmpfs", _ram("tmpfs"), None, lambda b: PATTERN, 8, None, RAM, COPY, RAM, RAM),
-    Backing("romfs-mtd", _path("/rom/data"), errno.EROFS, lambda b: A10000[:2 * P],
-            errno.EBADF, errno.EINVAL, Direct(lambda b: rom_addr(b, "data")), COPY,
-            Direct(lambda b: rom_addr(b, "data")), errno.EACCES),
-    Backing("romfs-block", _path("/romb/data"), errno.EROFS, lambda b: A10000[:2 * P],
-            errno.EBADF, errno.EINVAL, COPY, COPY, errno.ENODEV, errno.EACCES),
-    Backing("ext2", _path("/mnt/a"), None, lambda b: A10000[:2 * P], 8, None, COPY, COPY,
-            errno.ENODEV, errno.ENODEV),
-    Backing("nfs", _path("/nfs/n"), None, lambda b: bytes(range(256)) * 32, 8, None, COPY, COPY,
-            errno.ENODEV, errno.ENODEV),
-    Backing("dev-zero", _path("/dev/zero"), None, lambda b: bytes(2 * P), 8, errno.EINVAL, COPY,
-            COPY, errno.ENODEV, errno.ENODEV),
-    Backing("dev-mem", _path("/dev/mem", MEM, seek=MEM), None, lambda b: bytes(2 * P), 8,
-            errno.EINVAL, errno.ENODEV, errno.ENODEV, Direct(lambda b: MEM),
-            Direct(lambda b: MEM)),
-    Backing("dev-fb0", _path("/dev/fb0"), None, _fb_data, 8, errno.EINVAL, errno.ENODEV,
-            errno.ENODEV, Direct(lambda b: FB), Direct(lambda b: FB)),
-    Backing("dev-mtd0", _path("/dev/mtd0"), errno.EACCES, _flash, errno.EBADF, errno.EINVAL,
-            errno.EACCES, COPY, Direct(lambda b: FLASH_BASE), errno.EACCES),
-    Backing("pipe", _pipe, None, lambda b: PATTERN, 8, errno.EINVAL, errno.ENODEV, errno.ENODEV,
-            errno.ENODEV, errno.ENODEV),
+    Backing(
+        "romfs-mtd",
+        _path("/rom/data"),
+        errno.EROFS,
+        lambda b: A10000[: 2 * P],
+        errno.EBADF,
+        errno.EINVAL,
+        Direct(lambda b: rom_addr(b, "data")),
+        COPY,
+        Direct(lambda b: rom_addr(b, "data")),
+        errno.EACCES,
+    ),
+    Backing(
+        "romfs-block",
+        _path("/romb/data"),
+        errno.EROFS,
+        lambda b: A10000[: 2 * P],
+        errno.EBADF,
+        errno.EINVAL,
+        COPY,
+        COPY,
+        errno.ENODEV,
+        errno.EACCES,
+    ),
+    Backing(
+        "ext2",
+        _path("/mnt/a"),
+        None,
+        lambda b: A10000[: 2 * P],
+        8,
+        None,
+        COPY,
+        COPY,
+        errno.ENODEV,
+        errno.ENODEV,
+    ),
+    Backing(
+        "nfs",
+        _path("/nfs/n"),
+        None,
+        lambda b: bytes(range(256)) * 32,
+        8,
+        None,
+        COPY,
+        COPY,
+        errno.ENODEV,
+        errno.ENODEV,
+    ),
+    Backing(
+        "dev-zero",
+        _path("/dev/zero"),
+        None,
+        lambda b: bytes(2 * P),
+        8,
+        errno.EINVAL,
+        COPY,
+        COPY,
+        errno.ENODEV,
+        errno.ENODEV,
+    ),
+    Backing(
+        "dev-mem",
+        _path("/dev/mem", MEM, seek=MEM),
+        None,
+        lambda b: bytes(2 * P),
+        8,
+        errno.EINVAL,
+        errno.ENODEV,
+        errno.ENODEV,
+        Direct(lambda b: MEM),
+        Direct(lambda b: MEM),
+    ),
+    Backing(
+        "dev-fb0",
+        _path("/dev/fb0"),
+        None,
+        _fb_data,
+        8,
+        errno.EINVAL,
+        errno.ENODEV,
+        errno.ENODEV,
+        Direct(lambda b: FB),
+        Direct(lambda b: FB),
+    ),
+    Backing(
+        "dev-mtd0",
+        _path("/dev/mtd0"),
+        errno.EACCES,
+        _flash,
+        errno.EBADF,
+        errno.EINVAL,
+        errno.EACCES,
+        COPY,
+        Direct(lambda b: FLASH_BASE),
+        errno.EACCES,
+    ),
+    Backing(
+        "pipe",
+        _pipe,
+        None,
+        lambda b: PATTERN,
+        8,
+        errno.EINVAL,
+        errno.ENODEV,
+        errno.ENODEV,
+        errno.ENODEV,
+        errno.ENODEV,
+    ),
 ]
 
 
-def _check_mapping(board: Board, p: nommu.Process, outcome: Outcome, prot: int, flags: int,
-                   fd: int, offset: int, data: bytes) -> None:
+def _check_mapping(
+    board: Board,
+    p: nommu.Process,
+    outcome: Outcome,
+    prot: int,
+    flags: int,
+    fd: int,
+    offset: int,
+    data: bytes,
+) -> None:
     m = board.m
     free = free_pages(m)
     if isinstance(outcome, int):

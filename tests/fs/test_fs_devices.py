@@ -73,8 +73,9 @@ def test_dev_zero_private_copy_is_file_backed(m: nommu.Machine) -> None:
     assert p1.peek(a, 8192) == bytes(8192)
     assert meminfo(m, "MmapCopy") == 8
     ino = p1.stat("/dev/zero").st_ino
-    assert maps_lines(m, p1.pid) == [pad(f"00400000-00402000 rw-p 00000000 00:0e {ino} ",
-                                         "/dev/zero")]
+    assert maps_lines(m, p1.pid) == [
+        pad(f"00400000-00402000 rw-p 00000000 00:0e {ino} ", "/dev/zero")
+    ]
     # a file VMA: no partial unmap
     assert errno_of(p1.munmap, a, 4096) == errno.EINVAL
     assert errno_of(p1.munmap, a + 4096, 4096) == errno.EINVAL

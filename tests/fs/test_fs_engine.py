@@ -43,8 +43,7 @@ class OddDevice(FileOperations):
     def mmap_capabilities(self, file: File) -> int:
         return NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         self.calls.append("get_unmapped_area")
         return self.base + (pgoff << 12)
 
@@ -138,10 +137,12 @@ def test_vm_flags_of_each_kind_of_file_mapping(board) -> None:  # type: ignore[n
     by_addr = dict(zip([v.vm_start for v in p.mm.vmas()], vma_flags(p), strict=True))
     xip = by_addr[board.rom.mtd.base + board.rom.image.lookup("/data").data_offset]
     assert xip == VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYEXEC | VM_MAYOVERLAY
-    assert by_addr[0x00400000] == (VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
-                                   | VM_MAYOVERLAY | VM_MAPPED_COPY)
-    assert by_addr[board.rom.mtd.base] == (VM_READ | VM_SHARED | VM_MAYSHARE | VM_MAYREAD
-                                           | VM_MAYEXEC)
+    assert by_addr[0x00400000] == (
+        VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_MAYOVERLAY | VM_MAPPED_COPY
+    )
+    assert by_addr[board.rom.mtd.base] == (
+        VM_READ | VM_SHARED | VM_MAYSHARE | VM_MAYREAD | VM_MAYEXEC
+    )
     # traced: no VM_MAYOVERLAY, so not shareable
     t = board.spawn("T")
     t.ptraced = True
@@ -152,7 +153,8 @@ def test_vm_flags_of_each_kind_of_file_mapping(board) -> None:  # type: ignore[n
     fdw = t.open("/mnt/a", nommu.O_RDWR)
     w = t.mmap(0, 4096, RW, PRIV, fdw, 0)
     assert [v.vm_flags for v in t.mm.vmas() if v.vm_start == w] == [
-        VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_MAPPED_COPY]
+        VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_MAPPED_COPY
+    ]
 
 
 def test_icache_flushed_once_per_region(board) -> None:  # type: ignore[no-untyped-def]

@@ -34,8 +34,14 @@ def test_exact_lines_for_every_backing() -> None:
     fb = p.mmap(0, 2 * P, RW, SHARED, p.open("/dev/fb0", nommu.O_RDWR), 0)
     mem = p.mmap(0, P, RW, SHARED, p.open("/dev/mem", nommu.O_RDWR), 0x00700000)
     # IDEAL-BUDDY placement from Z1024 (3-page copies trim their order-2 block)
-    assert (ram, ext, nfs, romb, zero, anon) == (0x00400000, 0x00404000, 0x00407000, 0x00408000,
-                                                  0x0040B000, 0x0040C000)
+    assert (ram, ext, nfs, romb, zero, anon) == (
+        0x00400000,
+        0x00404000,
+        0x00407000,
+        0x00408000,
+        0x0040B000,
+        0x0040C000,
+    )
     assert mtd == FLASH_BASE and fb == 0x30000000 and mem == 0x00700000
     xip_end = xip + 3 * P
     expected = [
@@ -69,10 +75,10 @@ def test_sharer_lines_differ_from_the_region_line() -> None:
     t = p2.mmap(0, 4096, R | X, PRIV, fd2, 4096)
     ino = board.rom.image.lookup("/prog").ino
     assert t == s + 4096
-    assert maps_lines(m) == [pad(f"{s:08x}-{s + 8192:08x} r--p 00000000 1f:00 {ino} ",
-                                 "/rom/prog")]
-    assert maps_lines(m, p2.pid) == [pad(f"{t:08x}-{t + 4096:08x} r-xp 00001000 1f:00 {ino} ",
-                                         "/rom/prog")]
+    assert maps_lines(m) == [pad(f"{s:08x}-{s + 8192:08x} r--p 00000000 1f:00 {ino} ", "/rom/prog")]
+    assert maps_lines(m, p2.pid) == [
+        pad(f"{t:08x}-{t + 4096:08x} r-xp 00001000 1f:00 {ino} ", "/rom/prog")
+    ]
 
 
 def test_64_bit_padding_and_deleted_files() -> None:

@@ -94,8 +94,9 @@ def test_c87_subset_attach() -> None:
     a = p2.mmap(0, 4096, R, SHARED, fd2, 4096)
     assert a == 0x00401000
     i = ino(p1, "/ram/f")
-    assert maps_lines(m, p2.pid) == [pad(f"00401000-00402000 r--S 00001000 {RAMDEV} {i} ",
-                                         "/ram/f")]
+    assert maps_lines(m, p2.pid) == [
+        pad(f"00401000-00402000 r--S 00001000 {RAMDEV} {i} ", "/ram/f")
+    ]
     assert len(maps_lines(m)) == 1
     m.validate()
 
@@ -314,8 +315,9 @@ def test_h6_copy_trimmed_by_a_shrink_strands_its_tail() -> None:
     assert m.nommu.stranded == [((c + P) // P, (c + 3 * P) // P)]
     from nommu.analysis.snapshot import KIND_OTHER, capture
 
-    assert [(a.start_pfn, a.npages, a.label) for a in capture(m).allocations
-            if a.kind == KIND_OTHER] == [((c + P) // P, 2, "copy pages stranded by a file shrink")]
+    assert [
+        (a.start_pfn, a.npages, a.label) for a in capture(m).allocations if a.kind == KIND_OTHER
+    ] == [((c + P) // P, 2, "copy pages stranded by a file shrink")]
     m.validate()
 
 
@@ -330,8 +332,7 @@ def test_shrink_below_a_copy_past_the_old_eof_inverts_its_region() -> None:
     assert p2.mmap(0, P, RW, SHARED, fd2, 2 * P) == c  # H6
     p1.ftruncate(fd, 0)  # page 2 lies beyond the old EOF: not in the dead zone
     assert maps_lines(m) == [pad(f"{c:08x}-{c - 2 * P:08x} r--p 00002000 00:11 2 ", "/ram/f")]
-    assert maps_lines(m, p1.pid) == [pad(f"{c:08x}-{c + P:08x} r--p 00002000 00:11 2 ",
-                                         "/ram/f")]
+    assert maps_lines(m, p1.pid) == [pad(f"{c:08x}-{c + P:08x} r--p 00002000 00:11 2 ", "/ram/f")]
     m.validate()
     p1.munmap(c, P)
     p2.munmap(c, P)

@@ -110,8 +110,9 @@ def test_xip_shared_mapping_and_exec_checks(board) -> None:  # type: ignore[no-u
     s = p1.mmap(0, 20000, R | X, SHARED, fd, 0)
     assert s == rom_addr(board, "prog")
     ino = board.rom.image.lookup("/prog").ino
-    assert maps_lines(m, p1.pid) == [pad(f"{s:08x}-{s + 5 * P:08x} r-xS 00000000 1f:00 {ino} ",
-                                         "/rom/prog")]
+    assert maps_lines(m, p1.pid) == [
+        pad(f"{s:08x}-{s + 5 * P:08x} r-xS 00000000 1f:00 {ino} ", "/rom/prog")
+    ]
     assert p1.peek(s, 20000) == PROG
     # MAP_SHARED PROT_WRITE: the file cannot be open for writing (EROFS), so EACCES
     assert errno_of(p1.open, "/rom/prog", nommu.O_RDWR) == errno.EROFS
@@ -132,8 +133,9 @@ def test_romfs_on_block_device_copies_only(board) -> None:  # type: ignore[no-un
     assert p1.peek(c, 10000) == A10000
     assert errno_of(p1.mmap, 0, 4096, R, SHARED, fd, 0) == errno.ENODEV
     ino = board.romb.image.lookup("/data").ino
-    assert maps_lines(m, p1.pid) == [pad(f"00400000-00403000 r-xp 00000000 01:00 {ino} ",
-                                         "/romb/data")]
+    assert maps_lines(m, p1.pid) == [
+        pad(f"00400000-00403000 r-xp 00000000 01:00 {ino} ", "/romb/data")
+    ]
     m.validate()
 
 
@@ -176,8 +178,9 @@ def test_c109_mtdchar(board) -> None:  # type: ignore[no-untyped-def]
     s = p1.mmap(0, 4096, R, SHARED, fd, 0)
     assert s == FLASH_BASE
     ino = p1.stat("/dev/mtd0").st_ino
-    assert maps_lines(m, p1.pid) == [pad(f"10000000-10001000 r--S 00000000 00:0e {ino} ",
-                                         "/dev/mtd0")]
+    assert maps_lines(m, p1.pid) == [
+        pad(f"10000000-10001000 r--S 00000000 00:0e {ino} ", "/dev/mtd0")
+    ]
     assert errno_of(p1.mmap, 0, 4096, R, PRIV, fd, 0) == errno.EACCES
     assert errno_of(p1.mmap, 0, 2 << 20, R, SHARED, fd, 0) == errno.EINVAL
     assert errno_of(p1.mmap, 0, 8192, R, SHARED, fd, (1 << 20) - 4096) == errno.EINVAL
@@ -266,8 +269,11 @@ def test_consecutive_partitions() -> None:
     a = m.mount("romfs", "/a", files={"f": b"a" * 100})
     b = m.mount("romfs", "/b", files={"f": b"b" * 70000})
     c = m.mount("romfs", "/c", files={"f": b"c"}, size="1M")
-    assert [x.mtd.base for x in (a, b, c)] == [FLASH_BASE, FLASH_BASE + 0x10000,
-                                               FLASH_BASE + 0x30000]
+    assert [x.mtd.base for x in (a, b, c)] == [
+        FLASH_BASE,
+        FLASH_BASE + 0x10000,
+        FLASH_BASE + 0x30000,
+    ]
     assert [x.mtd.size for x in (a, b, c)] == [0x10000, 0x20000, 0x100000]
     p = m.spawn(name="P1")
     assert [p.stat(f"/{n}/f").st_dev for n in "abc"] == [0x1F00, 0x1F01, 0x1F02]
@@ -282,16 +288,20 @@ def test_consecutive_partitions() -> None:
 
 def test_romfs_metadata_links_devices_and_erofs() -> None:
     m = z1024(flash="1M", flash_base=FLASH_BASE)
-    rom = m.mount("romfs", "/rom", files={
-        "bin/app": FileSpec(b"\x7fapp", executable=True),
-        "bin/link": HardlinkSpec("bin/app"),
-        "sh": SymlinkSpec("/rom/bin/app"),
-        "dev/zero": DeviceSpec("char", 1, 5),
-        "dev/nothing": DeviceSpec("char", 250, 0),
-        "dev/blk": DeviceSpec("block", 3, 1),
-        "fifo": SpecialSpec("fifo"),
-        "sock": SpecialSpec("socket"),
-    })
+    rom = m.mount(
+        "romfs",
+        "/rom",
+        files={
+            "bin/app": FileSpec(b"\x7fapp", executable=True),
+            "bin/link": HardlinkSpec("bin/app"),
+            "sh": SymlinkSpec("/rom/bin/app"),
+            "dev/zero": DeviceSpec("char", 1, 5),
+            "dev/nothing": DeviceSpec("char", 250, 0),
+            "dev/blk": DeviceSpec("block", 3, 1),
+            "fifo": SpecialSpec("fifo"),
+            "sock": SpecialSpec("socket"),
+        },
+    )
     p = m.spawn(name="P1")
     st = p.stat("/rom/bin/app")
     assert st.st_ino == rom.image.lookup("/bin/app").ino
@@ -315,9 +325,10 @@ def test_romfs_metadata_links_devices_and_erofs() -> None:
     assert p.read(fdz, 3) == bytes(3)
     assert p.stat("/rom/dev/zero").st_rdev == (1 << 8) | 5
     z = p.mmap(0, 4096, R, PRIV, fdz, 0)
-    assert maps_lines(m, p.pid)[0] == pad(f"{z:08x}-{z + P:08x} r--p 00000000 1f:00 "
-                                          f"{rom.image.lookup('/dev/zero').ino} ",
-                                          "/rom/dev/zero")
+    assert maps_lines(m, p.pid)[0] == pad(
+        f"{z:08x}-{z + P:08x} r--p 00000000 1f:00 {rom.image.lookup('/dev/zero').ino} ",
+        "/rom/dev/zero",
+    )
     assert p.peek(z, 4) == bytes(4)
     assert errno_of(p.open, "/rom/dev/nothing", nommu.O_RDONLY) == errno.ENXIO
     assert errno_of(p.open, "/rom/dev/blk", nommu.O_RDONLY) == errno.ENXIO
@@ -415,8 +426,7 @@ def test_real_uclinux_image_mounts_and_executes_in_place() -> None:
 def test_c111_cramfs_physmem() -> None:
     m = z1024(flash="1M", flash_base=FLASH_BASE)
     u, c = bytes(range(256)) * 32, bytes(range(255, -1, -1)) * 32
-    cram = m.mount("cramfs", "/cram", files={"u": FileSpec(u, executable=True), "c": c},
-                   xip=["u"])
+    cram = m.mount("cramfs", "/cram", files={"u": FileSpec(u, executable=True), "c": c}, xip=["u"])
     p = m.spawn(name="P1")
     fdu = p.open("/cram/u", nommu.O_RDONLY)
     lc = p.mmap(0, 8192, R | X, PRIV, fdu, 0)
@@ -434,10 +444,12 @@ def test_c111_cramfs_physmem() -> None:
     assert p.stat("/cram/u").st_dev == 0x1F00
     ino = p.stat("/cram/u").st_ino
     # the MAP_SHARED mapping of the same range hid the first VMA (H2); the region is r-xp
-    assert maps_lines(m, p.pid)[-1] == pad(f"{lc:08x}-{lc + 8192:08x} r--S 00000000 1f:00 {ino} ",
-                                           "/cram/u")
-    assert maps_lines(m)[-1] == pad(f"{lc:08x}-{lc + 8192:08x} r-xp 00000000 1f:00 {ino} ",
-                                    "/cram/u")
+    assert maps_lines(m, p.pid)[-1] == pad(
+        f"{lc:08x}-{lc + 8192:08x} r--S 00000000 1f:00 {ino} ", "/cram/u"
+    )
+    assert maps_lines(m)[-1] == pad(
+        f"{lc:08x}-{lc + 8192:08x} r-xp 00000000 1f:00 {ino} ", "/cram/u"
+    )
     # on a block device cramfs has no capabilities: copies only
     m.mount("cramfs", "/cramb", device="block", files={"u": u}, xip=["u"])
     fdb = p.open("/cramb/u", nommu.O_RDONLY)

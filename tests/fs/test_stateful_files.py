@@ -30,8 +30,12 @@ from nommu.mm.region import Region
 
 P = 4096
 R, W = nommu.PROT_READ, nommu.PROT_WRITE
-KINDS = {"priv_ro": (R, nommu.MAP_PRIVATE), "priv_rw": (R | W, nommu.MAP_PRIVATE),
-         "shared_ro": (R, nommu.MAP_SHARED), "shared_rw": (R | W, nommu.MAP_SHARED)}
+KINDS = {
+    "priv_ro": (R, nommu.MAP_PRIVATE),
+    "priv_rw": (R | W, nommu.MAP_PRIVATE),
+    "shared_ro": (R, nommu.MAP_SHARED),
+    "shared_rw": (R | W, nommu.MAP_SHARED),
+}
 NAMES = ["/ram/f0", "/ram/f1", "/mnt/f0", "/mnt/f1"]
 
 
@@ -82,7 +86,7 @@ class FileMachine(RuleBasedStateMachine):
         return self.world.contents.setdefault(inode, bytearray())
 
     def window(self, inode: Inode, pgoff: int, length: int) -> bytes:
-        data = bytes(self.content(inode)[pgoff * P:pgoff * P + length])
+        data = bytes(self.content(inode)[pgoff * P : pgoff * P + length])
         return data + bytes(length - len(data))
 
     def mark_dangling(self, inode: Inode, newsize: int) -> None:
@@ -112,8 +116,11 @@ class FileMachine(RuleBasedStateMachine):
         assert self.world.names[name] is inode
         self.descs.append(Desc(p, fd, inode))
 
-    @rule(who=st.integers(0, 2), name=st.sampled_from(NAMES),
-          size=st.sampled_from([P, 2 * P, 3 * P, 4 * P, 5 * P + 1, 8 * P]))
+    @rule(
+        who=st.integers(0, 2),
+        name=st.sampled_from(NAMES),
+        size=st.sampled_from([P, 2 * P, 3 * P, 4 * P, 5 * P + 1, 8 * P]),
+    )
     def create_sized(self, who: int, name: str, size: int) -> None:
         """open(O_CREAT|O_TRUNC) then ftruncate from 0: the contiguous, mappable layout."""
         p = self.procs[who]
@@ -132,8 +139,10 @@ class FileMachine(RuleBasedStateMachine):
         self._truncate(self.descs[-1], size)
 
     @precondition(lambda self: self.descs)
-    @rule(i=st.integers(0, 99), size=st.sampled_from([0, 1, 100, P, P + 7, 2 * P, 3 * P,
-                                                      5 * P + 3, 8 * P, 70 * P]))
+    @rule(
+        i=st.integers(0, 99),
+        size=st.sampled_from([0, 1, 100, P, P + 7, 2 * P, 3 * P, 5 * P + 3, 8 * P, 70 * P]),
+    )
     def ftruncate(self, i: int, size: int) -> None:
         self._truncate(self.descs[i % len(self.descs)], size)
 
@@ -156,8 +165,13 @@ class FileMachine(RuleBasedStateMachine):
             data.extend(bytes(size - old))
 
     @precondition(lambda self: self.descs)
-    @rule(i=st.integers(0, 99), offset=st.integers(0, 6 * P), length=st.integers(1, 2 * P),
-          byte=st.integers(1, 255), seek=st.booleans())
+    @rule(
+        i=st.integers(0, 99),
+        offset=st.integers(0, 6 * P),
+        length=st.integers(1, 2 * P),
+        byte=st.integers(1, 255),
+        seek=st.booleans(),
+    )
     def write(self, i: int, offset: int, length: int, byte: int, seek: bool) -> None:
         d = self.descs[i % len(self.descs)]
         payload = bytes([byte]) * length
@@ -173,11 +187,16 @@ class FileMachine(RuleBasedStateMachine):
         data = self.content(d.inode)
         if offset > len(data):
             data.extend(bytes(offset - len(data)))
-        data[offset:offset + n] = payload[:n]
+        data[offset : offset + n] = payload[:n]
 
     @precondition(lambda self: self.descs)
-    @rule(i=st.integers(0, 99), kind=st.sampled_from(sorted(KINDS)), pgoff=st.integers(0, 2),
-          npages=st.integers(1, 3), traced=st.booleans())
+    @rule(
+        i=st.integers(0, 99),
+        kind=st.sampled_from(sorted(KINDS)),
+        pgoff=st.integers(0, 2),
+        npages=st.integers(1, 3),
+        traced=st.booleans(),
+    )
     def mmap(self, i: int, kind: str, pgoff: int, npages: int, traced: bool) -> None:
         d = self.descs[i % len(self.descs)]
         prot, flags = KINDS[kind]
@@ -215,15 +234,20 @@ class FileMachine(RuleBasedStateMachine):
                 if d.inode.page_cache.get(pgoff + k, -1) != addr // P + k:
                     # not the file's page now: it attached to a region a shrink left
                     # dangling (H5), kept in the tree by a hidden VMA (H2)
-                    assert any(ino is d.inode and lo <= addr + k * P < hi
-                               for ino, lo, hi in self.dangling_ranges)
+                    assert any(
+                        ino is d.inode and lo <= addr + k * P < hi
+                        for ino, lo, hi in self.dangling_ranges
+                    )
                     mp.dangling = True
         for other in self.maps:
-            if (other.dangling and other.inode is d.inode and other.addr <= addr
-                    and addr + length <= other.addr + other.length):
+            if (
+                other.dangling
+                and other.inode is d.inode
+                and other.addr <= addr
+                and addr + length <= other.addr + other.length
+            ):
                 mp.dangling = True
-        same = [x for x in self.maps
-                if x.proc.mm is p.mm and x.addr == addr and x.length == length]
+        same = [x for x in self.maps if x.proc.mm is p.mm and x.addr == addr and x.length == length]
         self.hidden.extend(same)  # the new VMA overwrites their range in the tree (H2)
         self.maps = [x for x in self.maps if x not in same]
         self.maps.append(mp)
@@ -242,12 +266,19 @@ class FileMachine(RuleBasedStateMachine):
 
     def store_targets(self) -> list[Mapping]:
         """Writable mappings whose bytes the reference knows: MAP_SHARED direct, private copies."""
-        return [mp for mp in self.maps if not mp.dangling and mp.writable
-                and mp.kind in ("shared", "copy")]
+        return [
+            mp
+            for mp in self.maps
+            if not mp.dangling and mp.writable and mp.kind in ("shared", "copy")
+        ]
 
     @precondition(lambda self: self.store_targets())
-    @rule(i=st.integers(0, 99), offset=st.integers(0, 4 * P), length=st.integers(1, 64),
-          byte=st.integers(0, 255))
+    @rule(
+        i=st.integers(0, 99),
+        offset=st.integers(0, 4 * P),
+        length=st.integers(1, 64),
+        byte=st.integers(0, 255),
+    )
     def store(self, i: int, offset: int, length: int, byte: int) -> None:
         """A CPU store through a writable mapping (MAP_SHARED: into the file)."""
         targets = self.store_targets()
@@ -265,11 +296,11 @@ class FileMachine(RuleBasedStateMachine):
         mp.proc.poke(mp.addr + offset, payload)
         if mp.kind == "shared":
             pos = mp.pgoff * P + offset
-            self.content(mp.inode)[pos:pos + length] = payload
+            self.content(mp.inode)[pos : pos + length] = payload
         else:  # into the region: every mapping sharing it sees the store (H6 included)
             assert mp.region is not None
             at = mp.addr - mp.region.vm_start + offset
-            self.copies[mp.region][at:at + length] = payload
+            self.copies[mp.region][at : at + length] = payload
 
     @precondition(lambda self: self.descs)
     @rule(i=st.integers(0, 99))
@@ -314,7 +345,7 @@ class FileMachine(RuleBasedStateMachine):
             if mp.kind == "copy":
                 assert mp.region is not None
                 at = mp.addr - mp.region.vm_start
-                assert got == bytes(self.copies[mp.region][at:at + mp.length])
+                assert got == bytes(self.copies[mp.region][at : at + mp.length])
                 continue
             assert got == self.window(mp.inode, mp.pgoff, mp.length)
             if mp.kind == "shared":  # page-cache pages under MAP_SHARED are never freed

@@ -20,8 +20,12 @@ def err(exc: pytest.ExceptionInfo[SyscallError]) -> int:
     ("length", "flags", "expected"),
     [
         pytest.param(0, ANON, errno.EINVAL, id="C1-zero-length"),
-        pytest.param(P, nommu.MAP_SHARED_VALIDATE | nommu.MAP_ANONYMOUS, errno.EINVAL,
-                     id="C5-shared-validate"),
+        pytest.param(
+            P,
+            nommu.MAP_SHARED_VALIDATE | nommu.MAP_ANONYMOUS,
+            errno.EINVAL,
+            id="C5-shared-validate",
+        ),
         pytest.param(P, nommu.MAP_ANONYMOUS, errno.EINVAL, id="type-0"),
         pytest.param(P, ANON | nommu.MAP_FIXED, errno.EINVAL, id="map-fixed"),
         pytest.param(-1, ANON, errno.ENOMEM, id="length-wraps"),
@@ -105,9 +109,20 @@ def test_C19_five_pages_trimmed(machine: nommu.Machine, proc: nommu.Process) -> 
     assert meminfo(machine, "MmapCopy") == 20
 
 
-@pytest.mark.parametrize(("trim", "pages", "allocated"),
-                         [(0, 5, 8), (1, 5, 5), (2, 5, 5), (3, 5, 5), (4, 5, 8), (3, 6, 8),
-                          (2, 6, 6), (1, 4, 4), (0, 1, 1)])
+@pytest.mark.parametrize(
+    ("trim", "pages", "allocated"),
+    [
+        (0, 5, 8),
+        (1, 5, 5),
+        (2, 5, 5),
+        (3, 5, 5),
+        (4, 5, 8),
+        (3, 6, 8),
+        (2, 6, 6),
+        (1, 4, 4),
+        (0, 1, 1),
+    ],
+)
 def test_nr_trim_pages_threshold(trim: int, pages: int, allocated: int) -> None:
     m = z1024(nr_trim_pages=trim)
     p = m.spawn()
@@ -175,9 +190,11 @@ def test_above_max_order_is_enomem_whatever_is_free() -> None:
     with pytest.raises(SyscallError) as e:
         p.mmap(0, (4 << 20) + 1, RW, ANON)
     assert err(e) == errno.ENOMEM
-    assert e.value.detail == ("4198400 bytes need an order-11 block, above the largest order the "
-                              "allocator has (MAX_PAGE_ORDER 10 = 4096 KiB), whatever memory is "
-                              "free")
+    assert e.value.detail == (
+        "4198400 bytes need an order-11 block, above the largest order the "
+        "allocator has (MAX_PAGE_ORDER 10 = 4096 KiB), whatever memory is "
+        "free"
+    )
     log = m.dmesg()
     assert "WARNING: at mm/page_alloc.c __alloc_pages: order 11 > MAX_PAGE_ORDER 10" in log
     assert "Allocation of length 4198400 from process 1 (big) failed" in log
@@ -193,8 +210,10 @@ def test_C29_external_fragmentation(machine: nommu.Machine, proc: nommu.Process)
     with pytest.raises(SyscallError) as e:
         proc.mmap(0, 2 * P, RW, ANON)
     assert err(e) == errno.ENOMEM
-    assert e.value.detail == ("8192 bytes need one contiguous order-1 block (8 KiB) but the "
-                              "largest free block is order 0 (4 KiB); 32 KiB free in total")
+    assert e.value.detail == (
+        "8192 bytes need one contiguous order-1 block (8 KiB) but the "
+        "largest free block is order 0 (4 KiB); 32 KiB free in total"
+    )
     log = machine.dmesg()
     assert log[-4:] == [
         "P1: page allocation failure: order:1, mode:0xcc0(GFP_KERNEL), nodemask=(null)",
@@ -262,11 +281,11 @@ def test_C37_hole_in_the_middle(machine: nommu.Machine, proc: nommu.Process) -> 
     proc.poke(a + 2 * P, b"high")
     proc.munmap(a + 0x1000, 0x1000)
     assert machine.cat(f"/proc/{proc.pid}/maps") == (
-        "00400000-00401000 rw-p 00000000 00:00 0 \n"
-        "00402000-00404000 rw-p 00000000 00:00 0 \n")
+        "00400000-00401000 rw-p 00000000 00:00 0 \n00402000-00404000 rw-p 00000000 00:00 0 \n"
+    )
     assert machine.cat("/proc/maps") == (
-        "00400000-00401000 rw-p 00000000 00:00 0 \n"
-        "00402000-00404000 rw-p 00001000 00:00 0 \n")
+        "00400000-00401000 rw-p 00000000 00:00 0 \n00402000-00404000 rw-p 00001000 00:00 0 \n"
+    )
     assert proc.mm is not None and proc.mm.map_count == 2
     assert free_pages(machine) == 1021
     assert buddy(machine) == "1 0 1 1 1 1 1 1 1 1 0"
@@ -387,8 +406,12 @@ def test_C49_old_length_must_match(proc: nommu.Process) -> None:
 
 def test_C51_alignment_and_zero_sizes(proc: nommu.Process) -> None:
     a = proc.mmap(0, 4 * P, RW, ANON)
-    for args in ((a + 1, 0x4000, 0x1000, 0), (a, 0, 0x1000, nommu.MREMAP_MAYMOVE),
-                 (a, 0x4000, 0, 0), (a, 0x4000, 0x1000, nommu.MREMAP_FIXED, a + P)):
+    for args in (
+        (a + 1, 0x4000, 0x1000, 0),
+        (a, 0, 0x1000, nommu.MREMAP_MAYMOVE),
+        (a, 0x4000, 0, 0),
+        (a, 0x4000, 0x1000, nommu.MREMAP_FIXED, a + P),
+    ):
         with pytest.raises(SyscallError) as e:
             proc.mremap(*args)
         assert err(e) == errno.EINVAL
@@ -440,18 +463,31 @@ def test_brk_of_a_process_without_a_program(proc: nommu.Process) -> None:
     assert proc.brk(0x00500000) == 0
 
 
-@pytest.mark.parametrize("call", [
-    lambda p, a: p.mprotect(a, P, nommu.PROT_READ),
-    lambda p, a: p.msync(a, P, 4),
-    lambda p, a: p.mlock(a, P),
-    lambda p, a: p.munlock(a, P),
-    lambda p, a: p.mlockall(1),
-    lambda p, a: p.munlockall(),
-    lambda p, a: p.mincore(a, P),
-    lambda p, a: p.madvise(a, P, 4),
-    lambda p, a: p.remap_file_pages(a, P, 0, 0, 0),
-], ids=["mprotect", "msync", "mlock", "munlock", "mlockall", "munlockall", "mincore",
-        "madvise", "remap_file_pages"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p, a: p.mprotect(a, P, nommu.PROT_READ),
+        lambda p, a: p.msync(a, P, 4),
+        lambda p, a: p.mlock(a, P),
+        lambda p, a: p.munlock(a, P),
+        lambda p, a: p.mlockall(1),
+        lambda p, a: p.munlockall(),
+        lambda p, a: p.mincore(a, P),
+        lambda p, a: p.madvise(a, P, 4),
+        lambda p, a: p.remap_file_pages(a, P, 0, 0, 0),
+    ],
+    ids=[
+        "mprotect",
+        "msync",
+        "mlock",
+        "munlock",
+        "mlockall",
+        "munlockall",
+        "mincore",
+        "madvise",
+        "remap_file_pages",
+    ],
+)
 def test_C125_enosys(machine: nommu.Machine, proc: nommu.Process, call: object) -> None:
     a = proc.mmap(0, P, RW, ANON)
     before = machine.cat("/proc/maps")
@@ -501,11 +537,13 @@ def test_C129_buddyinfo_exact(machine: nommu.Machine, proc: nommu.Process) -> No
     a = proc.mmap(0, P, RW, ANON)
     assert machine.cat("/proc/buddyinfo") == (
         "Node 0, zone   Normal      1      1      1      1      1      1      1      1      1"
-        "      1      0 \n")
+        "      1      0 \n"
+    )
     proc.munmap(a, P)
     assert machine.cat("/proc/buddyinfo") == (
         "Node 0, zone   Normal      0      0      0      0      0      0      0      0      0"
-        "      0      1 \n")
+        "      0      1 \n"
+    )
 
 
 def test_meminfo_format(machine: nommu.Machine, proc: nommu.Process) -> None:

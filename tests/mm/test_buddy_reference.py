@@ -51,8 +51,7 @@ class BuddyAgainstReference(RuleBasedStateMachine):
         self.ref.free_page_series(pfn, pfn + n)
 
     @precondition(lambda self: self.held)
-    @rule(pick=st.integers(0, 1 << 16), cut=st.integers(1, 1 << MAX_ORDER),
-          head=st.booleans())
+    @rule(pick=st.integers(0, 1 << 16), cut=st.integers(1, 1 << MAX_ORDER), head=st.booleans())
     def free_part(self, pick: int, cut: int, head: bool) -> None:
         """A head or tail cut, as munmap of part of a mapping frees it."""
         i = pick % len(self.held)

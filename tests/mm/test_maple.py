@@ -15,8 +15,7 @@ def test_store_overwrites_and_trims() -> None:
     t: RangeMap[str] = RangeMap()
     assert t.store(0x1000, 0x4000, "a") == []
     assert t.store(0x2000, 0x3000, "b") == []
-    assert list(t.items()) == [(0x1000, 0x2000, "a"), (0x2000, 0x3000, "b"),
-                               (0x3000, 0x4000, "a")]
+    assert list(t.items()) == [(0x1000, 0x2000, "a"), (0x2000, 0x3000, "b"), (0x3000, 0x4000, "a")]
     assert t.values() == ["a", "b"]
     assert t.store(0x1000, 0x4000, "c") == ["a", "b"]
     assert list(t.items()) == [(0x1000, 0x4000, "c")]
@@ -58,7 +57,9 @@ def test_matches_an_address_dict(ops: list[tuple[bool, int, int]]) -> None:
             assert t.find(a) == ref.get(a)
 
 
-@given(st.lists(st.integers(-10**6, 10**6), unique=True, max_size=3000), st.integers(-10**6, 10**6))
+@given(
+    st.lists(st.integers(-(10**6), 10**6), unique=True, max_size=3000), st.integers(-(10**6), 10**6)
+)
 def test_sorted_ints(keys: list[int], probe: int) -> None:
     s = SortedInts()
     for k in keys:
@@ -74,7 +75,7 @@ def test_sorted_ints(keys: list[int], probe: int) -> None:
     assert list(s) == sorted(keys[1::2])
 
 
-@given(st.lists(st.integers(-10**6, 10**6), unique=True, max_size=300))
+@given(st.lists(st.integers(-(10**6), 10**6), unique=True, max_size=300))
 def test_sorted_ints_add_neighbours(keys: list[int]) -> None:
     """Inserting reports the neighbours the key now has, across chunk boundaries."""
     rnd = random.Random(sum(keys))

@@ -19,8 +19,16 @@ def zone(order: int = 4, nblocks: int = 1, base: int = 0x400) -> BuddyAllocator:
 def test_online_hands_over_maximal_blocks_ascending_to_tails() -> None:
     z = BuddyAllocator(0, 0x40, 4)
     z.online(3, 0x3D)
-    assert list(z.free_blocks()) == [(3, 0), (4, 2), (8, 3), (16, 4), (32, 4), (48, 3),
-                                     (56, 2), (60, 0)]
+    assert list(z.free_blocks()) == [
+        (3, 0),
+        (4, 2),
+        (8, 3),
+        (16, 4),
+        (32, 4),
+        (48, 3),
+        (56, 2),
+        (60, 0),
+    ]
     assert list(z.blocks(4)) == [16, 32]  # ascending: the lowest block is taken first
     assert z.free_count == 0x3D - 3
     z.validate()

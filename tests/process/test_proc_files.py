@@ -24,11 +24,14 @@ def test_status_identity_lines() -> None:
     assert _field(st, "Pid") == str(p.pid) and _field(st, "PPid") == str(sh.pid)
     assert _field(st, "Tgid") == str(p.pid)
     lines = st.splitlines()
-    assert lines.index(next(ln for ln in lines if ln.startswith("Mem:"))) == \
-        lines.index(next(ln for ln in lines if ln.startswith("Kthread:"))) + 1
-    assert [ln.split(":")[0] for ln in lines[lines.index(next(
-        ln for ln in lines if ln.startswith("Mem:"))):][:4]] == ["Mem", "Slack", "Shared",
-                                                             "CoreDumping"]
+    assert (
+        lines.index(next(ln for ln in lines if ln.startswith("Mem:")))
+        == lines.index(next(ln for ln in lines if ln.startswith("Kthread:"))) + 1
+    )
+    assert [
+        ln.split(":")[0]
+        for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("Mem:"))) :][:4]
+    ] == ["Mem", "Slack", "Shared", "CoreDumping"]
     p.exit(0)
     zombie = m.cat(f"/proc/{p.pid}/status")
     assert _field(zombie, "State") == "Z (zombie)" and "Mem:" not in zombie
@@ -52,8 +55,9 @@ def test_task_mem_formula() -> None:
     assert mm is not None
     text = 0x4000  # PAGE_ALIGN(0x3040) direct overlay of the page cache
     data = 0x3000
-    mem = (4 * K_VMA + K_REGION + data + K_REGION + 3 * P + K_MM + K_FS + K_FILES + K_SIGHAND
-           + K_TASK)
+    mem = (
+        4 * K_VMA + K_REGION + data + K_REGION + 3 * P + K_MM + K_FS + K_FILES + K_SIGHAND + K_TASK
+    )
     shared = 2 * K_REGION + text + 2 * P
     st = m.cat(f"/proc/{p.pid}/status")
     assert _field(st, "Mem") == f"{mem} bytes"
@@ -90,8 +94,7 @@ def test_statm_wraps_like_unsigned_long() -> None:
     mm = p.mm
     assert mm is not None
     fields = [int(x) for x in m.cat(f"/proc/{p.pid}/statm").split()]
-    data = ((((mm.start_stack + P - 1) & ~(P - 1)) - (mm.start_data & ~(P - 1)))
-            & 0xFFFFFFFF) >> 12
+    data = ((((mm.start_stack + P - 1) & ~(P - 1)) - (mm.start_data & ~(P - 1))) & 0xFFFFFFFF) >> 12
     assert fields[5] == data and all(0 <= f < 1 << 32 for f in fields)
 
 

@@ -112,8 +112,9 @@ def test_exec_in_a_thread_kills_the_other_threads() -> None:
     m.validate()
 
 
-@pytest.mark.parametrize("flags", [nommu.CLONE_THREAD, 0x800], ids=["thread-no-sighand",
-                                                                    "sighand-no-vm"])
+@pytest.mark.parametrize(
+    "flags", [nommu.CLONE_THREAD, 0x800], ids=["thread-no-sighand", "sighand-no-vm"]
+)
 def test_clone_flag_rules(flags: int) -> None:
     m = z1024()
     p = m.spawn()

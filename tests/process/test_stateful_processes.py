@@ -25,10 +25,17 @@ MAX_PROCS = 8
 
 
 def _elf(fdpic: bool, e_type: int, needed: tuple[str, ...] = (), stack: int = 16384) -> bytes:
-    return build_elf([SegmentSpec(0, 0x2000, flags=PF_R | PF_X, offset=0),
-                      SegmentSpec(0x12000, 0x2000, filesz=0x400, flags=PF_R | PF_W)],
-                     machine="ARM", fdpic=fdpic, e_type=e_type, needed=needed,
-                     gnu_stack=(stack, False))
+    return build_elf(
+        [
+            SegmentSpec(0, 0x2000, flags=PF_R | PF_X, offset=0),
+            SegmentSpec(0x12000, 0x2000, filesz=0x400, flags=PF_R | PF_W),
+        ],
+        machine="ARM",
+        fdpic=fdpic,
+        e_type=e_type,
+        needed=needed,
+        gnu_stack=(stack, False),
+    )
 
 
 class ProcessMachine(RuleBasedStateMachine):
@@ -41,16 +48,33 @@ class ProcessMachine(RuleBasedStateMachine):
         self.segments: list[int] = []
         self.posix: list[str] = []
 
-    @initialize(mode=st.sampled_from(["code", "documented"]), trim=st.integers(0, 1),
-                as_fdpic=st.booleans())
+    @initialize(
+        mode=st.sampled_from(["code", "documented"]), trim=st.integers(0, 1), as_fdpic=st.booleans()
+    )
     def boot(self, mode: str, trim: int, as_fdpic: bool) -> None:
-        m = nommu.Machine(ram="2M", ram_base=0, kernel_reserved="256K", max_order=7,
-                          flash="1M", flash_base=0x10000000, nr_trim_pages=trim,
-                          sysv_shm=mode, elf_as_fdpic=as_fdpic, compressed_flat=True)
+        m = nommu.Machine(
+            ram="2M",
+            ram_base=0,
+            kernel_reserved="256K",
+            max_order=7,
+            flash="1M",
+            flash_base=0x10000000,
+            nr_trim_pages=trim,
+            sysv_shm=mode,
+            elf_as_fdpic=as_fdpic,
+            compressed_flat=True,
+        )
         self.m = m
-        m.mount("romfs", "/rom", device="mtd", files={
-            "bin/xip": FileSpec(build_flat(0x3040, 0x400, 0x400, 0x1000, 2, flags=0),
-                                executable=True)})
+        m.mount(
+            "romfs",
+            "/rom",
+            device="mtd",
+            files={
+                "bin/xip": FileSpec(
+                    build_flat(0x3040, 0x400, 0x400, 0x1000, 2, flags=0), executable=True
+                )
+            },
+        )
         init = m.spawn(name="init")
         self.init = init
         # an administrator that never forks: files, unlinks and IPC_RMID go through it
@@ -99,8 +123,12 @@ class ProcessMachine(RuleBasedStateMachine):
         elif p.tgid != self.init.tgid:  # init keeps a single thread: its _exit would end it
             p.clone(nommu.CLONE_VM | nommu.CLONE_THREAD | 0x800)
 
-    @rule(i=st.integers(0, 100), prog=st.integers(0, 100), nargs=st.integers(0, 3),
-          traced=st.booleans())
+    @rule(
+        i=st.integers(0, 100),
+        prog=st.integers(0, 100),
+        nargs=st.integers(0, 3),
+        traced=st.booleans(),
+    )
     def execve(self, i: int, prog: int, nargs: int, traced: bool) -> None:
         p = self._runnable(i)
         if p is None or p is self.init:  # init stays the shell that starts the others
@@ -118,11 +146,17 @@ class ProcessMachine(RuleBasedStateMachine):
         assert self.m.cat(f"/proc/{p.pid}/cmdline").startswith(path + "\0")
 
     @precondition(lambda self: self.generated < 6)
-    @rule(text=st.integers(0x41, 0x6000), data=st.integers(0, 0x3000),
-          bss=st.integers(0, 0x8000), stack=st.integers(0, 0x4000), relocs=st.integers(0, 8),
-          flags=st.sampled_from([0, FLAT_FLAG_RAM, FLAT_FLAG_GZIP]))
-    def make_program(self, text: int, data: int, bss: int, stack: int, relocs: int,
-                     flags: int) -> None:
+    @rule(
+        text=st.integers(0x41, 0x6000),
+        data=st.integers(0, 0x3000),
+        bss=st.integers(0, 0x8000),
+        stack=st.integers(0, 0x4000),
+        relocs=st.integers(0, 8),
+        flags=st.sampled_from([0, FLAT_FLAG_RAM, FLAT_FLAG_GZIP]),
+    )
+    def make_program(
+        self, text: int, data: int, bss: int, stack: int, relocs: int, flags: int
+    ) -> None:
         text &= ~3
         data &= ~3
         relocs = min(relocs, data // 4 + max(text - 64, 0) // 4 - 1) if text > 68 else 0
@@ -186,8 +220,9 @@ class ProcessMachine(RuleBasedStateMachine):
         if p is None:
             return
         try:
-            self.segments.append(p.shmget(nommu.IPC_PRIVATE, pages * P - 100,
-                                          nommu.IPC_CREAT | 0o600))
+            self.segments.append(
+                p.shmget(nommu.IPC_PRIVATE, pages * P - 100, nommu.IPC_CREAT | 0o600)
+            )
         except SyscallError as e:
             assert e.errno in (nommu.Errno.ENOMEM, nommu.Errno.EFBIG)
 
@@ -199,7 +234,8 @@ class ProcessMachine(RuleBasedStateMachine):
             return
         shmid = self.segments[s % len(self.segments)]
         if p.mm is not None and any(
-                (seg := segment_of(v)) is not None and seg.id == shmid for v in p.mm.vmas()):
+            (seg := segment_of(v)) is not None and seg.id == shmid for v in p.mm.vmas()
+        ):
             return  # a second attach in one mm would be hazard H2 (an unreleasable VMA)
         try:
             a = p.shmat(shmid)
@@ -236,8 +272,9 @@ class ProcessMachine(RuleBasedStateMachine):
         if obj not in self.posix:
             self.posix.append(obj)
         inode = p.files.fds[fd].inode
-        if p.mm is not None and any(v.vm_file is not None and v.vm_file.inode is inode
-                                    for v in p.mm.vmas()):
+        if p.mm is not None and any(
+            v.vm_file is not None and v.vm_file.inode is inode for v in p.mm.vmas()
+        ):
             p.close(fd)  # mapping the same range twice in one mm is hazard H2
             return
         try:
@@ -292,6 +329,5 @@ class ProcessMachine(RuleBasedStateMachine):
         assert m.cat("/proc/maps") == ""
 
 
-ProcessMachine.TestCase.settings = settings(deadline=None, max_examples=60,
-                                            stateful_step_count=50)
+ProcessMachine.TestCase.settings = settings(deadline=None, max_examples=60, stateful_step_count=50)
 TestProcessMachine = ProcessMachine.TestCase

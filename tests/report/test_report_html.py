@@ -16,8 +16,21 @@ from nommu.scenario import load_scenario, run_scenario
 from nommu.scenario.result import RunResult
 
 GOLDEN = Path(__file__).parent.parent / "scenario" / "golden"
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -88,8 +101,14 @@ def test_every_plot_is_there_and_is_a_png(page: str, result: RunResult) -> None:
 
 def test_page_holds_the_report_figures(page: str, result: RunResult) -> None:
     d = report_data(result)
-    for section in ("summary", "fragmentation", "footprint", "memory-map", "failures",
-                    "expectations"):
+    for section in (
+        "summary",
+        "fragmentation",
+        "footprint",
+        "memory-map",
+        "failures",
+        "expectations",
+    ):
         assert f'id="{section}"' in page
     first = d["failures"][0]
     assert first["kernel_log"][0] in page
@@ -102,22 +121,39 @@ def test_html_is_deterministic(result: RunResult, page: str) -> None:
 
 
 CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (looked for "
-                                             "'chromium' on PATH and /usr/bin/chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (looked for 'chromium' on PATH and /usr/bin/chromium)",
+)
 def test_page_loads_in_headless_chromium(page: str, tmp_path: Path) -> None:
     assert CHROMIUM is not None
     html = tmp_path / "report.html"
     html.write_text(page, encoding="utf-8")
     profile = tmp_path / "profile"
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", "--dump-dom", html.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     assert "nommu report: fragmentation" in dom

@@ -28,8 +28,14 @@ def test_text_has_every_section_at_the_width(data: dict[str, object]) -> None:
         assert max(len(line) for line in text.splitlines()) <= width
         assert "\x1b[" not in text
     text = render_text(data)  # type: ignore[arg-type]
-    for heading in ("Does it fit?", "How fragmented is it?", "What does each process cost?",
-                    "What fails first, and why?", "Expectations", "Result: FAILED"):
+    for heading in (
+        "Does it fit?",
+        "How fragmented is it?",
+        "What does each process cost?",
+        "What fails first, and why?",
+        "Expectations",
+        "Result: FAILED",
+    ):
         assert heading in text
     assert "page allocation failure: order:5" in text
 
@@ -39,7 +45,7 @@ def test_json_round_trips_and_follows_the_documented_schema(data: dict[str, obje
     assert json.loads(text) == data
     assert data["format"] == FORMAT and data["version"] == VERSION
     doc = DOCS.read_text()
-    top = doc[doc.index("```text\n{"):doc.index("\n}\n")]  # the top-level object
+    top = doc[doc.index("```text\n{") : doc.index("\n}\n")]  # the top-level object
     documented = re.findall(r'^  "(\w+)":', top, re.MULTILINE)
     assert list(data) == documented
 
@@ -63,9 +69,9 @@ def test_write_atomic_replaces_whole(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "r.html"
     target.write_text("old")
 

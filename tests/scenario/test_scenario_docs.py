@@ -31,6 +31,5 @@ def test_the_default_board_is_packaged_and_loads() -> None:
     assert default_board_text().startswith("# The default board")
     s = load_default_board()
     assert s.board.options["ram"] == 8 << 20 and s.board.options["flash"] == 4 << 20
-    assert {f.path for f in s.mounts[0].files} == {"init", "sh", "inetd", "dhcpcd", "ping",
-                                                    "cgi"}
+    assert {f.path for f in s.mounts[0].files} == {"init", "sh", "inetd", "dhcpcd", "ping", "cgi"}
     assert s.steps[-1].op == "mmap"

@@ -58,7 +58,9 @@ def run(text: str, **kw: object) -> RunResult:
 
 
 def test_saved_values_and_references() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "mmap"
         proc = "p"
@@ -76,13 +78,16 @@ def test_saved_values_and_references() -> None:
         op = "expect"
         file = "/proc/1/maps"
         line = "80083000-80085000 rw-p 00000000 00:00 0 "
-    """)
+    """
+    )
     assert r.ok, r.expectations
     assert r.events == 3 and r.total_failures == 0
 
 
 def test_repeat_counts_and_loop_variable() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "repeat"
         count = 4
@@ -91,13 +96,16 @@ def test_repeat_counts_and_loop_variable() -> None:
           { op = "mmap", proc = "p", length = "$n+1", save = "x" },
           { op = "munmap", proc = "p", addr = "$x", length = "$n+1", expect = "ok" },
         ]
-    """)
+    """
+    )
     assert r.events == 9
     assert r.expectations[0].checked == 4 and r.expectations[0].passed
 
 
 def test_expectations_decide_ok() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "mmap"
         proc = "p"
@@ -122,7 +130,8 @@ def test_expectations_decide_ok() -> None:
 
         [expect]
         min_free = "2M"
-    """)
+    """
+    )
     assert not r.ok
     by_what = {e.what: e for e in r.expectations}
     assert not by_what["mmap succeeds"].passed
@@ -136,20 +145,24 @@ def test_expectations_decide_ok() -> None:
 
 
 def test_failures_are_recorded_with_log_and_snapshot() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "repeat"
         count = 30
         steps = [{ op = "mmap", proc = "p", length = "200K" }]
-    """)
+    """
+    )
     assert r.total_failures == r.unexpected_failures > 20
     assert len(r.failures) == 20  # the first ones in full
     f = r.failures[0]
     assert f.errno == "ENOMEM" and f.op == "mmap" and f.pid == 1 and not f.expected
-    assert f.call == ("mmap(NULL, 204800, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, "
-                      "-1, 0)")
-    assert f.kernel_log[0] == "p: page allocation failure: order:6, mode:0xcc0(GFP_KERNEL), " \
-                              "nodemask=(null)"
+    assert f.call == ("mmap(NULL, 204800, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)")
+    assert (
+        f.kernel_log[0] == "p: page allocation failure: order:6, mode:0xcc0(GFP_KERNEL), "
+        "nodemask=(null)"
+    )
     assert f.kernel_log[2] == "Allocation of length 204800 from process 1 (p) failed"
     assert f.alloc is not None and f.alloc.order == 6
     assert f.snapshot is not None and f.snapshot.label == "failure"
@@ -159,13 +172,16 @@ def test_failures_are_recorded_with_log_and_snapshot() -> None:
 
 
 def test_other_failures_keep_the_model_reason() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "munmap"
         proc = "p"
         addr = 0x1000
         length = 4096
-    """)
+    """
+    )
     f = r.failures[0]
     assert (f.errno, f.alloc, f.snapshot) == ("EINVAL", None, None)
     assert "nothing mapped" in f.detail
@@ -182,19 +198,24 @@ def test_check_validates_after_every_event(monkeypatch: pytest.MonkeyPatch) -> N
         original(self)
 
     monkeypatch.setattr(nommu.Machine, "validate", counting)
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "repeat"
         count = 5
         steps = [{ op = "mmap", proc = "p", length = "8K" }]
-    """, check=True)
+    """,
+        check=True,
+    )
     assert len(calls) == r.events == 6
 
 
 def test_a_wait_that_would_block_names_the_step() -> None:
-    with pytest.raises(ScenarioError,
-                       match=r"t.toml:\d+: step\[3\]: wait: process 1 would block"):
-        run(PROGRAMS + """
+    with pytest.raises(ScenarioError, match=r"t.toml:\d+: step\[3\]: wait: process 1 would block"):
+        run(
+            PROGRAMS
+            + """
             [[step]]
             op = "start"
             parent = "init"
@@ -204,12 +225,15 @@ def test_a_wait_that_would_block_names_the_step() -> None:
             [[step]]
             op = "wait"
             proc = "init"
-        """)
+        """
+        )
 
 
 def test_suspended_parent_is_a_scenario_error() -> None:
     with pytest.raises(ScenarioError, match="suspended in vfork"):
-        run(BOARD + """
+        run(
+            BOARD
+            + """
             [[step]]
             op = "vfork"
             proc = "p"
@@ -219,11 +243,14 @@ def test_suspended_parent_is_a_scenario_error() -> None:
             op = "mmap"
             proc = "p"
             length = 1
-        """)
+        """
+        )
 
 
 def test_exit_reap_and_names_rebind() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "vfork"
         proc = "p"
@@ -248,7 +275,8 @@ def test_exit_reap_and_names_rebind() -> None:
         proc = "c"
         length = 1
         expect = "ok"
-    """)
+    """
+    )
     assert r.ok
     assert [p.pid for p in r.final.processes] == [1, 3]
 
@@ -258,7 +286,9 @@ def test_a_kernel_oops_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
         raise KernelOops("BUG at mm/nommu.c")
 
     monkeypatch.setattr(nommu.Process, "mmap", oops)
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "mmap"
         proc = "p"
@@ -267,7 +297,8 @@ def test_a_kernel_oops_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
         [[step]]
         op = "spawn"
         name = "never"
-    """)
+    """
+    )
     assert r.stopped is not None
     assert r.stopped.startswith("t.toml:11: step[2]: kernel oops: BUG at mm/nommu.c")
     assert not r.ok
@@ -275,7 +306,10 @@ def test_a_kernel_oops_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_samples_stay_bounded_and_even() -> None:
-    scenario = loads_scenario(textwrap.dedent(BOARD + """
+    scenario = loads_scenario(
+        textwrap.dedent(
+            BOARD
+            + """
         [[step]]
         op = "repeat"
         count = 500
@@ -283,7 +317,10 @@ def test_samples_stay_bounded_and_even() -> None:
           { op = "mmap", proc = "p", length = "4K", save = "a" },
           { op = "munmap", proc = "p", addr = "$a", length = "4K" },
         ]
-    """), "t.toml")
+    """
+        ),
+        "t.toml",
+    )
     r = Runner(scenario, max_samples=64).run()
     assert r.events == 1001
     assert len(r.samples) <= 65
@@ -295,7 +332,9 @@ def test_samples_stay_bounded_and_even() -> None:
 
 def test_progress_reaches_the_total() -> None:
     seen: list[tuple[int, int]] = []
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "repeat"
         count = 300
@@ -310,13 +349,17 @@ def test_progress_reaches_the_total() -> None:
         rate = 0.5
         size = "4K"
         hold = 3
-    """, progress=lambda done, total: seen.append((done, total)))
+    """,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert r.ticks == 100
     assert seen[-1] == (701, 701)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
-WORKLOAD = BOARD + """
+WORKLOAD = (
+    BOARD
+    + """
 [[step]]
 op = "workload"
 name = "w"
@@ -329,6 +372,7 @@ size = { min = "1K", max = "64K" }
 hold = [1, 50]
 max_live = 10
 """
+)
 
 
 def test_workloads_are_deterministic_per_seed() -> None:
@@ -341,16 +385,20 @@ def test_workloads_are_deterministic_per_seed() -> None:
 
 
 def test_churn_respects_max_live() -> None:
-    r = run(WORKLOAD.replace("max_live = 10", "max_live = 2").replace("hold = [1, 50]",
-                                                                          "hold = 1000"))
+    r = run(
+        WORKLOAD.replace("max_live = 10", "max_live = 2").replace("hold = [1, 50]", "hold = 1000")
+    )
     assert r.final.mmap_copy_pages == 0
     assert r.events == 1 + 2 + 2  # spawn, two mmaps held until the drain unmaps them
 
 
 # -- programs (the bFLT loader through Process.execve) -----------------------------------
 
+
 def test_start_exec_and_footprints() -> None:
-    r = run(PROGRAMS + """
+    r = run(
+        PROGRAMS
+        + """
         [[step]]
         op = "exec"
         proc = "init"
@@ -369,7 +417,8 @@ def test_start_exec_and_footprints() -> None:
         op = "expect"
         file = "/proc/2/cmdline"
         contains = "-d"
-    """)
+    """
+    )
     assert r.ok, r.expectations
     rows = {p.name: p for p in r.final.processes}
     assert set(rows) == {"ramapp", "xipapp"}
@@ -381,7 +430,9 @@ def test_start_exec_and_footprints() -> None:
 
 
 def test_a_start_whose_exec_fails_leaves_the_parent_running() -> None:
-    r = run(PROGRAMS + """
+    r = run(
+        PROGRAMS
+        + """
         [[step]]
         op = "start"
         parent = "init"
@@ -394,13 +445,16 @@ def test_a_start_whose_exec_fails_leaves_the_parent_running() -> None:
         proc = "init"
         save = "pid"
         expect = "ok"
-    """)
+    """
+    )
     assert r.ok, r.expectations
     assert r.failures[0].op == "start" and r.failures[0].errno == "ENOEXEC"
 
 
 def test_exec_failure_explained_with_the_program() -> None:
-    r = run(PROGRAMS.replace('ram = "4M"', 'ram = "1152K"') + """
+    r = run(
+        PROGRAMS.replace('ram = "4M"', 'ram = "1152K"')
+        + """
         [[step]]
         op = "mmap"
         proc = "init"
@@ -412,7 +466,8 @@ def test_exec_failure_explained_with_the_program() -> None:
         name = "a"
         path = "/bin/ramapp"
         expect = "ENOMEM"
-    """)
+    """
+    )
     assert r.ok, r.expectations
     f = r.failures[0]
     assert f.alloc is not None and f.program is not None
@@ -422,7 +477,9 @@ def test_exec_failure_explained_with_the_program() -> None:
 
 
 def test_transient_launches_exit_and_are_reaped() -> None:
-    r = run(PROGRAMS + """
+    r = run(
+        PROGRAMS
+        + """
         [[step]]
         op = "workload"
         ticks = 50
@@ -434,7 +491,8 @@ def test_transient_launches_exit_and_are_reaped() -> None:
         alloc_rate = 0.5
         size = "4K"
         max_live = 3
-    """)
+    """
+    )
     assert r.total_failures == 0
     assert r.processes_started > 30
     assert [p.name for p in r.final.processes] == ["init"]
@@ -442,10 +500,14 @@ def test_transient_launches_exit_and_are_reaped() -> None:
 
 
 def test_launch_with_a_dead_parent_is_a_scenario_error() -> None:
-    with pytest.raises(ScenarioError,
-                       match=r"t.toml:\d+: step\[3\].launch\[1\]: launch: process 1 has "
-                             r"exited"):
-        run(PROGRAMS + """
+    with pytest.raises(
+        ScenarioError,
+        match=r"t.toml:\d+: step\[3\].launch\[1\]: launch: process 1 has "
+        r"exited",
+    ):
+        run(
+            PROGRAMS
+            + """
             [[step]]
             op = "exit"
             proc = "init"
@@ -458,7 +520,8 @@ def test_launch_with_a_dead_parent_is_a_scenario_error() -> None:
             path = "/bin/xipapp"
             rate = 1
             lifetime = 1
-        """)
+        """
+        )
 
 
 def test_disk_and_network_filesystems_with_files() -> None:
@@ -541,8 +604,11 @@ def test_disk_and_network_filesystems_with_files() -> None:
 
 
 def test_files_cannot_go_on_read_only_filesystems() -> None:
-    with pytest.raises(ScenarioError, match=r"t.toml:\d+: file\[1\]: path: /r is on a "
-                                            r"read-only filesystem"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"t.toml:\d+: file\[1\]: path: /r is on a "
+        r"read-only filesystem",
+    ):
         run("""
             [[mount]]
             type = "ramfs"
@@ -556,7 +622,9 @@ def test_files_cannot_go_on_read_only_filesystems() -> None:
 
 
 def test_a_step_reading_a_value_its_failed_step_did_not_save_is_skipped() -> None:
-    r = run(BOARD + """
+    r = run(
+        BOARD
+        + """
         [[step]]
         op = "repeat"
         count = 3
@@ -565,7 +633,8 @@ def test_a_step_reading_a_value_its_failed_step_did_not_save_is_skipped() -> Non
           { op = "munmap", proc = "p", addr = "$a", length = "300K", save = "b" },
           { op = "brk", proc = "p", addr = "$b" },
         ]
-    """)
+    """
+    )
     assert r.total_failures == 3  # order 7 is above max order 6
     assert r.skipped_steps == 6
     assert r.events == 1 + 3

@@ -35,11 +35,18 @@ def _compare(path: Path, actual: str) -> None:
         return
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(keepends=True),
-                                            actual.splitlines(keepends=True),
-                                            str(path), "actual", n=2))
-        pytest.fail(f"{path.name} differs from the run (NOMMU_REGEN_GOLDEN=1 rewrites it):\n"
-                    f"{diff[:6000]}")
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                str(path),
+                "actual",
+                n=2,
+            )
+        )
+        pytest.fail(
+            f"{path.name} differs from the run (NOMMU_REGEN_GOLDEN=1 rewrites it):\n{diff[:6000]}"
+        )
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -53,9 +60,9 @@ def test_golden_text_and_json(name: str, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_golden_cli_json_is_the_same(name: str, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_golden_cli_json_is_the_same(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     if REGEN:
         pytest.skip("regenerating")
     monkeypatch.chdir(GOLDEN)
@@ -63,8 +70,7 @@ def test_golden_cli_json_is_the_same(name: str, tmp_path: Path,
     code = main(["run", f"{name}.toml", "--json", str(out), "--quiet"])
     assert capsys.readouterr().out == ""
     assert code == int((GOLDEN / f"{name}.exit").read_text())
-    assert out.read_text(encoding="utf-8") == (GOLDEN / f"{name}.json").read_text(
-        encoding="utf-8")
+    assert out.read_text(encoding="utf-8") == (GOLDEN / f"{name}.json").read_text(encoding="utf-8")
 
 
 def test_every_golden_scenario_has_its_files() -> None:

@@ -41,7 +41,9 @@ def test_minimal_scenario_defaults() -> None:
 
 
 def test_sizes_refs_and_flags_are_converted() -> None:
-    s = load(SPAWN + """
+    s = load(
+        SPAWN
+        + """
         [[step]]
         op = "mmap"
         proc = "p"
@@ -69,7 +71,8 @@ def test_sizes_refs_and_flags_are_converted() -> None:
         length = "1M"
         fd = "$fd"
         expect = "enodev"
-    """)
+    """
+    )
     mmap, munmap, opened, filemap = s.steps[1:]
     assert mmap.args["length"] == 64 << 10
     assert mmap.args["prot"] == nommu.PROT_READ | nommu.PROT_EXEC
@@ -84,18 +87,23 @@ def test_sizes_refs_and_flags_are_converted() -> None:
 
 
 def test_exec_argv_defaults_to_the_base_name() -> None:
-    s = load(SPAWN + """
+    s = load(
+        SPAWN
+        + """
         [[step]]
         op = "exec"
         proc = "p"
         path = "/bin/sh"
-    """)
+    """
+    )
     assert s.steps[1].args["argv"] == ("sh",)
     assert s.steps[1].args["envp"] == ()
 
 
 def test_repeat_and_workload() -> None:
-    s = load(SPAWN + """
+    s = load(
+        SPAWN
+        + """
         [[step]]
         op = "repeat"
         count = 3
@@ -116,7 +124,8 @@ def test_repeat_and_workload() -> None:
         rate = 2
         size = "1K"
         hold = 5
-    """)
+    """
+    )
     rep = s.steps[1]
     assert rep.args["count"] == 3 and rep.args["var"] == "i"
     assert rep.body[0].args["length"] == Ref("i", 1)
@@ -132,7 +141,8 @@ def test_repeat_and_workload() -> None:
 
 def test_files_of_every_kind(tmp_path: Path) -> None:
     (tmp_path / "blob.bin").write_bytes(b"\x01\x02")
-    s = load("""
+    s = load(
+        """
         [[mount]]
         type = "romfs"
         target = "/rom"
@@ -163,7 +173,9 @@ def test_files_of_every_kind(tmp_path: Path) -> None:
         path = "/etc/x"
         content = "y"
         mode = "0600"
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     files = {f.path: f for f in s.mounts[0].files}
     assert files["a"].data == b"text" and not files["a"].executable
     assert files["b"].data == b"\x00\xff"
@@ -206,77 +218,213 @@ BAD = [
     pytest.param('[board\nram = "8M"\n', 1, "", "TOML syntax error", id="toml-syntax"),
     pytest.param('x = "1"\n', 1, "x", "unknown key 'x'", id="unknown-top-level-key"),
     pytest.param('[board]\nrma = "8M"\n', 2, "board.rma", "did you mean 'ram'", id="typo-board"),
-    pytest.param('[[step]]\nop = "mmapp"\n', 2, "step[1].op", "did you mean 'mmap'",
-                 id="unknown-op"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlenght = 1\n', 8,
-                 "step[2].lenght", "unknown key", id="unknown-step-key"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\n', 5, "step[2]",
-                 "missing key 'length'", id="missing-key"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = true\n', 8,
-                 "step[2].length", "expected a size, got a boolean", id="wrong-type-bool"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = [1]\n', 8,
-                 "step[2].length", "expected a size, got an array", id="wrong-type-array"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = -4096\n', 8,
-                 "step[2].length", "must not be negative", id="negative-size"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = "1e9G"\n', 8,
-                 "step[2].length", "cannot read", id="unreadable-size"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = "99999999999T"\n', 8,
-                 "step[2].length", "too large", id="huge-size"),
-    pytest.param('[board]\nram = -1\n', 2, "board.ram", "must not be negative",
-                 id="negative-board-size"),
-    pytest.param('[[file]]\npath = "/x"\nsize = "1G"\n', 3, "file[1].size",
-                 "too large for a file", id="huge-file"),
-    pytest.param('[[file]]\npath = "/x"\nhost = "missing.bin"\n', 3, "file[1].host",
-                 "host file 'missing.bin' does not exist", id="missing-host-file"),
-    pytest.param('[[file]]\npath = "/x"\nhost = "garbage.bin"\nformat = "flat"\n', 4,
-                 "file[1].format", "not a valid flat program", id="program-does-not-parse"),
-    pytest.param('[[file]]\npath = "/x"\nhost = "garbage.bin"\nformat = "elf"\n', 4,
-                 "file[1].format", "not a valid elf program", id="elf-does-not-parse"),
-    pytest.param('[[file]]\npath = "/x"\nflat = { text = 10 }\n', 3, "file[1].flat",
-                 "cannot build this bFLT program", id="bad-flat-geometry"),
-    pytest.param('[[file]]\npath = "/x"\nelf = { segments = [] }\n', 3,
-                 "file[1].elf.segments", "expected an array of segment tables", id="bad-elf"),
-    pytest.param('[[file]]\npath = "/x"\ncontent = "a"\nhex = "00"\n', 1, "file[1]",
-                 "exactly one of", id="two-contents"),
-    pytest.param('[[file]]\npath = "x"\ncontent = "a"\n', 2, "file[1].path",
-                 "absolute path", id="relative-root-file"),
-    pytest.param('[[file]]\npath = "/x"\nhex = "zz"\n', 3, "file[1].hex", "bad hex",
-                 id="bad-hex"),
-    pytest.param('[[step]]\nop = "exit"\nproc = "ghost"\n', 3, "step[1].proc",
-                 "no process named 'ghost'", id="unknown-process"),
-    pytest.param(SPAWN + '[[step]]\nop = "munmap"\nproc = "p"\naddr = "$a"\nlength = 1\n',
-                 8, "step[2].addr", "$a is not saved by any earlier step", id="unsaved-ref"),
-    pytest.param(SPAWN + '[[step]]\nop = "munmap"\nproc = "p"\naddr = "$"\nlength = 1\n',
-                 8, "step[2].addr", "cannot read '$'", id="bad-ref"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = 1\nprot = "rwq"\n', 9,
-                 "step[2].prot", "unknown protection 'rwq'", id="bad-prot"),
-    pytest.param(SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = 1\nexpect = "EWHAT"\n',
-                 9, "step[2].expect", "errno name", id="bad-errno"),
-    pytest.param(SPAWN + '[[step]]\nop = "expect"\nfile = "/proc/maps"\nregex = "("\n', 8,
-                 "step[2].regex", "bad regular expression", id="bad-regex"),
-    pytest.param(SPAWN + '[[step]]\nop = "expect"\nfree_above = 1\nline = "x"\n', 5,
-                 "step[2]", "exactly one of", id="expect-two-checks"),
-    pytest.param(SPAWN + '[[step]]\nop = "repeat"\ncount = -1\n', 7, "step[2].count",
-                 "must not be negative", id="negative-count"),
-    pytest.param(SPAWN + '[[step]]\nop = "repeat"\ncount = 1\nsteps = 3\n', 8,
-                 "step[2].steps", "expected an array of step tables", id="repeat-steps"),
-    pytest.param(SPAWN + '[[step]]\nop = "workload"\nticks = 5\n', 5, "step[2]",
-                 "needs [[step.launch]] or [[step.churn]]", id="empty-workload"),
-    pytest.param(SPAWN + '[[step]]\nop = "workload"\nticks = 5\n[[step.churn]]\nproc = "p"\n'
-                 'rate = 1\nsize = { min = "8K", max = "4K" }\nhold = 1\n', 11,
-                 "step[2].churn[1].size", "min 8192 is above max 4096", id="bad-dist"),
-    pytest.param(SPAWN + '[[step]]\nop = "workload"\nticks = 5\n[[step.churn]]\nproc = "p"\n'
-                 'rate = -1\nsize = "1K"\nhold = 1\n', 10, "step[2].churn[1].rate",
-                 "between 0 and 1000", id="negative-rate"),
-    pytest.param('step = 3\n', 1, "step", "expected an array of tables", id="step-not-array"),
-    pytest.param('[scenario]\nseed = "x"\n', 2, "scenario.seed", "cannot read 'x'",
-                 id="bad-seed"),
+    pytest.param(
+        '[[step]]\nop = "mmapp"\n', 2, "step[1].op", "did you mean 'mmap'", id="unknown-op"
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlenght = 1\n',
+        8,
+        "step[2].lenght",
+        "unknown key",
+        id="unknown-step-key",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\n',
+        5,
+        "step[2]",
+        "missing key 'length'",
+        id="missing-key",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = true\n',
+        8,
+        "step[2].length",
+        "expected a size, got a boolean",
+        id="wrong-type-bool",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = [1]\n',
+        8,
+        "step[2].length",
+        "expected a size, got an array",
+        id="wrong-type-array",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = -4096\n',
+        8,
+        "step[2].length",
+        "must not be negative",
+        id="negative-size",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = "1e9G"\n',
+        8,
+        "step[2].length",
+        "cannot read",
+        id="unreadable-size",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = "99999999999T"\n',
+        8,
+        "step[2].length",
+        "too large",
+        id="huge-size",
+    ),
+    pytest.param(
+        "[board]\nram = -1\n", 2, "board.ram", "must not be negative", id="negative-board-size"
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nsize = "1G"\n',
+        3,
+        "file[1].size",
+        "too large for a file",
+        id="huge-file",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nhost = "missing.bin"\n',
+        3,
+        "file[1].host",
+        "host file 'missing.bin' does not exist",
+        id="missing-host-file",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nhost = "garbage.bin"\nformat = "flat"\n',
+        4,
+        "file[1].format",
+        "not a valid flat program",
+        id="program-does-not-parse",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nhost = "garbage.bin"\nformat = "elf"\n',
+        4,
+        "file[1].format",
+        "not a valid elf program",
+        id="elf-does-not-parse",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nflat = { text = 10 }\n',
+        3,
+        "file[1].flat",
+        "cannot build this bFLT program",
+        id="bad-flat-geometry",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\nelf = { segments = [] }\n',
+        3,
+        "file[1].elf.segments",
+        "expected an array of segment tables",
+        id="bad-elf",
+    ),
+    pytest.param(
+        '[[file]]\npath = "/x"\ncontent = "a"\nhex = "00"\n',
+        1,
+        "file[1]",
+        "exactly one of",
+        id="two-contents",
+    ),
+    pytest.param(
+        '[[file]]\npath = "x"\ncontent = "a"\n',
+        2,
+        "file[1].path",
+        "absolute path",
+        id="relative-root-file",
+    ),
+    pytest.param('[[file]]\npath = "/x"\nhex = "zz"\n', 3, "file[1].hex", "bad hex", id="bad-hex"),
+    pytest.param(
+        '[[step]]\nop = "exit"\nproc = "ghost"\n',
+        3,
+        "step[1].proc",
+        "no process named 'ghost'",
+        id="unknown-process",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "munmap"\nproc = "p"\naddr = "$a"\nlength = 1\n',
+        8,
+        "step[2].addr",
+        "$a is not saved by any earlier step",
+        id="unsaved-ref",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "munmap"\nproc = "p"\naddr = "$"\nlength = 1\n',
+        8,
+        "step[2].addr",
+        "cannot read '$'",
+        id="bad-ref",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = 1\nprot = "rwq"\n',
+        9,
+        "step[2].prot",
+        "unknown protection 'rwq'",
+        id="bad-prot",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "mmap"\nproc = "p"\nlength = 1\nexpect = "EWHAT"\n',
+        9,
+        "step[2].expect",
+        "errno name",
+        id="bad-errno",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "expect"\nfile = "/proc/maps"\nregex = "("\n',
+        8,
+        "step[2].regex",
+        "bad regular expression",
+        id="bad-regex",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "expect"\nfree_above = 1\nline = "x"\n',
+        5,
+        "step[2]",
+        "exactly one of",
+        id="expect-two-checks",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "repeat"\ncount = -1\n',
+        7,
+        "step[2].count",
+        "must not be negative",
+        id="negative-count",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "repeat"\ncount = 1\nsteps = 3\n',
+        8,
+        "step[2].steps",
+        "expected an array of step tables",
+        id="repeat-steps",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "workload"\nticks = 5\n',
+        5,
+        "step[2]",
+        "needs [[step.launch]] or [[step.churn]]",
+        id="empty-workload",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "workload"\nticks = 5\n[[step.churn]]\nproc = "p"\n'
+        'rate = 1\nsize = { min = "8K", max = "4K" }\nhold = 1\n',
+        11,
+        "step[2].churn[1].size",
+        "min 8192 is above max 4096",
+        id="bad-dist",
+    ),
+    pytest.param(
+        SPAWN + '[[step]]\nop = "workload"\nticks = 5\n[[step.churn]]\nproc = "p"\n'
+        'rate = -1\nsize = "1K"\nhold = 1\n',
+        10,
+        "step[2].churn[1].rate",
+        "between 0 and 1000",
+        id="negative-rate",
+    ),
+    pytest.param("step = 3\n", 1, "step", "expected an array of tables", id="step-not-array"),
+    pytest.param('[scenario]\nseed = "x"\n', 2, "scenario.seed", "cannot read 'x'", id="bad-seed"),
 ]
 
 
 @pytest.mark.parametrize(("text", "line", "field", "message"), BAD)
-def test_bad_input_names_file_line_and_field(text: str, line: int, field: str, message: str,
-                                             tmp_path: Path) -> None:
+def test_bad_input_names_file_line_and_field(
+    text: str, line: int, field: str, message: str, tmp_path: Path
+) -> None:
     (tmp_path / "garbage.bin").write_bytes(b"this is not a program at all" * 4)
     e = error(text, tmp_path)
     text_of_error = str(e)
@@ -296,6 +444,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 # -- the line locator -----------------------------------------------------------------------
+
 
 def test_key_lines_follow_tables_arrays_and_inline_values() -> None:
     text = textwrap.dedent('''\

@@ -63,8 +63,12 @@ class AnonMachine(RuleBasedStateMachine):
         start = sorted(own)[index % len(own)]
         return start, own[start]
 
-    @rule(p=procs, index=st.integers(0, 100), off=st.integers(0, 10**6),
-          data=st.binary(min_size=1, max_size=64))
+    @rule(
+        p=procs,
+        index=st.integers(0, 100),
+        off=st.integers(0, 10**6),
+        data=st.binary(min_size=1, max_size=64),
+    )
     def poke(self, p: nommu.Process, index: int, off: int, data: bytes) -> None:
         picked = self._pick(p, index)
         if picked is None:
@@ -75,11 +79,14 @@ class AnonMachine(RuleBasedStateMachine):
             return
         pos = off % max(1, length - len(data) + 1)
         p.poke(start + pos, data)
-        buf[pos:pos + len(data)] = data
+        buf[pos : pos + len(data)] = data
 
-    @rule(p=procs, index=st.integers(0, 100), how=st.sampled_from(["whole", "head", "tail",
-                                                                    "middle"]),
-          cut=st.integers(1, 8))
+    @rule(
+        p=procs,
+        index=st.integers(0, 100),
+        how=st.sampled_from(["whole", "head", "tail", "middle"]),
+        cut=st.integers(1, 8),
+    )
     def munmap(self, p: nommu.Process, index: int, how: str, cut: int) -> None:
         picked = self._pick(p, index)
         if picked is None:
@@ -98,10 +105,10 @@ class AnonMachine(RuleBasedStateMachine):
         if how == "head":
             p.munmap(start, cut * P)
             del own[start]
-            own[start + cut * P] = [length - cut * P, buf[cut * P:] if known else None]
+            own[start + cut * P] = [length - cut * P, buf[cut * P :] if known else None]
         elif how == "tail":
             p.munmap(start + length - cut * P, cut * P)
-            own[start] = [length - cut * P, buf[:length - cut * P] if known else None]
+            own[start] = [length - cut * P, buf[: length - cut * P] if known else None]
         else:
             hole = start + P
             try:
@@ -111,7 +118,7 @@ class AnonMachine(RuleBasedStateMachine):
             own[start] = [P, buf[:P] if known else None]
             upper = hole + cut * P
             if upper < start + length:
-                own[upper] = [start + length - upper, buf[upper - start:] if known else None]
+                own[upper] = [start + length - upper, buf[upper - start :] if known else None]
 
     @rule(p=procs, index=st.integers(0, 100), pages=st.integers(1, 40))
     def mremap(self, p: nommu.Process, index: int, pages: int) -> None:
@@ -126,7 +133,7 @@ class AnonMachine(RuleBasedStateMachine):
             assert e.errno == nommu.Errno.ENOMEM and pages * P > length
             return
         if pages * P <= length:
-            kept = buf[:pages * P] if isinstance(buf, bytearray) else None
+            kept = buf[: pages * P] if isinstance(buf, bytearray) else None
             self.maps[p.pid][start] = [pages * P, kept]
         else:  # grown back within the region: the old bytes are still there, unknown to us
             self.maps[p.pid][start] = [pages * P, None]

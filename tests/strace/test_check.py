@@ -285,6 +285,7 @@ def test_ff_trace_findings_name_their_file() -> None:
 # real strace captures
 # ---------------------------------------------------------------------------------------
 
+
 def assert_lines_point_at_calls(rep: CheckReport) -> None:
     cache: dict[str, list[str]] = {}
     for f in rep.findings:

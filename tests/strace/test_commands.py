@@ -58,16 +58,32 @@ def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(out.read_text())
     assert doc["verdict"] == "needs changes"
     assert [(f["line"], f["kind"], f["errno"]) for f in doc["findings"]][:2] == [
-        (2, "shared_write_file", "ENODEV"), (3, "shared_file", "ENODEV")]
+        (2, "shared_write_file", "ENODEV"),
+        (3, "shared_file", "ENODEV"),
+    ]
     assert doc["findings"][0] == {
-        "line": 2, "pid": 1, "syscall": "mmap", "kind": "shared_write_file", "errno": "ENODEV",
+        "line": 2,
+        "pid": 1,
+        "syscall": "mmap",
+        "kind": "shared_write_file",
+        "errno": "ENODEV",
         "detail": "MAP_SHARED with PROT_WRITE of /var/db/data.bin: a disk filesystem offers only "
-                  "private copies (no NOMMU_MAP_DIRECT) -> ENODEV; put the file on ramfs/tmpfs "
-                  "(e.g. /dev/shm) or use read()/write()",
-        "severity": "change", "source": str(FIX / "check_shared.txt")}
+        "private copies (no NOMMU_MAP_DIRECT) -> ENODEV; put the file on ramfs/tmpfs "
+        "(e.g. /dev/shm) or use read()/write()",
+        "severity": "change",
+        "source": str(FIX / "check_shared.txt"),
+    }
     for f in doc["findings"]:
-        assert list(f) == ["line", "pid", "syscall", "kind", "errno", "detail", "severity",
-                           "source"]
+        assert list(f) == [
+            "line",
+            "pid",
+            "syscall",
+            "kind",
+            "errno",
+            "detail",
+            "severity",
+            "source",
+        ]
         assert f["errno"] is None or isinstance(f["errno"], str)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json"]  # no temp file left
     assert capsys.readouterr().err == ""
@@ -76,8 +92,9 @@ def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_board_gives_the_largest_block(board2m: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.json"
     assert cli("check", str(FIX / "check_clean.txt"), "--board", str(board2m)) == 0
-    assert cli("check", str(FIX / "check_alloc.txt"), "--board", str(board2m),
-               "--json", str(out)) == 1
+    assert (
+        cli("check", str(FIX / "check_alloc.txt"), "--board", str(board2m), "--json", str(out)) == 1
+    )
     doc = json.loads(out.read_text())
     big = [f for f in doc["findings"] if f["kind"] == "alloc_too_large"]
     assert [f["line"] for f in big] == [1, 2, 4, 7]  # line 6: direct from /dev/shm
@@ -90,13 +107,19 @@ def test_check_board_gives_the_largest_block(board2m: Path, tmp_path: Path) -> N
         pytest.param(None, "no such trace file", id="missing"),
         pytest.param(b"", "empty trace", id="empty"),
         pytest.param(b"hello\nthis is not a trace\n", ":1: not strace output", id="garbage"),
-        pytest.param(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\xff\xfe", ":1: not strace output",
-                     id="binary"),
+        pytest.param(
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\xff\xfe", ":1: not strace output", id="binary"
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["check", "replay"])
-def test_unusable_trace(command: str, content: bytes | None, expect: str, tmp_path: Path,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_unusable_trace(
+    command: str,
+    content: bytes | None,
+    expect: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     trace = tmp_path / "trace.txt"
     if content is not None:
         trace.write_bytes(content)
@@ -107,16 +130,18 @@ def test_unusable_trace(command: str, content: bytes | None, expect: str, tmp_pa
     assert captured.out == ""
 
 
-def test_unreadable_lines_and_truncation_warn(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_lines_and_truncation_warn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli("check", str(FIX / "garbage.txt")) == 0
     err = capsys.readouterr().err
     assert err.startswith("nommu: warning: ")
     assert "garbage.txt:2: 8 line(s) could not be read" in err
     cut = tmp_path / "cut.txt"
     text = (FIX / "check_mremap.txt").read_text().splitlines()
-    cut.write_text("\n".join(text[:3]) + "\nmremap(0x7f0000100000, 16384, 65536, 0 "
-                   "<unfinished ...>\n")
+    cut.write_text(
+        "\n".join(text[:3]) + "\nmremap(0x7f0000100000, 16384, 65536, 0 <unfinished ...>\n"
+    )
     assert cli("check", str(cut)) == 1
     err = capsys.readouterr().err
     assert f"{cut}:4: the trace ends in the middle of mremap() (truncated?)" in err
@@ -129,7 +154,7 @@ def test_bad_board_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert cli(command, str(FIX / "check_clean.txt"), "--board", str(bad)) == 2
         line = one_error(capsys.readouterr().err)
         assert f"{bad}:3: board.max_order: must be at most 20, got 40" in line
-    bad.write_text('[board]\nram = \n')
+    bad.write_text("[board]\nram = \n")
     assert cli("check", str(FIX / "check_clean.txt"), "--board", str(bad)) == 2
     line = one_error(capsys.readouterr().err)
     assert f"{bad}:2" in line and "TOML" in line
@@ -141,8 +166,7 @@ def test_bad_board_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert str(missing) in one_error(capsys.readouterr().err)
 
 
-def test_output_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                       ) -> None:
+def test_output_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "no" / "such" / "dir" / "x.json"
     assert cli("check", str(FIX / "check_clean.txt"), "--json", str(out)) == 2
     assert f"{out}: cannot write" in one_error(capsys.readouterr().err)
@@ -172,17 +196,33 @@ def test_replay_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == ""
 
 
-def test_replay_json_and_options(tmp_path: Path, board2m: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_json_and_options(
+    tmp_path: Path, board2m: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r.json"
-    code = cli("replay", str(FIX / "replay_small.txt"), "--board", str(board2m), "--json",
-               str(out), "--libs", "disk", "--heap", "malloc-chunks", "--heap-chunk", "128K")
+    code = cli(
+        "replay",
+        str(FIX / "replay_small.txt"),
+        "--board",
+        str(board2m),
+        "--json",
+        str(out),
+        "--libs",
+        "disk",
+        "--heap",
+        "malloc-chunks",
+        "--heap-chunk",
+        "128K",
+    )
     assert code == 1
     doc = json.loads(out.read_text())
     assert doc["board"]["ram_bytes"] == 2 << 20
     rep = doc["replay"]
     assert (rep["libs"], rep["policy"]["heap"], rep["policy"]["heap_chunk"]) == (
-        "disk", "malloc-chunks", 128 << 10)
+        "disk",
+        "malloc-chunks",
+        128 << 10,
+    )
     first = rep["first_failure"]
     assert (first["line"], first["syscall"], first["errno"]) == (6, "mmap", "ENOMEM")
     assert first["explanation"]["cause"] == "not enough free memory"
@@ -204,9 +244,11 @@ def test_replay_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert capsys.readouterr().err == ""
 
 
-def test_replay_board_without_flash_for_xip(board2m: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli("replay", str(FIX / "replay_libs.txt"), "--board", str(board2m), "--libs",
-               "xip") == 2
+def test_replay_board_without_flash_for_xip(
+    board2m: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        cli("replay", str(FIX / "replay_libs.txt"), "--board", str(board2m), "--libs", "xip") == 2
+    )
     line = one_error(capsys.readouterr().err)
     assert str(board2m) in line and "libs: 'xip' needs a machine with memory-mapped flash" in line

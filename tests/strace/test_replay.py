@@ -23,8 +23,9 @@ from strace_capture import build_c, capture
 FIX = Path(__file__).parent / "fixtures"
 
 
-def run(name: str, machine: nommu.Machine | None = None, **policy: object) -> tuple[
-        ReplayResult, nommu.Machine]:
+def run(
+    name: str, machine: nommu.Machine | None = None, **policy: object
+) -> tuple[ReplayResult, nommu.Machine]:
     m = machine if machine is not None else nommu.Machine(ram="8M")
     trace = parse_file(FIX / name)
     assert trace.problems == []
@@ -103,17 +104,19 @@ def test_two_processes_share_a_library_text(libs: str, flash: str, where: str) -
 
     # the same address in both processes, one region in /proc/maps
     assert text_line(p100).split()[0] == text_line(p101).split()[0]
-    regions = [x for x in m.cat("/proc/maps").splitlines()
-               if x.endswith(lib) and " 00002000 " in x]
+    regions = [x for x in m.cat("/proc/maps").splitlines() if x.endswith(lib) and " 00002000 " in x]
     assert len(regions) == 1
     assert regions[0].split()[0] == text_line(p100).split()[0]
     # the writable data segment is a private copy in each process
-    data = [[x for x in maps_lines(m, pid) if x.endswith(lib) and " rw-p 0002c000 " in x]
-            for pid in (p100, p101)]
+    data = [
+        [x for x in maps_lines(m, pid) if x.endswith(lib) and " rw-p 0002c000 " in x]
+        for pid in (p100, p101)
+    ]
     assert len(data[0]) == len(data[1]) == 1 and data[0][0].split()[0] != data[1][0].split()[0]
     # the file is on the board with the size the trace implies (st_size 204800)
     assert (lib, {"ramfs": "ramfs", "disk": "ext2", "xip": "romfs"}[libs], 204800) in (
-        r.board_files)
+        r.board_files
+    )
     if libs == "xip":
         assert int(text_line(p100).split("-")[0], 16) >= 0x20000000  # flash, not RAM
         assert r.baseline_used == 0
@@ -122,7 +125,9 @@ def test_two_processes_share_a_library_text(libs: str, flash: str, where: str) -
     [vfork] = [t for t in r.translations if t.kind == "fork_to_vfork"]
     assert "only prepares and calls execve (line 14)" in vfork.detail
     assert [(p.pid, p.created, p.program) for p in r.processes] == [
-        (100, "spawn", "/bin/app"), (101, "fork_to_vfork", "/bin/tool")]
+        (100, "spawn", "/bin/app"),
+        (101, "fork_to_vfork", "/bin/tool"),
+    ]
 
 
 def test_libs_auto_uses_flash_when_it_fits() -> None:
@@ -135,8 +140,11 @@ def test_xip_needs_flash() -> None:
     with pytest.raises(ConfigError, match="libs: 'xip' needs a machine with memory-mapped"):
         replay(parse_file(FIX / "replay_libs.txt"), nommu.Machine(), ReplayPolicy(libs="xip"))
     with pytest.raises(ConfigError, match=r"need about .* of flash"):
-        replay(parse_file(FIX / "replay_small.txt"), nommu.Machine(flash="1M"),
-               ReplayPolicy(libs="xip"))
+        replay(
+            parse_file(FIX / "replay_small.txt"),
+            nommu.Machine(flash="1M"),
+            ReplayPolicy(libs="xip"),
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,15 +166,20 @@ def heap_maps(heap: str, upto: int) -> list[int]:
 @pytest.mark.parametrize(
     ("heap", "grown", "shrunk", "notes"),
     [
-        pytest.param("mmap-per-brk", [132 << 10, 132 << 10, 8 << 10], [132 << 10],
-                     [3, 4, 5, 7], id="mmap-per-brk"),
-        pytest.param("malloc-chunks", [192 << 10, 128 << 10], [192 << 10], [3, 4, 5, 7],
-                     id="malloc-chunks"),
+        pytest.param(
+            "mmap-per-brk",
+            [132 << 10, 132 << 10, 8 << 10],
+            [132 << 10],
+            [3, 4, 5, 7],
+            id="mmap-per-brk",
+        ),
+        pytest.param(
+            "malloc-chunks", [192 << 10, 128 << 10], [192 << 10], [3, 4, 5, 7], id="malloc-chunks"
+        ),
         pytest.param("none", [], [], [3, 4, 5], id="none"),
     ],
 )
-def test_heap_policies(heap: str, grown: list[int], shrunk: list[int], notes: list[int]
-                       ) -> None:
+def test_heap_policies(heap: str, grown: list[int], shrunk: list[int], notes: list[int]) -> None:
     assert sorted(heap_maps(heap, 5)) == sorted(grown)  # three growths
     assert heap_maps(heap, 7) == shrunk  # a failed brk (line 6), then a shrink
     r, _ = run("replay_brk.txt", heap=heap)
@@ -177,8 +190,9 @@ def test_heap_policies(heap: str, grown: list[int], shrunk: list[int], notes: li
 def test_heap_chunk_size() -> None:
     assert heap_maps("malloc-chunks", 3) == [192 << 10]  # 132 KiB: three 64 KiB chunks
     m = nommu.Machine(ram="8M")
-    r = replay(parse_lines(HEAP_LINES[:3]), m, ReplayPolicy(heap="malloc-chunks",
-                                                            heap_chunk=256 << 10))
+    r = replay(
+        parse_lines(HEAP_LINES[:3]), m, ReplayPolicy(heap="malloc-chunks", heap_chunk=256 << 10)
+    )
     assert sizes(maps_lines(m, model_pid(r, 200))[2:]) == [256 << 10]
 
 
@@ -239,7 +253,9 @@ def test_other_calls_fail_as_the_board_would() -> None:
     assert re.search(r"^Cached: +64 kB$", m.cat("/proc/meminfo"), re.MULTILINE)
     assert ("/dev/shm/ring", "ramfs", 65536) in r.board_files
     assert [(p.pid, p.created, p.end) for p in r.processes] == [
-        (300, "spawn", "running"), (301, "thread", "exited 0")]
+        (300, "spawn", "running"),
+        (301, "thread", "exited 0"),
+    ]
 
 
 def test_fork_whose_child_works_is_replayed_as_vfork() -> None:
@@ -254,14 +270,19 @@ def test_fork_whose_child_works_is_replayed_as_vfork() -> None:
     ]
     m = nommu.Machine(ram="8M")
     r = replay(parse_lines(lines), m, ReplayPolicy(validate=True))
-    assert kinds(r) == [(1, 10, "program_image"), (2, 10, "fork_needs_redesign"),
-                        (3, 10, "vfork_wait")]
+    assert kinds(r) == [
+        (1, 10, "program_image"),
+        (2, 10, "fork_needs_redesign"),
+        (3, 10, "vfork_wait"),
+    ]
     assert "calls mmap at line 4 before any execve" in r.translations[1].detail
     # the child's 64 KiB went into the parent's address space; the parent's own 8 KiB
     # mapping (line 3) was made after the child exited, as vfork would order it
     assert sorted(sizes(maps_lines(m, model_pid(r, 10))[2:])) == [8 << 10, 64 << 10]
     assert [(p.pid, p.created, p.end) for p in r.processes] == [
-        (10, "spawn", "running"), (11, "fork_needs_redesign", "exited 0")]
+        (10, "spawn", "running"),
+        (11, "fork_needs_redesign", "exited 0"),
+    ]
 
 
 def test_a_failed_exec_respawns_so_the_rest_is_measured() -> None:
@@ -346,14 +367,40 @@ def test_report_text_and_json() -> None:
     assert [f["line"] for f in doc["failures"]] == [2, 4, 9, 19]
     rep = doc["replay"]
     assert [(t["line"], t["kind"]) for t in rep["translations"]][:2] == [
-        (1, "program_image"), (9, "mremap_fallback")]
-    assert set(rep["translations"][0]) == {"line", "pid", "syscall", "kind", "errno", "detail",
-                                           "source"}
+        (1, "program_image"),
+        (9, "mremap_fallback"),
+    ]
+    assert set(rep["translations"][0]) == {
+        "line",
+        "pid",
+        "syscall",
+        "kind",
+        "errno",
+        "detail",
+        "source",
+    }
     assert rep["first_failure"]["errno"] == "EINVAL"
     peak = rep["footprints"]["peak"]
-    assert peak and all(list(fp) == ["pid", "name", "text", "data", "bss", "stack", "heap",
-                                     "other", "slack", "xip", "ram", "shared", "pss"]
-                        and isinstance(fp["pss"], int) for fp in peak)  # as the run report's
+    assert peak and all(
+        list(fp)
+        == [
+            "pid",
+            "name",
+            "text",
+            "data",
+            "bss",
+            "stack",
+            "heap",
+            "other",
+            "slack",
+            "xip",
+            "ram",
+            "shared",
+            "pss",
+        ]
+        and isinstance(fp["pss"], int)
+        for fp in peak
+    )  # as the run report's
     assert rep["ram"]["peak_used"] == r.peak_used
     json.dumps(doc, allow_nan=False)
 
@@ -374,7 +421,6 @@ def test_policy_is_checked() -> None:
 # ---------------------------------------------------------------------------------------
 
 
-
 def library_lines(trace: Trace) -> list[int]:
     """Lines where ld.so reserves a library span that MAP_FIXED segments of it then fill."""
     found = []
@@ -384,9 +430,12 @@ def library_lines(trace: Trace) -> list[int]:
         assert isinstance(d, MmapArgs)
         if d.anonymous or d.flags & nommu.MAP_FIXED or d.prot & nommu.PROT_WRITE:
             continue
-        nxt = next((x for x in events[i + 1:] if x.pid == e.pid), None)
-        if nxt is not None and isinstance(nxt.decoded, MmapArgs) and (
-                nxt.decoded.flags & nommu.MAP_FIXED and nxt.decoded.path == d.path):
+        nxt = next((x for x in events[i + 1 :] if x.pid == e.pid), None)
+        if (
+            nxt is not None
+            and isinstance(nxt.decoded, MmapArgs)
+            and (nxt.decoded.flags & nommu.MAP_FIXED and nxt.decoded.path == d.path)
+        ):
             found.append(e.line)
     return sorted(found)
 
@@ -406,8 +455,13 @@ def test_real_shell_pipeline(strace_ok: str, tmp_path: Path) -> None:
     assert [p.created for p in r.processes] == ["spawn", "fork_to_vfork", "fork_to_vfork"]
     assert [p.end.startswith("exited") for p in r.processes] == [True] * 3
     # each of the three processes maps libc's text; the later two share the first's region
-    libc_text = [t for t in r.translations if t.kind == "library_segment"
-                 and "libc.so" in t.detail and t.detail.startswith("text segment")]
+    libc_text = [
+        t
+        for t in r.translations
+        if t.kind == "library_segment"
+        and "libc.so" in t.detail
+        and t.detail.startswith("text segment")
+    ]
     assert len(libc_text) == 3
     assert [("shares the region" in t.detail) for t in libc_text] == [False, True, True]
     assert all(f.errno in ("ENODEV", "ENOMEM", "EINVAL") for f in r.failures)

@@ -149,23 +149,28 @@ def _program_remedy(program: ProgramInfo, order: int, ps: int) -> str | None:
     """
     if not program.loads_into_ram:
         return None
-    need = program.data_len + max(program.bss_len + program.stack_size,
-                                  program.reloc_count * 4) + 4
+    need = program.data_len + max(program.bss_len + program.stack_size, program.reloc_count * 4) + 4
     pages = -(-need // ps)
     data_order = max(pages - 1, 0).bit_length()
     if data_order >= order:
         return None
-    where = ("executed in place from flash" if program.xip_possible
-             else "one copy shared by every process running it")
-    return (f"{program.path} is a bFLT with FLAT_FLAG_RAM: its {size_text(program.text_len)} "
-            f"of text is copied into the same block as its data. Built without it "
-            f"(elf2flt without -r), the text would be mapped from the file ({where}) and "
-            f"this exec would need about an order-{data_order} block "
-            f"({size_text((1 << data_order) * ps)}) for data, bss and stack")
+    where = (
+        "executed in place from flash"
+        if program.xip_possible
+        else "one copy shared by every process running it"
+    )
+    return (
+        f"{program.path} is a bFLT with FLAT_FLAG_RAM: its {size_text(program.text_len)} "
+        f"of text is copied into the same block as its data. Built without it "
+        f"(elf2flt without -r), the text would be mapped from the file ({where}) and "
+        f"this exec would need about an order-{data_order} block "
+        f"({size_text((1 << data_order) * ps)}) for data, bss and stack"
+    )
 
 
-def explain_failure(snap: MachineSnapshot, failure: AllocFailure,
-                    program: ProgramInfo | None = None) -> FailureExplanation:
+def explain_failure(
+    snap: MachineSnapshot, failure: AllocFailure, program: ProgramInfo | None = None
+) -> FailureExplanation:
     """Explain *failure* with the memory of *snap* (taken when it happened).
 
     *program* describes the file an exec was loading, when that is what failed.
@@ -189,13 +194,16 @@ def explain_failure(snap: MachineSnapshot, failure: AllocFailure,
         cause = CAUSE_MAX_ORDER
         findex = 0.0
         limit = (1 << failure.max_order) * ps
-        summary = (f"{ask}: an order-{order} block ({size_text(need)}), above the largest "
-                   f"block the page allocator has at all (order {failure.max_order}, "
-                   f"{size_text(limit)}, MAX_PAGE_ORDER). Free memory does not matter: "
-                   f"{size_text(free_bytes)} was free.")
+        summary = (
+            f"{ask}: an order-{order} block ({size_text(need)}), above the largest "
+            f"block the page allocator has at all (order {failure.max_order}, "
+            f"{size_text(limit)}, MAX_PAGE_ORDER). Free memory does not matter: "
+            f"{size_text(free_bytes)} was free."
+        )
         remedies.append(f"split the request: one allocation can be at most {size_text(limit)}")
-        remedies.append(f"or build the kernel with MAX_PAGE_ORDER >= {order} "
-                        f"(CONFIG_ARCH_FORCE_MAX_ORDER)")
+        remedies.append(
+            f"or build the kernel with MAX_PAGE_ORDER >= {order} (CONFIG_ARCH_FORCE_MAX_ORDER)"
+        )
     else:
         findex = fragmentation_index(nr_free, failure.free_pages, order)
         size = 1 << order
@@ -204,28 +212,39 @@ def explain_failure(snap: MachineSnapshot, failure: AllocFailure,
             cand = start * ps
             blockers, claimed = _blockers(snap, start, size)
             unattributed = max(size - cand_free - claimed, 0)
-        have = (f"the largest free block was order {lfo} ({size_text(largest)})" if lfo >= 0
-                else "no block at all was free")
+        have = (
+            f"the largest free block was order {lfo} ({size_text(largest)})"
+            if lfo >= 0
+            else "no block at all was free"
+        )
         if failure.free_pages < size:
             cause = CAUSE_NO_MEMORY
-            summary = (f"{ask}: one contiguous order-{order} block ({size_text(need)}). "
-                       f"Only {size_text(free_bytes)} was free in total, and {have}.")
-            remedies.append(f"{size_text(need - free_bytes)} more free memory at the least, "
-                            f"in one aligned block")
+            summary = (
+                f"{ask}: one contiguous order-{order} block ({size_text(need)}). "
+                f"Only {size_text(free_bytes)} was free in total, and {have}."
+            )
+            remedies.append(
+                f"{size_text(need - free_bytes)} more free memory at the least, "
+                f"in one aligned block"
+            )
         else:
             cause = CAUSE_FRAGMENTATION
             pieces = sum(nr_free)
-            summary = (f"{ask}: one contiguous order-{order} block ({size_text(need)}). "
-                       f"{size_text(free_bytes)} was free, but in {pieces} pieces and {have}: "
-                       f"memory was fragmented (fragmentation index {findex:.3f}; near 1 "
-                       f"means fragmentation, near 0 lack of memory).")
+            summary = (
+                f"{ask}: one contiguous order-{order} block ({size_text(need)}). "
+                f"{size_text(free_bytes)} was free, but in {pieces} pieces and {have}: "
+                f"memory was fragmented (fragmentation index {findex:.3f}; near 1 "
+                f"means fragmentation, near 0 lack of memory)."
+            )
         if cand is not None:
             in_way = len(blockers) + (1 if unattributed else 0)
             used = size - cand_free
-            summary += (f" The best candidate block, {cand:#x}-{cand + need:#x}, had "
-                        f"{cand_free} of {size} pages free; {used} page"
-                        f"{'s' if used != 1 else ''} in {in_way} allocation"
-                        f"{'s' if in_way != 1 else ''} sat in the way.")
+            summary += (
+                f" The best candidate block, {cand:#x}-{cand + need:#x}, had "
+                f"{cand_free} of {size} pages free; {used} page"
+                f"{'s' if used != 1 else ''} in {in_way} allocation"
+                f"{'s' if in_way != 1 else ''} sat in the way."
+            )
             if blockers or unattributed:
                 owners: dict[str, int] = {}
                 for b in blockers:
@@ -233,26 +252,47 @@ def explain_failure(snap: MachineSnapshot, failure: AllocFailure,
                     owners[key] = owners.get(key, 0) + b.pages_in_block
                 if unattributed:
                     owners["the kernel"] = owners.get("the kernel", 0) + unattributed
-                listed = ", ".join(f"{k}: {v} page{'s' if v != 1 else ''}"
-                                   for k, v in owners.items())
-                remedies.append(f"the block at {cand:#x} would have been free had these "
-                                f"allocations been elsewhere or freed: {listed}")
+                listed = ", ".join(
+                    f"{k}: {v} page{'s' if v != 1 else ''}" for k, v in owners.items()
+                )
+                remedies.append(
+                    f"the block at {cand:#x} would have been free had these "
+                    f"allocations been elsewhere or freed: {listed}"
+                )
                 if any(b.allocation.kind == KIND_PAGE_CACHE for b in blockers):
-                    remedies.append("page cache of ramfs/tmpfs files is pinned without an MMU: "
-                                    "deleting or truncating those files frees it")
+                    remedies.append(
+                        "page cache of ramfs/tmpfs files is pinned without an MMU: "
+                        "deleting or truncating those files frees it"
+                    )
                 if any(b.allocation.kind == KIND_OTHER for b in blockers) or unattributed:
                     remedies.append("kernel allocations in the block cannot move")
         if lfo >= 0 and cause == CAUSE_FRAGMENTATION:
-            remedies.append(f"a request of at most {size_text(largest)} (order {lfo}) would "
-                            f"have fitted in the largest free block")
+            remedies.append(
+                f"a request of at most {size_text(largest)} (order {lfo}) would "
+                f"have fitted in the largest free block"
+            )
     if program is not None:
         hint = _program_remedy(program, order, ps)
         if hint is not None:
             remedies.append(hint)
     return FailureExplanation(
-        pid=failure.pid, comm=failure.comm, length=failure.length, order=order,
-        need_bytes=need, max_order=failure.max_order, page_size=ps, free_bytes=free_bytes,
-        largest_free_order=lfo, largest_free_bytes=largest, nr_free=tuple(nr_free),
-        cause=cause, fragmentation_index=findex, candidate_start=cand,
-        candidate_free_pages=cand_free, blockers=blockers, unattributed_pages=unattributed,
-        summary=summary, remedies=tuple(remedies))
+        pid=failure.pid,
+        comm=failure.comm,
+        length=failure.length,
+        order=order,
+        need_bytes=need,
+        max_order=failure.max_order,
+        page_size=ps,
+        free_bytes=free_bytes,
+        largest_free_order=lfo,
+        largest_free_bytes=largest,
+        nr_free=tuple(nr_free),
+        cause=cause,
+        fragmentation_index=findex,
+        candidate_start=cand,
+        candidate_free_pages=cand_free,
+        blockers=blockers,
+        unattributed_pages=unattributed,
+        summary=summary,
+        remedies=tuple(remedies),
+    )

@@ -174,8 +174,21 @@ def _footprint(p: ProcessView, regions: dict[int, RegionView]) -> Footprint:
         if nusers > 1:
             shared += nbytes
         pss += nbytes / nusers
-    return Footprint(p.pid, p.name, cols["text"], cols["data"], cols["bss"], cols["stack"],
-                     cols["heap"], cols["other"], cols["slack"], xip, ram, shared, pss)
+    return Footprint(
+        p.pid,
+        p.name,
+        cols["text"],
+        cols["data"],
+        cols["bss"],
+        cols["stack"],
+        cols["heap"],
+        cols["other"],
+        cols["slack"],
+        xip,
+        ram,
+        shared,
+        pss,
+    )
 
 
 def footprints(snapshot: MachineSnapshot) -> tuple[Footprint, ...]:

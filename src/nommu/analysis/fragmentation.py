@@ -97,6 +97,13 @@ def fragmentation(nr_free: Sequence[int], free_pages: int, page_size: int) -> Fr
     for order, n in enumerate(nr_free):
         if n:
             largest = order
-        rows.append(OrderFigures(order, (1 << order) * page_size, n, n << order,
-                                 unusable_free_index(nr_free, free_pages, order)))
+        rows.append(
+            OrderFigures(
+                order,
+                (1 << order) * page_size,
+                n,
+                n << order,
+                unusable_free_index(nr_free, free_pages, order),
+            )
+        )
     return Fragmentation(page_size, free_pages, largest, tuple(rows))

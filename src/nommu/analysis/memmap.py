@@ -47,10 +47,13 @@ def memory_map(snapshot: MachineSnapshot) -> tuple[MapRun, ...]:
     reserved = snapshot.reserved_pages
     if reserved:
         runs.append(MapRun(start, reserved, KIND_KERNEL, 0, "", "kernel image and data"))
-    pieces: list[MapRun] = [MapRun(a.start_pfn, a.npages, a.kind, a.owner_pid, a.owner_name,
-                                   a.label) for a in snapshot.allocations]
-    pieces.extend(MapRun(pfn, 1 << order, KIND_FREE, 0, "", "")
-                  for pfn, order in snapshot.free_blocks)
+    pieces: list[MapRun] = [
+        MapRun(a.start_pfn, a.npages, a.kind, a.owner_pid, a.owner_name, a.label)
+        for a in snapshot.allocations
+    ]
+    pieces.extend(
+        MapRun(pfn, 1 << order, KIND_FREE, 0, "", "") for pfn, order in snapshot.free_blocks
+    )
     pieces.sort(key=lambda r: r.start_pfn)
     cursor = start + reserved
     for piece in pieces:
@@ -61,12 +64,17 @@ def memory_map(snapshot: MachineSnapshot) -> tuple[MapRun, ...]:
         if hi <= lo:
             continue
         last = runs[-1] if runs else None
-        if (piece.kind == KIND_FREE and last is not None and last.kind == KIND_FREE
-                and last.start_pfn + last.npages == lo):
+        if (
+            piece.kind == KIND_FREE
+            and last is not None
+            and last.kind == KIND_FREE
+            and last.start_pfn + last.npages == lo
+        ):
             runs[-1] = MapRun(last.start_pfn, last.npages + hi - lo, KIND_FREE, 0, "", "")
         else:
-            runs.append(MapRun(lo, hi - lo, piece.kind, piece.owner_pid, piece.owner_name,
-                               piece.label))
+            runs.append(
+                MapRun(lo, hi - lo, piece.kind, piece.owner_pid, piece.owner_name, piece.label)
+            )
         cursor = hi
     if cursor < end:
         runs.append(MapRun(cursor, end - cursor, KIND_OTHER, 0, "", ""))
@@ -84,8 +92,9 @@ def flash_map(snapshot: MachineSnapshot) -> tuple[MapRun, ...]:
     ps = snapshot.page_size
     base = snapshot.flash_base // ps
     end = (snapshot.flash_base + snapshot.flash_size) // ps
-    xip = sorted((r.start // ps, -(-r.end // ps), r) for r in snapshot.regions
-                 if r.kind == KIND_XIP)
+    xip = sorted(
+        (r.start // ps, -(-r.end // ps), r) for r in snapshot.regions if r.kind == KIND_XIP
+    )
     runs: list[MapRun] = []
     cursor = base
     for lo, hi, r in xip:

@@ -40,8 +40,7 @@ KIND_XIP = "xip"
 KIND_OTHER = "other kernel"
 KIND_FREE = "free"
 #: Every kind, in the order legends list them.
-KINDS = (KIND_KERNEL, KIND_ANON, KIND_FILE_COPY, KIND_PAGE_CACHE, KIND_OTHER, KIND_XIP,
-         KIND_FREE)
+KINDS = (KIND_KERNEL, KIND_ANON, KIND_FILE_COPY, KIND_PAGE_CACHE, KIND_OTHER, KIND_XIP, KIND_FREE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +226,14 @@ def _inode_paths(machine: Machine) -> dict[int, str]:
     return paths
 
 
-def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
-            names: Mapping[int, str] | None = None) -> MachineSnapshot:
+def capture(
+    machine: Machine,
+    label: str = "",
+    *,
+    event: int = 0,
+    tick: int = 0,
+    names: Mapping[int, str] | None = None,
+) -> MachineSnapshot:
     """Take a frozen snapshot of *machine*'s memory.
 
     *names* gives the names of processes that may have exited (by pid), so a
@@ -258,19 +263,43 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
                 # a region's users are address spaces: threads and vfork children count once
                 users.setdefault(id(region), set()).add(mm_ids[id(mm)])
                 f = vma.vm_file
-                vmas.append(VmaView(vma.vm_start, vma.vm_end, vma.vm_flags, rseq,
-                                    f.path if f is not None else None, vma.vm_pgoff))
+                vmas.append(
+                    VmaView(
+                        vma.vm_start,
+                        vma.vm_end,
+                        vma.vm_flags,
+                        rseq,
+                        f.path if f is not None else None,
+                        vma.vm_pgoff,
+                    )
+                )
             vmas.sort(key=lambda v: (v.start, v.end, v.region))
         ppid = p.parent.pid if p.parent is not None else 0
         exe = getattr(p, "exe_path", None)
         if mm is None:
-            proc_views.append(ProcessView(p.pid, p.name, ppid, p.state, 0, exe, 0, 0, 0, 0,
-                                          0, 0, 0, 0, ()))
+            proc_views.append(
+                ProcessView(p.pid, p.name, ppid, p.state, 0, exe, 0, 0, 0, 0, 0, 0, 0, 0, ())
+            )
         else:
-            proc_views.append(ProcessView(
-                p.pid, p.name, ppid, p.state, mm_ids[id(mm)], exe, mm.start_code, mm.end_code,
-                mm.start_data, mm.end_data, mm.start_brk, mm.brk, mm.end_brk,
-                mm.start_stack, tuple(vmas)))
+            proc_views.append(
+                ProcessView(
+                    p.pid,
+                    p.name,
+                    ppid,
+                    p.state,
+                    mm_ids[id(mm)],
+                    exe,
+                    mm.start_code,
+                    mm.end_code,
+                    mm.start_data,
+                    mm.end_data,
+                    mm.start_brk,
+                    mm.brk,
+                    mm.end_brk,
+                    mm.start_stack,
+                    tuple(vmas),
+                )
+            )
 
     region_views: list[RegionView] = []
     allocations: list[Allocation] = []
@@ -283,17 +312,41 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
         area = memory.area_of(r.vm_start, max(r.vm_top - r.vm_start, 1))
         who = tuple(sorted(users.get(id(r), ())))
         seq = region_seq[id(r)]
-        view = RegionView(seq, r.vm_start, r.vm_end, r.vm_top, r.vm_flags, r.vm_usage, path,
-                          r.owner, known.get(r.owner, ""), area.name if area else "", who)
+        view = RegionView(
+            seq,
+            r.vm_start,
+            r.vm_end,
+            r.vm_top,
+            r.vm_flags,
+            r.vm_usage,
+            path,
+            r.owner,
+            known.get(r.owner, ""),
+            area.name if area else "",
+            who,
+        )
         region_views.append(view)
         first, end = machine.nommu.copy_pfns(r)
         if view.is_copy and end > first:
-            allocations.append(Allocation(first, end - first, view.kind, r.owner,
-                                          known.get(r.owner, ""), path or "", seq, who))
+            allocations.append(
+                Allocation(
+                    first,
+                    end - first,
+                    view.kind,
+                    r.owner,
+                    known.get(r.owner, ""),
+                    path or "",
+                    seq,
+                    who,
+                )
+            )
 
     for first, end in machine.nommu.stranded:  # cut off a copy by a file shrink, never freed
-        allocations.append(Allocation(first, end - first, KIND_OTHER, 0, "",
-                                      "copy pages stranded by a file shrink", 0, ()))
+        allocations.append(
+            Allocation(
+                first, end - first, KIND_OTHER, 0, "", "copy pages stranded by a file shrink", 0, ()
+            )
+        )
 
     # page cache of ramfs/tmpfs (and kernel-internal tmpfs such as SysV shm)
     cached = 0
@@ -304,28 +357,45 @@ def capture(machine: Machine, label: str = "", *, event: int = 0, tick: int = 0,
             pfns = sorted(inode.page_cache.values())
             if not pfns:
                 continue
-            name = (ns_paths.get(id(inode)) or inode_path.get(id(inode))
-                    or f"{sb.fstype} inode {inode.ino}")
+            name = (
+                ns_paths.get(id(inode))
+                or inode_path.get(id(inode))
+                or f"{sb.fstype} inode {inode.ino}"
+            )
             if inode.i_nlink == 0:
                 name += " (deleted)"
             run_start = prev = pfns[0]
             for pfn in [*pfns[1:], -1]:
                 if pfn != prev + 1:
-                    allocations.append(Allocation(run_start, prev + 1 - run_start,
-                                                  KIND_PAGE_CACHE, 0, "", name, 0, ()))
+                    allocations.append(
+                        Allocation(
+                            run_start, prev + 1 - run_start, KIND_PAGE_CACHE, 0, "", name, 0, ()
+                        )
+                    )
                     run_start = pfn
                 prev = pfn
     allocations.sort(key=lambda a: (a.start_pfn, a.npages))
 
     stats = zone.statistics()
     return MachineSnapshot(
-        label=label, event=event, tick=tick, page_size=page_size,
-        ram_base=machine.ram_base, ram_size=machine.ram_size,
-        kernel_reserved=machine.kernel_reserved, flash_base=machine.flash_base,
-        flash_size=machine.flash_size, max_order=zone.max_order,
+        label=label,
+        event=event,
+        tick=tick,
+        page_size=page_size,
+        ram_base=machine.ram_base,
+        ram_size=machine.ram_size,
+        kernel_reserved=machine.kernel_reserved,
+        flash_base=machine.flash_base,
+        flash_size=machine.flash_size,
+        max_order=zone.max_order,
         nr_trim_pages=machine.nommu.nr_trim_pages,
-        free_blocks=tuple(zone.free_blocks()), nr_free=stats.nr_free,
-        free_pages=stats.free_pages, managed_pages=stats.managed_pages,
-        mmap_copy_pages=machine.nommu.mmap_pages_allocated, cached_pages=cached,
-        allocations=tuple(allocations), regions=tuple(region_views),
-        processes=tuple(proc_views))
+        free_blocks=tuple(zone.free_blocks()),
+        nr_free=stats.nr_free,
+        free_pages=stats.free_pages,
+        managed_pages=stats.managed_pages,
+        mmap_copy_pages=machine.nommu.mmap_pages_allocated,
+        cached_pages=cached,
+        allocations=tuple(allocations),
+        regions=tuple(region_views),
+        processes=tuple(proc_views),
+    )

@@ -96,7 +96,15 @@ RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 DLINFO_ITEMS = 15
 AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 3, 4, 5, 6, 7, 8, 9
 AT_UID, AT_EUID, AT_GID, AT_EGID, AT_HWCAP, AT_CLKTCK, AT_SECURE, AT_EXECFN = (
-    11, 12, 13, 14, 16, 17, 23, 31)
+    11,
+    12,
+    13,
+    14,
+    16,
+    17,
+    23,
+    31,
+)
 #: sizeof(struct elf32_fdpic_loadmap) and of one elf32_fdpic_loadseg.
 LOADMAP_HEADER, LOADSEG_SIZE = 4, 12
 
@@ -151,20 +159,24 @@ def load_elf_fdpic_binary(bprm: LinuxBinprm) -> LoadedImage:
         raise SyscallError(Errno.ENOEXEC, f"{NOT_MINE}loadable ELF file")
     info = parse_elf(bprm.read_all(), name=file.path)
     if not is_fdpic(machine, info) and info.e_type != ET_DYN:
-        raise SyscallError(Errno.ENOEXEC,
-                           f"{file.path}: a plain (non-FDPIC) ET_EXEC program cannot be "
-                           f"loaded without an MMU (only ET_DYN/PIE or FDPIC)")
+        raise SyscallError(
+            Errno.ENOEXEC,
+            f"{file.path}: a plain (non-FDPIC) ET_EXEC program cannot be "
+            f"loaded without an MMU (only ET_DYN/PIE or FDPIC)",
+        )
     interp_info: ElfInfo | None = None
     if info.interp is not None:
         bprm.interpreter = open_exec(bprm.process, info.interp)
         ibuf = read_file(bprm.interpreter, 256, 0)
         if len(ibuf) != 256:
-            raise SyscallError(Errno.ENOEXEC,
-                               f"interpreter {info.interp} is shorter than 256 bytes")
+            raise SyscallError(
+                Errno.ENOEXEC, f"interpreter {info.interp} is shorter than 256 bytes"
+            )
         if not _check_elf(ibuf, bprm.interpreter):
             raise SyscallError(Errno.ELIBBAD, f"interpreter {info.interp} is not an ELF file")
-        interp_info = parse_elf(read_file(bprm.interpreter, bprm.interpreter.inode.i_size),
-                                name=bprm.interpreter.path)
+        interp_info = parse_elf(
+            read_file(bprm.interpreter, bprm.interpreter.inode.i_size), name=bprm.interpreter.path
+        )
     size, executable = stack_size(info, interp_info, machine.page_size)
 
     bprm.begin_new_exec()  # the point of no return
@@ -177,8 +189,9 @@ def load_elf_fdpic_binary(bprm: LinuxBinprm) -> LoadedImage:
     if bprm.interpreter is not None:
         assert interp_info is not None
         try:
-            interp_map = map_elf_file(machine, process, mm, bprm.interpreter, interp_info,
-                                      set_mm=True)
+            interp_map = map_elf_file(
+                machine, process, mm, bprm.interpreter, interp_info, set_mm=True
+            )
         except SyscallError:
             machine.log("Unable to load interpreter")
             raise
@@ -187,9 +200,16 @@ def load_elf_fdpic_binary(bprm: LinuxBinprm) -> LoadedImage:
 
     # a stack area and a zero-size brk area
     prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable else 0)
-    start = machine.nommu.vm_mmap(mm, process, None, 0, size, prot,
-                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_UNINITIALIZED
-                                  | MAP_GROWSDOWN, 0)
+    start = machine.nommu.vm_mmap(
+        mm,
+        process,
+        None,
+        0,
+        size,
+        prot,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_UNINITIALIZED | MAP_GROWSDOWN,
+        0,
+    )
     mm.start_brk = mm.brk = mm.end_brk = start
     mm.start_stack = start + size
     _create_elf_fdpic_tables(bprm, exec_map, interp_map)
@@ -200,12 +220,19 @@ def load_elf_fdpic_binary(bprm: LinuxBinprm) -> LoadedImage:
     missing: tuple[str, ...] = ()
     if machine.options.get("fdpic_libraries", True):
         libraries, missing = _map_libraries(process, mm, file, info)
-    return LoadedImage(format=fmt, path=file.path, entry=entry, interpreter=info.interp,
-                       libraries=libraries, missing_libraries=missing)
+    return LoadedImage(
+        format=fmt,
+        path=file.path,
+        entry=entry,
+        interpreter=info.interp,
+        libraries=libraries,
+        missing_libraries=missing,
+    )
 
 
-def map_elf_file(machine: Machine, process: Process, mm: MM, file: File, info: ElfInfo,
-                 *, set_mm: bool) -> MappedImage:
+def map_elf_file(
+    machine: Machine, process: Process, mm: MM, file: File, info: ElfInfo, *, set_mm: bool
+) -> MappedImage:
     """Map one ELF image; find its entry, headers and dynamic table (``elf_fdpic_map_file``)."""
     params = MappedImage(info)
     if is_constdisp(machine, info):
@@ -243,8 +270,7 @@ def map_elf_file(machine: Machine, process: Process, mm: MM, file: File, info: E
 
 
 def _dynamic_error(machine: Machine, file: File) -> SyscallError:
-    machine.log(f"ELF FDPIC executable with invalid DYNAMIC section "
-                f"(inode={file.inode.ino})")
+    machine.log(f"ELF FDPIC executable with invalid DYNAMIC section (inode={file.inode.ino})")
     return SyscallError(Errno.ELIBBAD, f"{file.path}: invalid PT_DYNAMIC")
 
 
@@ -258,14 +284,20 @@ def _set_mm(mm: MM, executable: bool, addr: int, memsz: int) -> None:
         mm.end_data = addr + memsz
 
 
-def _map_constdisp(machine: Machine, process: Process, mm: MM, file: File, info: ElfInfo,
-                   params: MappedImage, set_mm: bool) -> None:
+def _map_constdisp(
+    machine: Machine,
+    process: Process,
+    mm: MM,
+    file: File,
+    info: ElfInfo,
+    params: MappedImage,
+    set_mm: bool,
+) -> None:
     """``elf_fdpic_map_file_constdisp_on_uclinux``: one RWX block for every PT_LOAD."""
     mask = (1 << info.bits) - 1
     base = min(seg.p_vaddr for seg in info.segments)
     top = max((seg.p_vaddr + seg.p_memsz) & mask for seg in info.segments)
-    maddr = machine.nommu.vm_mmap(mm, process, None, 0, (top - base) & mask, RWX,
-                                  MAP_PRIVATE, 0)
+    maddr = machine.nommu.vm_mmap(mm, process, None, 0, (top - base) & mask, RWX, MAP_PRIVATE, 0)
     for seg in info.segments:
         addr = maddr + (seg.p_vaddr - base)
         params.segs.append((addr, seg.p_vaddr, seg.p_memsz))
@@ -278,8 +310,15 @@ def _map_constdisp(machine: Machine, process: Process, mm: MM, file: File, info:
             _set_mm(mm, seg.executable, addr, seg.p_memsz)
 
 
-def _map_by_direct_mmap(machine: Machine, process: Process, mm: MM, file: File,
-                        info: ElfInfo, params: MappedImage, set_mm: bool) -> None:
+def _map_by_direct_mmap(
+    machine: Machine,
+    process: Process,
+    mm: MM,
+    file: File,
+    info: ElfInfo,
+    params: MappedImage,
+    set_mm: bool,
+) -> None:
     """``elf_fdpic_map_file_by_direct_mmap``: one private file mapping per PT_LOAD.
 
     Kept as the kernel has it: the bss is cleared from ``maddr + p_filesz``
@@ -291,8 +330,16 @@ def _map_by_direct_mmap(machine: Machine, process: Process, mm: MM, file: File,
     for seg in info.segments:
         prot = seg.prot
         disp = seg.p_vaddr & page_mask
-        maddr = nommu.vm_mmap(mm, process, file, 0, seg.p_memsz + disp, prot, MAP_PRIVATE,
-                              (seg.p_offset - disp) & nommu.ulong_mask)
+        maddr = nommu.vm_mmap(
+            mm,
+            process,
+            file,
+            0,
+            seg.p_memsz + disp,
+            prot,
+            MAP_PRIVATE,
+            (seg.p_offset - disp) & nommu.ulong_mask,
+        )
         params.segs.append((maddr + disp, seg.p_vaddr, seg.p_memsz))
         if seg.p_offset == 0:
             params.elfhdr_addr = maddr + disp
@@ -306,8 +353,9 @@ def _map_by_direct_mmap(machine: Machine, process: Process, mm: MM, file: File,
             _set_mm(mm, seg.executable, maddr, seg.p_memsz)
 
 
-def _create_elf_fdpic_tables(bprm: LinuxBinprm, exec_map: MappedImage,
-                             interp_map: MappedImage | None) -> None:
+def _create_elf_fdpic_tables(
+    bprm: LinuxBinprm, exec_map: MappedImage, interp_map: MappedImage | None
+) -> None:
     """``create_elf_fdpic_tables`` (NOMMU): strings, load maps, auxv, envp, argv, argc."""
     machine = bprm.machine
     process = bprm.process
@@ -339,17 +387,33 @@ def _create_elf_fdpic_tables(bprm: LinuxBinprm, exec_map: MappedImage,
     uid, gid = process.uid, process.gid
     info = exec_map.info
     aux = [
-        (AT_HWCAP, 0), (AT_PAGESZ, machine.page_size), (AT_CLKTCK, 100),
-        (AT_PHDR, exec_map.ph_addr), (AT_PHENT, 32 if info.bits == 32 else 56),
-        (AT_PHNUM, info.phnum), (AT_BASE, interp_map.elfhdr_addr if interp_map else 0),
-        (AT_FLAGS, 0), (AT_ENTRY, exec_map.entry_addr), (AT_UID, uid), (AT_EUID, uid),
-        (AT_GID, gid), (AT_EGID, gid), (AT_SECURE, 0), (AT_EXECFN, execfn),
+        (AT_HWCAP, 0),
+        (AT_PAGESZ, machine.page_size),
+        (AT_CLKTCK, 100),
+        (AT_PHDR, exec_map.ph_addr),
+        (AT_PHENT, 32 if info.bits == 32 else 56),
+        (AT_PHNUM, info.phnum),
+        (AT_BASE, interp_map.elfhdr_addr if interp_map else 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, exec_map.entry_addr),
+        (AT_UID, uid),
+        (AT_EUID, uid),
+        (AT_GID, gid),
+        (AT_EGID, gid),
+        (AT_SECURE, 0),
+        (AT_EXECFN, execfn),
     ]
     csp -= 2 * word
     put_user(machine, csp, bytes(2 * word))  # AT_NULL
     csp -= DLINFO_ITEMS * 2 * word
-    put_user(machine, csp, b"".join(k.to_bytes(word, order) + (v & ((1 << 8 * word) - 1))
-                                    .to_bytes(word, order) for k, v in aux))
+    put_user(
+        machine,
+        csp,
+        b"".join(
+            k.to_bytes(word, order) + (v & ((1 << 8 * word) - 1)).to_bytes(word, order)
+            for k, v in aux
+        ),
+    )
     csp -= (bprm.envc + 1) * word
     envp_at = csp
     csp -= (bprm.argc + 1) * word
@@ -374,8 +438,9 @@ def _lookup_library(machine: Machine, name: str) -> str | None:
     return None
 
 
-def _map_libraries(process: Process, mm: MM, exe: File,
-                   info: ElfInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _map_libraries(
+    process: Process, mm: MM, exe: File, info: ElfInfo
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Map the DT_NEEDED libraries as the FDPIC dynamic linker would (see module docs)."""
     machine = process.machine
     seen_inodes = {id(exe.inode)}
@@ -396,8 +461,9 @@ def _map_libraries(process: Process, mm: MM, exe: File,
         seen_names.add(name)
         path = _lookup_library(machine, name)
         if path is None:
-            machine.log(f"fdpic-ld: {exe.path}: {name} not found in "
-                        f"{', '.join(LIBRARY_PATH)}; not mapped")
+            machine.log(
+                f"fdpic-ld: {exe.path}: {name} not found in {', '.join(LIBRARY_PATH)}; not mapped"
+            )
             missing.append(name)
             continue
         found = machine.ns.lookup(path)
@@ -411,19 +477,22 @@ def _map_libraries(process: Process, mm: MM, exe: File,
         except SyscallError as e:
             lib.put()
             if e.errno == Errno.ENOMEM:
-                machine.log(f"fdpic-ld: {exe.path}: cannot map {found.path}: out of memory; "
-                            f"exit 127")
+                machine.log(
+                    f"fdpic-ld: {exe.path}: cannot map {found.path}: out of memory; exit 127"
+                )
                 process.exit(127)
-                raise SyscallError(Errno.ENOMEM,
-                                   f"{e.detail}; the dynamic linker could not map "
-                                   f"{found.path} and the process exited with status 127"
-                                   ) from None
-            machine.log(f"fdpic-ld: {exe.path}: cannot load {found.path}: "
-                        f"{e.detail or e.strerror}; not mapped")
+                raise SyscallError(
+                    Errno.ENOMEM,
+                    f"{e.detail}; the dynamic linker could not map "
+                    f"{found.path} and the process exited with status 127",
+                ) from None
+            machine.log(
+                f"fdpic-ld: {exe.path}: cannot load {found.path}: "
+                f"{e.detail or e.strerror}; not mapped"
+            )
             missing.append(name)
             continue
         lib.put()
         mapped.append(found.path)
         queue.extend(lib_info.needed)
     return tuple(mapped), tuple(missing)
-

@@ -96,8 +96,7 @@ class LoadedImage:
 def deny_write_access(inode: Inode, path: str) -> None:
     """``deny_write_access``: ETXTBSY while the file is open for writing."""
     if inode.i_writecount > 0:
-        raise SyscallError(Errno.ETXTBSY,
-                           f"{path} is open for writing and cannot be executed")
+        raise SyscallError(Errno.ETXTBSY, f"{path} is open for writing and cannot be executed")
     inode.i_writecount -= 1
 
 
@@ -150,8 +149,7 @@ def put_user(machine: Machine, addr: int, data: bytes) -> None:
         return
     area = machine.memory.area_of(addr, len(data))
     if area is None or not area.writable:
-        raise SyscallError(Errno.EFAULT,
-                           f"cannot store {len(data)} bytes at {addr:#x} (not RAM)")
+        raise SyscallError(Errno.EFAULT, f"cannot store {len(data)} bytes at {addr:#x} (not RAM)")
     machine.memory.write(addr, data)
 
 
@@ -192,8 +190,9 @@ class LinuxBinprm:
     new stack.
     """
 
-    def __init__(self, process: Process, file: File, filename: str,
-                 argv: list[bytes], envp: list[bytes]) -> None:
+    def __init__(
+        self, process: Process, file: File, filename: str, argv: list[bytes], envp: list[bytes]
+    ) -> None:
         machine = process.machine
         self.process = process
         self.machine = machine
@@ -215,8 +214,9 @@ class LinuxBinprm:
             self._copy_string(s)
         if self.argc == 0:
             # v5.18+: "process launched with NULL argv: empty string added"
-            machine.log(f"process '{process.name}' launched '{filename}' with NULL argv: "
-                        f"empty string added")
+            machine.log(
+                f"process '{process.name}' launched '{filename}' with NULL argv: empty string added"
+            )
             self._copy_string(b"")
             self.argc = 1
         self.buf = read_file(file, BINPRM_BUF_SIZE, 0)
@@ -226,8 +226,9 @@ class LinuxBinprm:
         """``copy_strings``: E2BIG when the argument pages are full."""
         length = len(s) + 1
         if length > self.p:
-            raise SyscallError(Errno.E2BIG,
-                               f"arguments and environment exceed {MAX_ARG_PAGES} pages")
+            raise SyscallError(
+                Errno.E2BIG, f"arguments and environment exceed {MAX_ARG_PAGES} pages"
+            )
         self.p -= length
         self._strings.insert(0, s + b"\0")
 
@@ -289,8 +290,9 @@ class LinuxBinprm:
         assert mm is not None
         vma = mm.find_vma(sp - 1)
         if vma is None or new_sp < vma.vm_start:
-            raise SyscallError(Errno.EFAULT,
-                               f"the {len(area)}-byte argument area does not fit on the stack")
+            raise SyscallError(
+                Errno.EFAULT, f"the {len(area)}-byte argument area does not fit on the stack"
+            )
         put_user(self.machine, new_sp, area)
         return new_sp, sp - (self.top - self.exec)
 
@@ -333,8 +335,9 @@ def _loaders() -> list[Loader]:
     return [load_flat_binary, load_elf_fdpic_binary]
 
 
-def do_execve(process: Process, path: str, argv: Sequence[str | bytes],
-              envp: Sequence[str | bytes]) -> LoadedImage:
+def do_execve(
+    process: Process, path: str, argv: Sequence[str | bytes], envp: Sequence[str | bytes]
+) -> LoadedImage:
     """Run *path* in *process* (``do_execveat_common`` → ``bprm_execve``).
 
     Returns what the loader made. Raises SyscallError: before the point of
@@ -359,8 +362,11 @@ def do_execve(process: Process, path: str, argv: Sequence[str | bytes],
         if not bprm.point_of_no_return or process.state in ("Z", "X"):
             raise
         process.kill(SIGSEGV)
-        raise SyscallError(e.errno, f"{e.detail or e.strerror}; process {process.pid} killed "
-                                    f"by SIGSEGV after the point of no return") from None
+        raise SyscallError(
+            e.errno,
+            f"{e.detail or e.strerror}; process {process.pid} killed "
+            f"by SIGSEGV after the point of no return",
+        ) from None
     close_exec(file)
     return image
 
@@ -384,9 +390,10 @@ def search_binary_handler(bprm: LinuxBinprm) -> LoadedImage:
                 reason = e
     if reason is not None:
         raise reason
-    raise SyscallError(Errno.ENOEXEC,
-                       f"{bprm.file.path}: not a bFLT or ELF executable "
-                       f"(starts with {bprm.buf[:4]!r})")
+    raise SyscallError(
+        Errno.ENOEXEC,
+        f"{bprm.file.path}: not a bFLT or ELF executable (starts with {bprm.buf[:4]!r})",
+    )
 
 
 #: Detail prefix of a loader's ENOEXEC meaning "not my format".

@@ -89,8 +89,16 @@ def _align(value: int, alignment: int) -> int:
 class _Relocator:
     """``calc_reloc`` over one loaded image (``lib_list[0]``)."""
 
-    def __init__(self, machine: Machine, comm: str, start_code: int, code_len: int,
-                 start_data: int, end_data: int, start_brk: int) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        comm: str,
+        start_code: int,
+        code_len: int,
+        start_data: int,
+        end_data: int,
+        start_brk: int,
+    ) -> None:
         self.machine = machine
         self.comm = comm
         self.start_code = start_code
@@ -103,11 +111,15 @@ class _Relocator:
     def calc(self, r: int) -> int:
         """The address offset *r* names; ENOEXEC (the kernel: SIGSEGV) outside the image."""
         if r > self.size:
-            self.machine.log(f"{PR_FMT}reloc outside program 0x{r:x} (0 - 0x{self.size:x}/"
-                             f"0x{self.code_len:x}), killing {self.comm}!")
-            raise SyscallError(Errno.ENOEXEC,
-                               f"relocation offset {r:#x} lies outside the program "
-                               f"(code+data+bss is {self.size:#x} bytes)")
+            self.machine.log(
+                f"{PR_FMT}reloc outside program 0x{r:x} (0 - 0x{self.size:x}/"
+                f"0x{self.code_len:x}), killing {self.comm}!"
+            )
+            raise SyscallError(
+                Errno.ENOEXEC,
+                f"relocation offset {r:#x} lies outside the program "
+                f"(code+data+bss is {self.size:#x} bytes)",
+            )
         if r < self.code_len:
             return (r + self.start_code) & 0xFFFFFFFF
         return (r - self.code_len + self.start_data) & 0xFFFFFFFF
@@ -138,10 +150,15 @@ def load_flat_binary(bprm: LinuxBinprm) -> LoadedImage:
     extra_stack = bprm.strings_len + (bprm.argc + 1) * word + (bprm.envc + 1) * word
     extra_stack = _align(extra_stack, FLAT_STACK_ALIGN)
     image = bprm.read_all()
-    hdr = parse_flat_header(image, name=bprm.file.path,
-                            zflat=bool(machine.options.get("compressed_flat", False)),
-                            extra_stack=extra_stack, rlimit_data=bprm.process.rlimit_data,
-                            word=word, check_size=True)
+    hdr = parse_flat_header(
+        image,
+        name=bprm.file.path,
+        zflat=bool(machine.options.get("compressed_flat", False)),
+        extra_stack=extra_stack,
+        rlimit_data=bprm.process.rlimit_data,
+        word=word,
+        check_size=True,
+    )
     if hdr.load_flags & FLAT_FLAG_KTRACE:
         machine.log(f"{PR_FMT}Loading file: {bprm.filename}")
 
@@ -160,8 +177,9 @@ def load_flat_binary(bprm: LinuxBinprm) -> LoadedImage:
     arg_start, _ = bprm.transfer_args_to_stack(mm.start_stack)
     mm.start_stack = arg_start
     _create_flat_tables(bprm, arg_start)
-    return LoadedImage(format=layout, path=bprm.file.path,
-                       entry=hdr.entry_offset + (mm.start_code - FLAT_HDR_SIZE))
+    return LoadedImage(
+        format=layout, path=bprm.file.path, entry=hdr.entry_offset + (mm.start_code - FLAT_HDR_SIZE)
+    )
 
 
 def _create_flat_tables(bprm: LinuxBinprm, arg_start: int) -> None:
@@ -204,8 +222,9 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     if not flags & (FLAT_FLAG_RAM | FLAT_FLAG_GZIP):
         layout = "bflt"
         try:
-            textpos = nommu.vm_mmap(mm, process, file, 0, text_len, PROT_READ | PROT_EXEC,
-                                    MAP_PRIVATE, 0)
+            textpos = nommu.vm_mmap(
+                mm, process, file, 0, text_len, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0
+            )
         except SyscallError as e:
             machine.log(f"{PR_FMT}Unable to mmap process text, errno {int(e.errno)}")
             raise
@@ -213,17 +232,17 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
         try:
             realdatastart = nommu.vm_mmap(mm, process, None, 0, length, RWX, MAP_PRIVATE, 0)
         except SyscallError as e:
-            machine.log(f"{PR_FMT}Unable to allocate RAM for process data, "
-                        f"errno {int(e.errno)}")
+            machine.log(f"{PR_FMT}Unable to allocate RAM for process data, errno {int(e.errno)}")
             nommu.do_munmap(mm, process, textpos, text_len)
             raise
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
         try:
             if flags & FLAT_FLAG_GZDATA:
                 payload = decompress_flat(image, name=file.path, word=word)[
-                    text_len:text_len + full_data]
+                    text_len : text_len + full_data
+                ]
             else:
-                payload = image[hdr.data_start:hdr.data_start + full_data]
+                payload = image[hdr.data_start : hdr.data_start + full_data]
             put_user(machine, datapos, payload)
         except SyscallError as e:
             machine.log(f"{PR_FMT}Unable to read data+bss, errno {int(e.errno)}")
@@ -237,8 +256,9 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
         try:
             textpos = nommu.vm_mmap(mm, process, None, 0, length, RWX, MAP_PRIVATE, 0)
         except SyscallError as e:
-            machine.log(f"{PR_FMT}Unable to allocate RAM for process text/data, "
-                        f"errno {int(e.errno)}")
+            machine.log(
+                f"{PR_FMT}Unable to allocate RAM for process text/data, errno {int(e.errno)}"
+            )
             raise
         realdatastart = textpos + hdr.data_start
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
@@ -251,10 +271,10 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
             elif flags & FLAT_FLAG_GZDATA:
                 plain = decompress_flat(image, name=file.path, word=word)
                 put_user(machine, textpos, image[:text_len])
-                put_user(machine, datapos, plain[text_len:text_len + full_data])
+                put_user(machine, datapos, plain[text_len : text_len + full_data])
             else:
                 put_user(machine, textpos, image[:text_len])
-                put_user(machine, datapos, image[hdr.data_start:hdr.data_start + full_data])
+                put_user(machine, datapos, image[hdr.data_start : hdr.data_start + full_data])
         except SyscallError as e:
             machine.log(f"{PR_FMT}Unable to read code+data+bss, errno {int(e.errno)}")
             nommu.do_munmap(mm, process, textpos, length)
@@ -274,15 +294,20 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     mm.brk = (mm.start_brk + 3) & ~3
     mm.end_brk = memp + memp_size - stack_len
     if flags & FLAT_FLAG_KTRACE:
-        machine.log(f"{PR_FMT}Mapping is {textpos:x}, Entry point is {hdr.entry_offset:x}, "
-                    f"data_start is {hdr.data_start:x}")
-        machine.log(f"{PR_FMT}Load {bprm.filename}: TEXT={start_code:x}-{end_code:x} "
-                    f"DATA={datapos:x}-{datapos + data_len:x} BSS={datapos + data_len:x}-"
-                    f"{(datapos + data_len + bss_len + 3) & ~3:x}")
+        machine.log(
+            f"{PR_FMT}Mapping is {textpos:x}, Entry point is {hdr.entry_offset:x}, "
+            f"data_start is {hdr.data_start:x}"
+        )
+        machine.log(
+            f"{PR_FMT}Load {bprm.filename}: TEXT={start_code:x}-{end_code:x} "
+            f"DATA={datapos:x}-{datapos + data_len:x} BSS={datapos + data_len:x}-"
+            f"{(datapos + data_len + bss_len + 3) & ~3:x}"
+        )
 
     lib_start_brk = datapos + data_len + bss_len
-    rel = _Relocator(machine, process.name, start_code, code_len, datapos,
-                     datapos + data_len, lib_start_brk)
+    rel = _Relocator(
+        machine, process.name, start_code, code_len, datapos, datapos + data_len, lib_start_brk
+    )
     if flags & FLAT_FLAG_GOTPIC:
         rp = datapos
         while True:

@@ -73,8 +73,7 @@ class MemOperations(FileOperations):
     def mmap_capabilities(self, file: File) -> int:
         return NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE | NOMMU_MAP_EXEC
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``get_unmapped_area_mem``: the physical address ``pgoff << PAGE_SHIFT``."""
         return (pgoff << self.nommu.page_shift) & self.nommu.ulong_mask
 

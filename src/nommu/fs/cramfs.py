@@ -65,8 +65,7 @@ class CramfsFileOperations(FileOperations):
         """``cramfs_physmem_mmap_capabilities``."""
         return NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_EXEC
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``cramfs_physmem_get_unmapped_area``: EINVAL past EOF; ENOSYS unless plain."""
         sb = self.sb
         mtd = sb.mtd
@@ -117,7 +116,7 @@ class CramfsSuperBlock(SuperBlock):
     def _stored(self, layout: _Layout) -> bytes:
         if self.mtd is not None:
             return self.mtd.read(layout.offset, layout.stored)
-        return self.image[layout.offset:layout.offset + layout.stored]
+        return self.image[layout.offset : layout.offset + layout.stored]
 
     def read_inode(self, inode: Inode, count: int, pos: int) -> bytes:
         """``cramfs_read_folio``: plain blocks as stored, others inflated."""
@@ -128,12 +127,17 @@ class CramfsSuperBlock(SuperBlock):
         data = self._stored(layout)
         if not layout.plain:
             data = zlib.decompress(data)
-        return data[pos:min(size, pos + count)]
+        return data[pos : min(size, pos + count)]
 
 
-def mount_cramfs(machine: Machine, *, files: object = None, xip: object = (),
-                 device: str | None = None, size: int | str | None = None
-                 ) -> tuple[SuperBlock, Inode, Any]:
+def mount_cramfs(
+    machine: Machine,
+    *,
+    files: object = None,
+    xip: object = (),
+    device: str | None = None,
+    size: int | str | None = None,
+) -> tuple[SuperBlock, Inode, Any]:
     """The ``cramfs`` factory: ``files=``, ``xip=`` (paths stored plain, page aligned),
     ``device="mtd"`` (default with flash: linear, XIP possible) or ``"block"``, ``size``."""
     if device is None:
@@ -152,8 +156,9 @@ def mount_cramfs(machine: Machine, *, files: object = None, xip: object = (),
         if isinstance(spec, DirSpec) or not entry.parts:
             continue
         if not isinstance(spec, bytes | FileSpec):
-            raise ValueError(f"files: {entry.path}: cramfs here holds regular files and "
-                             f"directories only")
+            raise ValueError(
+                f"files: {entry.path}: cramfs here holds regular files and directories only"
+            )
         data = spec if isinstance(spec, bytes) else spec.data
         executable = isinstance(spec, FileSpec) and spec.executable
         is_plain = entry.parts in plain
@@ -171,8 +176,10 @@ def mount_cramfs(machine: Machine, *, files: object = None, xip: object = (),
     mtd: MtdDevice | None = None
     if device == "mtd":
         if not machine.flash_size:
-            raise ValueError("device: 'mtd' needs memory-mapped flash, and this machine has "
-                             "none (build it with Machine(flash='4M'))")
+            raise ValueError(
+                "device: 'mtd' needs memory-mapped flash, and this machine has "
+                "none (build it with Machine(flash='4M'))"
+            )
         mtd = add_mtd(machine, bytes(image), size=size, option="files")
         dev = (MTD_BLOCK_MAJOR, mtd.index)
     else:

@@ -54,7 +54,7 @@ class SparseData:
             index, off = divmod(pos, CHUNK)
             n = min(CHUNK - off, end - pos)
             chunk = self.chunks.get(index)
-            out += chunk[off:off + n] if chunk is not None else bytes(n)
+            out += chunk[off : off + n] if chunk is not None else bytes(n)
             pos += n
         return bytes(out)
 
@@ -66,7 +66,7 @@ class SparseData:
             chunk = self.chunks.get(index)
             if chunk is None:
                 chunk = self.chunks[index] = bytearray(CHUNK)
-            chunk[off:off + n] = data[done:done + n]
+            chunk[off : off + n] = data[done : done + n]
             done += n
 
     def truncate(self, size: int) -> None:
@@ -128,8 +128,9 @@ class DiskSuperBlock(SuperBlock):
         maxbytes: ``s_maxbytes``: larger sizes and writes beyond fail with EFBIG.
     """
 
-    def __init__(self, fstype: str, dev: tuple[int, int], *, root_ino: int, first_ino: int,
-                 maxbytes: int) -> None:
+    def __init__(
+        self, fstype: str, dev: tuple[int, int], *, root_ino: int, first_ino: int, maxbytes: int
+    ) -> None:
         super().__init__(fstype, dev)
         self._inos = itertools.count(first_ino)
         self.maxbytes = maxbytes
@@ -179,7 +180,7 @@ class DiskSuperBlock(SuperBlock):
             return 0
         if pos >= self.maxbytes:
             raise SyscallError(Errno.EFBIG, f"write at {pos} beyond the maximum file size")
-        data = data[:self.maxbytes - pos]
+        data = data[: self.maxbytes - pos]
         data_of(inode).write(pos, data)
         if pos + len(data) > inode.i_size:
             inode.i_size = pos + len(data)
@@ -235,8 +236,9 @@ class DiskSuperBlock(SuperBlock):
             target_parts = tuple(p for p in link.target.split("/") if p)
             target = by_path.get(target_parts)
             if target is None or target.is_dir():
-                raise ValueError(f"{option}: hard link {entry.path}: no file "
-                                 f"{link.target!r} to link to")
+                raise ValueError(
+                    f"{option}: hard link {entry.path}: no file {link.target!r} to link to"
+                )
             parent = self._make_dirs(entry.parts[:-1], by_path, option)
             assert parent.children is not None
             if entry.parts[-1] in parent.children:
@@ -245,11 +247,12 @@ class DiskSuperBlock(SuperBlock):
             target.i_nlink += 1
             by_path[entry.parts] = target
 
-    def _make_dirs(self, parts: tuple[str, ...], by_path: dict[tuple[str, ...], Inode],
-                   option: str) -> Inode:
+    def _make_dirs(
+        self, parts: tuple[str, ...], by_path: dict[tuple[str, ...], Inode], option: str
+    ) -> Inode:
         cur = self.root
         for depth in range(len(parts)):
-            key = parts[:depth + 1]
+            key = parts[: depth + 1]
             nxt = by_path.get(key)
             if nxt is None:
                 assert cur.children is not None

@@ -40,8 +40,13 @@ class Ext2SuperBlock(DiskSuperBlock):
     """An ext2 filesystem; ``fs`` object returned by ``Machine.mount("ext2", ...)``."""
 
     def __init__(self, dev: tuple[int, int]) -> None:
-        super().__init__("ext2", dev, root_ino=EXT2_ROOT_INO,
-                         first_ino=EXT2_GOOD_OLD_FIRST_INO, maxbytes=EXT2_MAXBYTES)
+        super().__init__(
+            "ext2",
+            dev,
+            root_ino=EXT2_ROOT_INO,
+            first_ino=EXT2_GOOD_OLD_FIRST_INO,
+            maxbytes=EXT2_MAXBYTES,
+        )
         self.mkdir(self.root, "lost+found", 0o700)
 
     @property

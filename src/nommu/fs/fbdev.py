@@ -47,14 +47,15 @@ class FbOperations(FileOperations):
         self.smem_len = size
         self.page_shift = page_shift
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``get_fb_unmapped_area``: ``screen_base + pgoff`` (pgoff taken as bytes)."""
         mask = (1 << self.page_shift) - 1
         fb_size = (self.smem_len + mask) & ~mask
         if pgoff > fb_size or length > fb_size - pgoff:
-            raise SyscallError(Errno.EINVAL, f"{length} bytes at offset {pgoff} do not fit the "
-                                             f"{fb_size}-byte frame buffer")
+            raise SyscallError(
+                Errno.EINVAL,
+                f"{length} bytes at offset {pgoff} do not fit the {fb_size}-byte frame buffer",
+            )
         return self.smem_start + pgoff
 
     def mmap(self, file: File, vma: VMA) -> None:
@@ -72,9 +73,11 @@ class FbOperations(FileOperations):
         if (vma.vm_end - vma.vm_start) >> shift > pages:
             raise SyscallError(Errno.EINVAL, "mapping larger than the frame buffer")
         if vma.vm_start != pfn << shift:
-            raise SyscallError(Errno.EINVAL,
-                               f"remap_pfn_range: address {vma.vm_start:#x} is not the frame "
-                               f"buffer page {pfn << shift:#x} (no MMU to translate)")
+            raise SyscallError(
+                Errno.EINVAL,
+                f"remap_pfn_range: address {vma.vm_start:#x} is not the frame "
+                f"buffer page {pfn << shift:#x} (no MMU to translate)",
+            )
 
     def read(self, file: File, count: int, pos: int) -> bytes:
         """``fb_io_read``: up to the end of the frame buffer."""
@@ -108,9 +111,12 @@ class FbOperations(FileOperations):
 
 def add_framebuffer(machine: Machine) -> Inode:
     """Register ``/dev/fb0`` for the machine's frame buffer area."""
-    fops = FbOperations(machine.memory, machine.framebuffer_base, machine.framebuffer_size,
-                        machine.page_shift)
+    fops = FbOperations(
+        machine.memory, machine.framebuffer_base, machine.framebuffer_size, machine.page_shift
+    )
     inode = machine.add_chardev("fb0", fops, (FB_MAJOR, 0), 0o660)
-    machine.log(f"fb0: frame buffer device, {machine.framebuffer_size >> 10} KiB at "
-                f"{machine.framebuffer_base:#010x}")
+    machine.log(
+        f"fb0: frame buffer device, {machine.framebuffer_size >> 10} KiB at "
+        f"{machine.framebuffer_base:#010x}"
+    )
     return inode

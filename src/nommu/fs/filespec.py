@@ -78,8 +78,9 @@ def _host_bytes(value: str | os.PathLike[str], path: str, option: str) -> bytes:
         with open(value, "rb") as f:
             return f.read()
     except OSError as e:
-        raise ValueError(f"{option}: {path!r}: cannot read host file {os.fspath(value)!r}: "
-                         f"{e.strerror}") from None
+        raise ValueError(
+            f"{option}: {path!r}: cannot read host file {os.fspath(value)!r}: {e.strerror}"
+        ) from None
 
 
 def parse_files(files: object, option: str = "files") -> list[Entry]:
@@ -91,8 +92,9 @@ def parse_files(files: object, option: str = "files") -> list[Entry]:
     if files is None:
         return []
     if not isinstance(files, Mapping):
-        raise TypeError(f"{option}: expected a mapping of path to contents, "
-                        f"got {type(files).__name__}")
+        raise TypeError(
+            f"{option}: expected a mapping of path to contents, got {type(files).__name__}"
+        )
     out: list[Entry] = []
     seen: set[tuple[str, ...]] = set()
     for raw_path, value in files.items():
@@ -105,12 +107,15 @@ def parse_files(files: object, option: str = "files") -> list[Entry]:
             spec = bytes(value)
         elif isinstance(value, str | os.PathLike):
             spec = _host_bytes(value, raw_path, option)
-        elif isinstance(value, FileSpec | DirSpec | SymlinkSpec | HardlinkSpec | DeviceSpec
-                        | SpecialSpec):
+        elif isinstance(
+            value, FileSpec | DirSpec | SymlinkSpec | HardlinkSpec | DeviceSpec | SpecialSpec
+        ):
             spec = value
         else:
-            raise TypeError(f"{option}: {raw_path!r}: expected bytes, a host path or a file "
-                            f"spec, got {type(value).__name__}")
+            raise TypeError(
+                f"{option}: {raw_path!r}: expected bytes, a host path or a file "
+                f"spec, got {type(value).__name__}"
+            )
         if not parts and not isinstance(spec, DirSpec):
             raise ValueError(f"{option}: the root directory can only be given a DirSpec")
         out.append(Entry(parts, spec))

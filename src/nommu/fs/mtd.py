@@ -101,8 +101,11 @@ class MtdDevice:
         if not self.pointable:
             raise SyscallError(Errno.EOPNOTSUPP, f"{self.name} cannot be pointed at")
         if offset < 0 or offset >= self.size or length > self.size - offset:
-            raise SyscallError(Errno.EINVAL, f"{self.name}: {length} bytes at {offset:#x} "
-                                             f"are outside the {self.size}-byte device")
+            raise SyscallError(
+                Errno.EINVAL,
+                f"{self.name}: {length} bytes at {offset:#x} "
+                f"are outside the {self.size}-byte device",
+            )
         return self.base + offset
 
     def read(self, offset: int, count: int) -> bytes:
@@ -115,21 +118,21 @@ class MtdDevice:
         """``mtd_write``: RAM takes the bytes; NOR programming only clears bits."""
         if not self.flags & MTD_WRITEABLE:
             raise SyscallError(Errno.EROFS, f"{self.name} is not writable")
-        data = data[:max(self.size - offset, 0)]
+        data = data[: max(self.size - offset, 0)]
         if self.type == MTD_RAM:
             self.memory.write(self.base + offset, data)
         else:
             old = self.memory.read(self.base + offset, len(data))
-            self.memory.program(self.base + offset,
-                                bytes(a & b for a, b in zip(old, data, strict=True)))
+            self.memory.program(
+                self.base + offset, bytes(a & b for a, b in zip(old, data, strict=True))
+            )
         return len(data)
 
 
 def mtd_mmap_capabilities(mtd: MtdDevice) -> int:
     """``mtd_mmap_capabilities``: what a direct mapping of this device may do."""
     if mtd.type == MTD_RAM:
-        return (NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_EXEC | NOMMU_MAP_READ
-                | NOMMU_MAP_WRITE)
+        return NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_EXEC | NOMMU_MAP_READ | NOMMU_MAP_WRITE
     if mtd.type == MTD_ROM:
         return NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_EXEC | NOMMU_MAP_READ
     return NOMMU_MAP_COPY
@@ -156,9 +159,16 @@ def mtd_table(machine: Machine) -> MtdTable:
     return machine.subsystem("mtd", MtdTable, MtdTable)
 
 
-def add_mtd(machine: Machine, data: bytes = b"", *, size: int | str | None = None,
-            mtd_type: str = "rom", pointable: bool = True, name: str | None = None,
-            option: str = "size") -> MtdDevice:
+def add_mtd(
+    machine: Machine,
+    data: bytes = b"",
+    *,
+    size: int | str | None = None,
+    mtd_type: str = "rom",
+    pointable: bool = True,
+    name: str | None = None,
+    option: str = "size",
+) -> MtdDevice:
     """Create the next flash partition ``mtdN``, program *data* at its start.
 
     Also creates ``/dev/mtdN`` and ``/dev/mtdNro``. Errors (no flash, not
@@ -178,13 +188,17 @@ def add_mtd(machine: Machine, data: bytes = b"", *, size: int | str | None = Non
     if not isinstance(pointable, bool):
         raise TypeError(f"pointable: expected a bool, got {type(pointable).__name__}")
     if not machine.flash_size:
-        raise ValueError("device: 'mtd' needs memory-mapped flash, and this machine has none "
-                         "(build it with Machine(flash='4M'))")
+        raise ValueError(
+            "device: 'mtd' needs memory-mapped flash, and this machine has none "
+            "(build it with Machine(flash='4M'))"
+        )
     table = mtd_table(machine)
     free = machine.flash_size - table.next_offset
     if len(data) > free:
-        raise ValueError(f"{option}: the {len(data)}-byte image does not fit in the {free} "
-                         f"bytes of flash left (flash is {machine.flash_size} bytes)")
+        raise ValueError(
+            f"{option}: the {len(data)}-byte image does not fit in the {free} "
+            f"bytes of flash left (flash is {machine.flash_size} bytes)"
+        )
     if size is None:
         nbytes = max(-(-len(data) // MTD_ERASESIZE), 1) * MTD_ERASESIZE
         nbytes = min(nbytes, free)
@@ -193,23 +207,38 @@ def add_mtd(machine: Machine, data: bytes = b"", *, size: int | str | None = Non
     else:
         nbytes = parse_size(size, "size")
         if nbytes <= 0 or nbytes % machine.page_size:
-            raise ValueError(f"size: the partition size must be a positive multiple of the "
-                             f"page size, got {nbytes}")
+            raise ValueError(
+                f"size: the partition size must be a positive multiple of the "
+                f"page size, got {nbytes}"
+            )
         if len(data) > nbytes:
-            raise ValueError(f"size: the {len(data)}-byte image does not fit the "
-                             f"{nbytes}-byte partition")
+            raise ValueError(
+                f"size: the {len(data)}-byte image does not fit the {nbytes}-byte partition"
+            )
         if nbytes > free:
-            raise ValueError(f"size: {nbytes} bytes do not fit in the {free} bytes of flash "
-                             f"left (flash is {machine.flash_size} bytes)")
+            raise ValueError(
+                f"size: {nbytes} bytes do not fit in the {free} bytes of flash "
+                f"left (flash is {machine.flash_size} bytes)"
+            )
     index = len(table.devices)
     mtype = MTD_TYPES[mtd_type]
-    flags = {MTD_RAM: MTD_WRITEABLE | MTD_BIT_WRITEABLE | MTD_NO_ERASE,
-             MTD_ROM: 0,
-             MTD_NORFLASH: MTD_WRITEABLE | MTD_BIT_WRITEABLE}[mtype]
+    flags = {
+        MTD_RAM: MTD_WRITEABLE | MTD_BIT_WRITEABLE | MTD_NO_ERASE,
+        MTD_ROM: 0,
+        MTD_NORFLASH: MTD_WRITEABLE | MTD_BIT_WRITEABLE,
+    }[mtype]
     base = machine.flash_base + table.next_offset
-    mtd = MtdDevice(index=index, name=name or f"mtd{index}", type=mtype, size=nbytes,
-                    base=base, pointable=pointable and mtype != MTD_NORFLASH,
-                    memory=machine.memory, page_shift=machine.page_shift, flags=flags)
+    mtd = MtdDevice(
+        index=index,
+        name=name or f"mtd{index}",
+        type=mtype,
+        size=nbytes,
+        base=base,
+        pointable=pointable and mtype != MTD_NORFLASH,
+        memory=machine.memory,
+        page_shift=machine.page_shift,
+        flags=flags,
+    )
     if mtype == MTD_RAM:
         machine.memory.split_area(f"mtdram{index}", base, nbytes, writable=True)
     if data:
@@ -217,12 +246,19 @@ def add_mtd(machine: Machine, data: bytes = b"", *, size: int | str | None = Non
     table.devices.append(mtd)
     step = -(-nbytes // MTD_ERASESIZE) * MTD_ERASESIZE
     table.next_offset = min(table.next_offset + step, machine.flash_size)
-    machine.add_chardev(f"mtd{index}", MtdcharOperations(mtd, readonly=False),
-                        (MTD_CHAR_MAJOR, 2 * index), 0o600)
-    machine.add_chardev(f"mtd{index}ro", MtdcharOperations(mtd, readonly=True),
-                        (MTD_CHAR_MAJOR, 2 * index + 1), 0o400)
-    machine.log(f"mtd: {mtd.name}: {mtd_type} partition 0x{base - machine.flash_base:08x}-"
-                f"0x{base - machine.flash_base + nbytes:08x} ({nbytes >> 10} KiB)")
+    machine.add_chardev(
+        f"mtd{index}", MtdcharOperations(mtd, readonly=False), (MTD_CHAR_MAJOR, 2 * index), 0o600
+    )
+    machine.add_chardev(
+        f"mtd{index}ro",
+        MtdcharOperations(mtd, readonly=True),
+        (MTD_CHAR_MAJOR, 2 * index + 1),
+        0o400,
+    )
+    machine.log(
+        f"mtd: {mtd.name}: {mtd_type} partition 0x{base - machine.flash_base:08x}-"
+        f"0x{base - machine.flash_base + nbytes:08x} ({nbytes >> 10} KiB)"
+    )
     return mtd
 
 
@@ -242,32 +278,35 @@ class MtdcharOperations(FileOperations):
         if file.f_mode & FMODE_WRITE and self.readonly:
             raise SyscallError(Errno.EACCES, f"/dev/{self.mtd.name}ro is read-only")
         if file.f_mode & FMODE_WRITE and not self.mtd.flags & MTD_WRITEABLE:
-            raise SyscallError(Errno.EACCES,
-                               f"{self.mtd.name} ({self.mtd.type_name}) is not writable")
+            raise SyscallError(
+                Errno.EACCES, f"{self.mtd.name} ({self.mtd.type_name}) is not writable"
+            )
 
     def mmap_capabilities(self, file: File) -> int:
         return mtd_mmap_capabilities(self.mtd)
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``mtdchar_get_unmapped_area``: EINVAL outside the device; EOPNOTSUPP → ENODEV."""
         mtd = self.mtd
         if addr != 0:
             raise SyscallError(Errno.EINVAL, "address hint")
         if length > mtd.size or pgoff >= mtd.size >> mtd.page_shift:
-            raise SyscallError(Errno.EINVAL,
-                               f"{length} bytes at page {pgoff} do not fit {mtd.name} "
-                               f"({mtd.size} bytes)")
+            raise SyscallError(
+                Errno.EINVAL,
+                f"{length} bytes at page {pgoff} do not fit {mtd.name} ({mtd.size} bytes)",
+            )
         offset = pgoff << mtd.page_shift
         if offset > mtd.size - length:
-            raise SyscallError(Errno.EINVAL,
-                               f"{length} bytes at {offset:#x} run past the end of {mtd.name}")
+            raise SyscallError(
+                Errno.EINVAL, f"{length} bytes at {offset:#x} run past the end of {mtd.name}"
+            )
         try:
             return mtd_get_unmapped_area(mtd, length, offset, flags)
         except SyscallError as e:
             if e.errno == Errno.EOPNOTSUPP:
-                raise SyscallError(Errno.ENODEV,
-                                   f"{mtd.name}: the map driver cannot point at flash") from None
+                raise SyscallError(
+                    Errno.ENODEV, f"{mtd.name}: the map driver cannot point at flash"
+                ) from None
             raise
 
     def mmap(self, file: File, vma: VMA) -> None:
@@ -284,4 +323,4 @@ class MtdcharOperations(FileOperations):
             raise SyscallError(Errno.ENOSPC, f"offset {pos:#x} is past the end of {self.mtd.name}")
         if not data:
             return 0
-        return self.mtd.write(pos, data[:self.mtd.size - pos])
+        return self.mtd.write(pos, data[: self.mtd.size - pos])

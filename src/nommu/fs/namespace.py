@@ -87,8 +87,14 @@ class Namespace:
                 return m
         return self.root
 
-    def lookup(self, path: str, cwd: str = "/", *, follow: bool = True,
-               search: Callable[[Inode], bool] | None = None) -> Lookup:
+    def lookup(
+        self,
+        path: str,
+        cwd: str = "/",
+        *,
+        follow: bool = True,
+        search: Callable[[Inode], bool] | None = None,
+    ) -> Lookup:
         """Resolve *path* (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG).
 
         With *search*, every directory walked through must pass it (the
@@ -96,8 +102,9 @@ class Namespace:
         """
         return self._walk(split_path(path, cwd), follow, 0, search)
 
-    def lookup_parent(self, path: str, cwd: str = "/", *,
-                      search: Callable[[Inode], bool] | None = None) -> tuple[Lookup, str]:
+    def lookup_parent(
+        self, path: str, cwd: str = "/", *, search: Callable[[Inode], bool] | None = None
+    ) -> tuple[Lookup, str]:
         """The directory that would hold *path*, and the last component."""
         parts = split_path(path, cwd)
         if not parts:
@@ -107,8 +114,13 @@ class Namespace:
             raise SyscallError(Errno.ENOTDIR, f"{parent.path} is not a directory")
         return parent, parts[-1]
 
-    def _walk(self, parts: list[str], follow: bool, depth: int,
-              search: Callable[[Inode], bool] | None = None) -> Lookup:
+    def _walk(
+        self,
+        parts: list[str],
+        follow: bool,
+        depth: int,
+        search: Callable[[Inode], bool] | None = None,
+    ) -> Lookup:
         mount = self.root
         inode = mount.root
         done: list[str] = []
@@ -128,7 +140,7 @@ class Namespace:
                     raise SyscallError(Errno.ELOOP, "too many levels of symbolic links")
                 target = child.link_target or ""
                 base = join(done)
-                rest = parts[i + 1:]
+                rest = parts[i + 1 :]
                 new_parts = split_path(target, base) + rest
                 return self._walk(new_parts, follow, depth + 1, search)
             done.append(comp)

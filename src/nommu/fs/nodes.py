@@ -35,16 +35,18 @@ class ChrdevOperations(FileOperations):
     has_read = False
     has_write = False
 
-    def __init__(self, lookup: Callable[[tuple[int, int]], FileOperations | None],
-                 rdev: tuple[int, int]) -> None:
+    def __init__(
+        self, lookup: Callable[[tuple[int, int]], FileOperations | None], rdev: tuple[int, int]
+    ) -> None:
         self.lookup = lookup
         self.rdev = rdev
 
     def open(self, file: File) -> None:
         fops = self.lookup(self.rdev)
         if fops is None:
-            raise SyscallError(Errno.ENXIO, f"no driver for character device "
-                                            f"{self.rdev[0]}:{self.rdev[1]}")
+            raise SyscallError(
+                Errno.ENXIO, f"no driver for character device {self.rdev[0]}:{self.rdev[1]}"
+            )
         file.f_op = fops
         if fops.has_read and file.f_mode & FMODE_READ:
             file.f_mode |= FMODE_CAN_READ

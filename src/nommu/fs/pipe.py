@@ -90,8 +90,10 @@ class PipeOperations(FileOperations):
                     raise SyscallError(Errno.EAGAIN, "the pipe is full")
                 data = data[:room]
             else:
-                raise WouldBlock(f"{file.path}: {len(data)} bytes do not fit the {room} "
-                                 f"bytes left in the pipe; the writer would sleep")
+                raise WouldBlock(
+                    f"{file.path}: {len(data)} bytes do not fit the {room} "
+                    f"bytes left in the pipe; the writer would sleep"
+                )
         pipe.buf += data
         return len(data)
 
@@ -116,8 +118,9 @@ class FifoOperations(PipeOperations):
             raise WouldBlock(f"{file.path}: opening a FIFO for reading waits for a writer")
         if mode == FMODE_WRITE and not pipe.readers:
             if nonblock:
-                raise SyscallError(Errno.ENXIO, f"{file.path}: no process has the FIFO open "
-                                                f"for reading")
+                raise SyscallError(
+                    Errno.ENXIO, f"{file.path}: no process has the FIFO open for reading"
+                )
             raise WouldBlock(f"{file.path}: opening a FIFO for writing waits for a reader")
         if mode & FMODE_READ:
             pipe.readers += 1
@@ -134,8 +137,9 @@ class PipefsSuperBlock(SuperBlock):
 
 
 def pipefs(machine: Machine) -> PipefsSuperBlock:
-    return machine.subsystem("pipefs", PipefsSuperBlock,
-                             lambda: PipefsSuperBlock(machine.anon_dev()))
+    return machine.subsystem(
+        "pipefs", PipefsSuperBlock, lambda: PipefsSuperBlock(machine.anon_dev())
+    )
 
 
 def create_pipe(machine: Machine, flags: int, uid: int, gid: int) -> tuple[File, File]:

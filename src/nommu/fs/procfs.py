@@ -36,7 +36,7 @@ class ProcFileOperations(FileOperations):
     def read(self, file: File, count: int, pos: int) -> bytes:
         data = file.private[1] if isinstance(file.private, tuple) else b""
         assert isinstance(data, bytes)
-        return data[pos:pos + max(count, 0)]
+        return data[pos : pos + max(count, 0)]
 
     def write(self, file: File, data: bytes, pos: int) -> int:
         if self.writer is None:
@@ -73,8 +73,9 @@ class ProcSuperBlock(SuperBlock):
         self.root.children = _PidDirectory(self)
         self.pid_entries: dict[str, tuple[PidReader, int]] = {}
 
-    def add_file(self, path: str, reader: Reader, *, mode: int = 0o444,
-                 writer: Writer | None = None) -> Inode:
+    def add_file(
+        self, path: str, reader: Reader, *, mode: int = 0o444, writer: Writer | None = None
+    ) -> Inode:
         """Register ``/proc/<path>`` (intermediate directories are created)."""
         parts = path.strip("/").split("/")
         parent = self.root
@@ -98,7 +99,9 @@ class ProcSuperBlock(SuperBlock):
         d = Inode(self, S_IFDIR | 0o555, self.dir_ops)
         assert d.children is not None
         for name, (reader, mode) in self.pid_entries.items():
+
             def bound(who: object | None, _r: PidReader = reader, _p: int = pid) -> str:
                 return _r(_p, who)
+
             d.children[name] = Inode(self, S_IFREG | mode, ProcFileOperations(bound, None))
         return d

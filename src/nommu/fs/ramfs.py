@@ -48,8 +48,7 @@ class RamfsFileOperations(FileOperations):
     def mmap_capabilities(self, file: File) -> int:
         return RAMFS_CAPS
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``ramfs_nommu_get_unmapped_area``."""
         nommu = self.sb.nommu
         shift, mask = nommu.page_shift, nommu.page_mask
@@ -67,8 +66,7 @@ class RamfsFileOperations(FileOperations):
             if pfn is None:
                 raise SyscallError(Errno.ENOSYS, f"page {pgoff + i} of the file is a hole")
             if pfn != first + i:
-                raise SyscallError(Errno.ENOSYS,
-                                   "the file's pages are not physically contiguous")
+                raise SyscallError(Errno.ENOSYS, "the file's pages are not physically contiguous")
         return first << shift
 
     def mmap(self, file: File, vma: VMA) -> None:
@@ -154,7 +152,7 @@ class RamfsSuperBlock(SuperBlock):
                 nommu.memory.zero(pfn << shift, psize)
                 inode.page_cache[index] = pfn
                 self.cached_pages += 1
-            nommu.memory.write((pfn << shift) + off, data[written:written + n])
+            nommu.memory.write((pfn << shift) + off, data[written : written + n])
             written += n
         if pos + written > inode.i_size:
             inode.i_size = pos + written
@@ -184,7 +182,8 @@ class RamfsSuperBlock(SuperBlock):
             raise SyscallError(
                 Errno.EFBIG,
                 f"{size} bytes need an order-{order} block, above MAX_PAGE_ORDER "
-                f"{nommu.zone.max_order}")
+                f"{nommu.zone.max_order}",
+            )
         inode.i_size = size  # set before allocating, as the kernel does
         pfn = nommu.zone.alloc_pages_exact(npages)
         if pfn is None:

@@ -46,8 +46,9 @@ def _checked(fstype: str, factory: Callable[..., Any]) -> Callable[..., Any]:
     def mount(machine: Machine, **options: Any) -> Any:
         for name in options:
             if name not in known:
-                raise ValueError(f"{name}: unknown {fstype} mount option "
-                                 f"(known: ro, noexec, {', '.join(known)})")
+                raise ValueError(
+                    f"{name}: unknown {fstype} mount option (known: ro, noexec, {', '.join(known)})"
+                )
         return factory(machine, **options)
 
     mount.__doc__ = factory.__doc__

@@ -79,8 +79,7 @@ class RomfsFileOperations(FileOperations):
             return NOMMU_MAP_COPY
         return mtd_mmap_capabilities(mtd)
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``romfs_get_unmapped_area``: the flash address of the file's page *pgoff*.
 
         -ENOSYS without an MTD; EINVAL past EOF, for an address hint, or outside
@@ -97,9 +96,11 @@ class RomfsFileOperations(FileOperations):
         lpages = (length + mask) >> shift
         maxpages = (inode.i_size + mask) >> shift
         if pgoff >= maxpages or maxpages - pgoff < lpages:
-            raise SyscallError(Errno.EINVAL,
-                               f"{file.path}: pages {pgoff}-{pgoff + lpages - 1} reach beyond "
-                               f"the end of the {inode.i_size}-byte file")
+            raise SyscallError(
+                Errno.EINVAL,
+                f"{file.path}: pages {pgoff}-{pgoff + lpages - 1} reach beyond "
+                f"the end of the {inode.i_size}-byte file",
+            )
         if addr != 0:
             raise SyscallError(Errno.EINVAL, "address hint")
         if length > mtd.size or pgoff >= mtd.size >> shift:
@@ -113,8 +114,9 @@ class RomfsFileOperations(FileOperations):
             return mtd_get_unmapped_area(mtd, length, offset, flags)
         except SyscallError as e:
             if e.errno == Errno.EOPNOTSUPP:
-                raise SyscallError(Errno.ENOSYS,
-                                   f"{mtd.name} cannot be pointed at: copy instead") from None
+                raise SyscallError(
+                    Errno.ENOSYS, f"{mtd.name} cannot be pointed at: copy instead"
+                ) from None
             raise
 
     def mmap(self, file: File, vma: VMA) -> None:
@@ -129,8 +131,9 @@ class RomfsFileOperations(FileOperations):
 class RomfsSuperBlock(SuperBlock):
     """A mounted romfs: the parsed image, and the MTD it lives on (or None)."""
 
-    def __init__(self, machine: Machine, image: RomfsImage, dev: tuple[int, int],
-                 mtd: MtdDevice | None) -> None:
+    def __init__(
+        self, machine: Machine, image: RomfsImage, dev: tuple[int, int], mtd: MtdDevice | None
+    ) -> None:
         super().__init__("romfs", dev)
         self.read_only = True
         self.image = image
@@ -155,7 +158,7 @@ class RomfsSuperBlock(SuperBlock):
         start = self._offsets[inode] + pos
         if self.mtd is not None:
             return self.mtd.read(start, count)
-        return self.image.data[start:start + count]
+        return self.image.data[start : start + count]
 
     def _build(self, special: Any) -> Inode:
         by_ino: dict[int, Inode] = {}
@@ -212,10 +215,17 @@ def _image_bytes(image: object) -> tuple[bytes, str]:
     raise TypeError(f"image: expected a host path or bytes, got {type(image).__name__}")
 
 
-def mount_romfs(machine: Machine, *, files: object = None, image: object = None,
-                device: str | None = None, mtd_type: str = "rom", pointable: bool = True,
-                size: int | str | None = None, volume: str = "rom"
-                ) -> tuple[SuperBlock, Inode, Any]:
+def mount_romfs(
+    machine: Machine,
+    *,
+    files: object = None,
+    image: object = None,
+    device: str | None = None,
+    mtd_type: str = "rom",
+    pointable: bool = True,
+    size: int | str | None = None,
+    volume: str = "rom",
+) -> tuple[SuperBlock, Inode, Any]:
     """The ``romfs`` factory for ``Machine.mount``.
 
     Options: ``files`` or ``image`` (exactly one); ``device`` ``"mtd"``
@@ -232,8 +242,11 @@ def mount_romfs(machine: Machine, *, files: object = None, image: object = None,
     if device not in ("mtd", "block"):
         raise ValueError(f"device: must be 'mtd' or 'block', got {device!r}")
     if device == "block":
-        for name, value, default in (("mtd_type", mtd_type, "rom"), ("pointable", pointable, True),
-                                     ("size", size, None)):
+        for name, value, default in (
+            ("mtd_type", mtd_type, "rom"),
+            ("pointable", pointable, True),
+            ("size", size, None),
+        ):
             if value != default:
                 raise ValueError(f"{name}: only meaningful with device='mtd'")
     if image is not None:
@@ -248,18 +261,22 @@ def mount_romfs(machine: Machine, *, files: object = None, image: object = None,
     parsed = RomfsImage.parse(data, name=name)
     if device == "mtd":
         if not machine.flash_size:
-            raise ValueError("device: 'mtd' needs memory-mapped flash, and this machine has "
-                             "none (build it with Machine(flash='4M'))")
-        mtd: MtdDevice | None = add_mtd(machine, data, size=size, mtd_type=mtd_type,
-                                        pointable=pointable, option=option)
+            raise ValueError(
+                "device: 'mtd' needs memory-mapped flash, and this machine has "
+                "none (build it with Machine(flash='4M'))"
+            )
+        mtd: MtdDevice | None = add_mtd(
+            machine, data, size=size, mtd_type=mtd_type, pointable=pointable, option=option
+        )
         assert mtd is not None
         dev = (MTD_BLOCK_MAJOR, mtd.index)
     else:
         mtd = None
         dev = block_device(machine, RAMDISK_MAJOR, 0)
     sb = RomfsSuperBlock(machine, parsed, dev, mtd)
-    machine.log(f"romfs: mounted {parsed.volume!r} from "
-                f"{mtd.name if mtd is not None else f'ram{dev[1]}'}")
+    machine.log(
+        f"romfs: mounted {parsed.volume!r} from {mtd.name if mtd is not None else f'ram{dev[1]}'}"
+    )
     return sb, sb.root, sb
 
 

@@ -71,12 +71,14 @@ class SockfsSuperBlock(SuperBlock):
 
 
 def sockfs(machine: Machine) -> SockfsSuperBlock:
-    return machine.subsystem("sockfs", SockfsSuperBlock,
-                             lambda: SockfsSuperBlock(machine.anon_dev()))
+    return machine.subsystem(
+        "sockfs", SockfsSuperBlock, lambda: SockfsSuperBlock(machine.anon_dev())
+    )
 
 
-def create_socket(machine: Machine, domain: int, sock_type: int, protocol: int, uid: int,
-                  gid: int) -> File:
+def create_socket(
+    machine: Machine, domain: int, sock_type: int, protocol: int, uid: int, gid: int
+) -> File:
     """``__sys_socket``: EINVAL for a bad type or flags, EAFNOSUPPORT for other families."""
     flags = sock_type & ~SOCK_TYPE_MASK
     kind = sock_type & SOCK_TYPE_MASK
@@ -93,9 +95,11 @@ def create_socket(machine: Machine, domain: int, sock_type: int, protocol: int, 
     if kind not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
         raise SyscallError(Errno.ESOCKTNOSUPPORT, f"socket type {kind} for AF_UNIX")
     sb = sockfs(machine)
-    inode = Inode(sb, S_IFSOCK | 0o777, SocketOperations(SOCK_DGRAM if kind == SOCK_DGRAM
-                                                          else SOCK_STREAM))
+    inode = Inode(
+        sb, S_IFSOCK | 0o777, SocketOperations(SOCK_DGRAM if kind == SOCK_DGRAM else SOCK_STREAM)
+    )
     inode.i_uid, inode.i_gid = uid, gid
     inode.i_nlink = 0
-    return File(inode, None, f"socket:[{inode.ino}]", 2 | (flags & SOCK_NONBLOCK),
-                FMODE_READ | FMODE_WRITE)
+    return File(
+        inode, None, f"socket:[{inode.ino}]", 2 | (flags & SOCK_NONBLOCK), FMODE_READ | FMODE_WRITE
+    )

@@ -55,8 +55,7 @@ class FileOperations:
     def mmap_capabilities(self, file: File) -> int:
         return 0
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         raise SyscallError(Errno.ENOSYS)
 
     def mmap(self, file: File, vma: VMA) -> None:
@@ -115,8 +114,14 @@ class SuperBlock:
         parent.i_nlink += 1
         return inode
 
-    def mknod(self, parent: Inode, name: str, mode: int, fops: FileOperations,
-              rdev: tuple[int, int] = (0, 0)) -> Inode:
+    def mknod(
+        self,
+        parent: Inode,
+        name: str,
+        mode: int,
+        fops: FileOperations,
+        rdev: tuple[int, int] = (0, 0),
+    ) -> Inode:
         """A device node, FIFO or socket inode in *parent* (``->mknod``)."""
         assert parent.children is not None
         inode = Inode(self, mode, fops)
@@ -153,8 +158,9 @@ class Inode:
         "private",
     )
 
-    def __init__(self, sb: SuperBlock, mode: int, fop: FileOperations,
-                 ino: int | None = None) -> None:
+    def __init__(
+        self, sb: SuperBlock, mode: int, fop: FileOperations, ino: int | None = None
+    ) -> None:
         self.i_sb = sb
         self.ino = ino if ino is not None else sb.new_ino()
         self.i_mode = mode
@@ -191,8 +197,9 @@ class Inode:
 class Mount:
     """A mount: a superblock at a path, with per-mount flags."""
 
-    def __init__(self, sb: SuperBlock, root: Inode, path: str, *, ro: bool = False,
-                 noexec: bool = False) -> None:
+    def __init__(
+        self, sb: SuperBlock, root: Inode, path: str, *, ro: bool = False, noexec: bool = False
+    ) -> None:
         self.sb = sb
         self.root = root
         self.path = path
@@ -204,11 +211,22 @@ class Mount:
 class File:
     """``struct file``: an open file description (shared by dup and vfork)."""
 
-    __slots__ = ("f_count", "f_flags", "f_mode", "f_op", "f_pos", "inode", "mount", "on_release",
-                 "path", "private")
+    __slots__ = (
+        "f_count",
+        "f_flags",
+        "f_mode",
+        "f_op",
+        "f_pos",
+        "inode",
+        "mount",
+        "on_release",
+        "path",
+        "private",
+    )
 
-    def __init__(self, inode: Inode, mount: Mount | None, path: str, f_flags: int,
-                 f_mode: int) -> None:
+    def __init__(
+        self, inode: Inode, mount: Mount | None, path: str, f_flags: int, f_mode: int
+    ) -> None:
         self.inode = inode
         self.mount = mount
         self.path = path
@@ -253,8 +271,9 @@ class File:
                 inode.i_sb.evict_inode(inode)
 
 
-def open_file(inode: Inode, mount: Mount | None, path: str, f_flags: int, f_mode: int,
-              private: object = None) -> File:
+def open_file(
+    inode: Inode, mount: Mount | None, path: str, f_flags: int, f_mode: int, private: object = None
+) -> File:
     """A new open file on *inode*, after the driver's ``->open`` (``do_dentry_open``).
 
     A driver that refuses leaves nothing behind: the inode reference goes

@@ -117,8 +117,9 @@ class ShmidDs:
 class ShmSegment:
     """``struct shmid_kernel``: one segment and its backing file."""
 
-    def __init__(self, key: int, size: int, mode: int, creator: Process, file: File,
-                 pages: int) -> None:
+    def __init__(
+        self, key: int, size: int, mode: int, creator: Process, file: File, pages: int
+    ) -> None:
         self.id = -1
         self.seq = 0
         self.key = key
@@ -134,8 +135,7 @@ class ShmSegment:
         self.deleted = False
 
     def __repr__(self) -> str:
-        return f"<ShmSegment id={self.id} key={self.key:#x} size={self.segsz} " \
-               f"nattch={self.nattch}>"
+        return f"<ShmSegment id={self.id} key={self.key:#x} size={self.segsz} nattch={self.nattch}>"
 
 
 class ShmNamespace:
@@ -201,12 +201,14 @@ class ShmNamespace:
         ulong = self.machine.nommu.ulong_mask
         numpages = ((size + self.machine.page_size - 1) & ulong) >> shift
         if size < SHMMIN or size > self.shm_ctlmax:
-            raise SyscallError(Errno.EINVAL, f"size {size} outside SHMMIN..SHMMAX "
-                                             f"({SHMMIN}..{self.shm_ctlmax})")
+            raise SyscallError(
+                Errno.EINVAL, f"size {size} outside SHMMIN..SHMMAX ({SHMMIN}..{self.shm_ctlmax})"
+            )
         if (numpages << shift) & ulong < size:
             raise SyscallError(Errno.ENOSPC, "page count overflows")
-        if (self.shm_tot + numpages) & ulong < self.shm_tot or \
-                self.shm_tot + numpages > self.shm_ctlall:
+        if (
+            self.shm_tot + numpages
+        ) & ulong < self.shm_tot or self.shm_tot + numpages > self.shm_ctlall:
             raise SyscallError(Errno.ENOSPC, f"SHMALL ({self.shm_ctlall} pages) reached")
         file = self._shmem_file_setup(f"SYSV{key & 0xFFFFFFFF:08x}", size)
         seg = ShmSegment(key, size, shmflg & 0o777, process, file, numpages)
@@ -328,8 +330,7 @@ class ShmFileOperations(FileOperations):
         base = self.seg.file
         return base.f_op.mmap_capabilities(base)
 
-    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int,
-                          flags: int) -> int:
+    def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``shm_get_unmapped_area`` → the ramfs file's: the segment's page address."""
         base = self.seg.file
         return base.f_op.get_unmapped_area(base, addr, length, pgoff, flags)
@@ -450,9 +451,16 @@ def sys_shmctl(process: Process, shmid: int, cmd: int) -> ShmidDs | None:
         seg = ns.obtain(shmid)
         if not _ipcperms(process, seg, 0o444):
             raise SyscallError(Errno.EACCES, f"no permission to read segment {shmid}")
-        return ShmidDs(shm_segsz=seg.segsz, shm_nattch=seg.nattch, shm_cpid=seg.cpid,
-                       shm_lpid=seg.lpid, shm_perm_mode=seg.mode, shm_perm_key=seg.key,
-                       shm_perm_uid=seg.uid, shm_perm_cuid=seg.cuid)
+        return ShmidDs(
+            shm_segsz=seg.segsz,
+            shm_nattch=seg.nattch,
+            shm_cpid=seg.cpid,
+            shm_lpid=seg.lpid,
+            shm_perm_mode=seg.mode,
+            shm_perm_key=seg.key,
+            shm_perm_uid=seg.uid,
+            shm_perm_cuid=seg.cuid,
+        )
     if cmd == IPC_RMID:
         seg = ns.obtain(shmid)
         if process.uid not in (seg.uid, seg.cuid, 0):

@@ -216,8 +216,9 @@ class RangeMap(Generic[V]):
         else:
             if old is None:  # a new start: insert, unless a neighbour overlaps
                 lower, higher = self._starts.add_neighbours(start)
-                if (lower is None or entries[lower][0] <= start) and (higher is None
-                                                                       or higher >= end):
+                if (lower is None or entries[lower][0] <= start) and (
+                    higher is None or higher >= end
+                ):
                     entries[start] = (end, value)
                     return []
                 self._starts.remove(start)

@@ -59,7 +59,8 @@ class PhysicalMemory:
             if base < other.end and other.base < base + size:
                 raise ValueError(
                     f"{name}: range {base:#x}-{base + size:#x} overlaps {other.name} "
-                    f"({other.base:#x}-{other.end:#x})")
+                    f"({other.base:#x}-{other.end:#x})"
+                )
         i = bisect.bisect(self._bases, base)
         self.areas.insert(i, area)
         self._bases.insert(i, base)
@@ -81,10 +82,11 @@ class PhysicalMemory:
         new = MemoryArea(name, base, size, writable)
         parts.append(new)
         if base + size < outer.end:
-            parts.append(MemoryArea(outer.name, base + size, outer.end - base - size,
-                                    outer.writable))
-        self.areas[i:i + 1] = parts
-        self._bases[i:i + 1] = [a.base for a in parts]
+            parts.append(
+                MemoryArea(outer.name, base + size, outer.end - base - size, outer.writable)
+            )
+        self.areas[i : i + 1] = parts
+        self._bases[i : i + 1] = [a.base for a in parts]
         return new
 
     def area_of(self, addr: int, length: int = 1) -> MemoryArea | None:
@@ -110,14 +112,14 @@ class PhysicalMemory:
         off = addr & mask
         if off + length <= self.page_size:  # fast path: inside one page
             page = pages.get(addr >> shift)
-            return bytes(page[off:off + length]) if page is not None else bytes(length)
+            return bytes(page[off : off + length]) if page is not None else bytes(length)
         out = bytearray()
         end = addr + length
         while addr < end:
             off = addr & mask
             n = min(self.page_size - off, end - addr)
             page = pages.get(addr >> shift)
-            out += page[off:off + n] if page is not None else bytes(n)
+            out += page[off : off + n] if page is not None else bytes(n)
             addr += n
         return bytes(out)
 
@@ -134,12 +136,12 @@ class PhysicalMemory:
             page = pages.get(pfn)
             if page is None:
                 if n == psize:
-                    pages[pfn] = bytearray(view[pos:pos + n])
+                    pages[pfn] = bytearray(view[pos : pos + n])
                     addr += n
                     pos += n
                     continue
                 page = pages[pfn] = bytearray(psize)
-            page[off:off + n] = view[pos:pos + n]
+            page[off : off + n] = view[pos : pos + n]
             addr += n
             pos += n
 
@@ -166,7 +168,7 @@ class PhysicalMemory:
             else:
                 page = pages.get(addr >> shift)
                 if page is not None:
-                    page[off:off + n] = bytes(n)
+                    page[off : off + n] = bytes(n)
             addr += n
 
     def copy(self, dst: int, src: int, length: int) -> None:

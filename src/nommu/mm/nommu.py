@@ -108,16 +108,22 @@ class AllocFailure:
         kib = self.page_size >> 10
         need = (1 << self.order) * kib if self.order <= 40 else 0
         if self.order > self.max_order:
-            return (f"{self.length} bytes need an order-{self.order} block, above the largest "
-                    f"order the allocator has (MAX_PAGE_ORDER {self.max_order} = "
-                    f"{(1 << self.max_order) * kib} KiB), whatever memory is free")
+            return (
+                f"{self.length} bytes need an order-{self.order} block, above the largest "
+                f"order the allocator has (MAX_PAGE_ORDER {self.max_order} = "
+                f"{(1 << self.max_order) * kib} KiB), whatever memory is free"
+            )
         if self.largest_free_order < 0:
             have = "no free memory at all"
         else:
-            have = (f"the largest free block is order {self.largest_free_order} "
-                    f"({(1 << self.largest_free_order) * kib} KiB)")
-        return (f"{self.length} bytes need one contiguous order-{self.order} block "
-                f"({need} KiB) but {have}; {self.free_pages * kib} KiB free in total")
+            have = (
+                f"the largest free block is order {self.largest_free_order} "
+                f"({(1 << self.largest_free_order) * kib} KiB)"
+            )
+        return (
+            f"{self.length} bytes need one contiguous order-{self.order} block "
+            f"({need} KiB) but {have}; {self.free_pages * kib} KiB free in total"
+        )
 
 
 def calc_vm_prot_bits(prot: int) -> int:
@@ -126,18 +132,26 @@ def calc_vm_prot_bits(prot: int) -> int:
 
 
 def calc_vm_flag_bits(flags: int) -> int:
-    return (VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0) | (VM_LOCKED if flags & MAP_LOCKED
-                                                              else 0)
+    return (VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0) | (VM_LOCKED if flags & MAP_LOCKED else 0)
 
 
 class Nommu:
     """The global state of mm/nommu.c and its system-call engine."""
 
-    def __init__(self, memory: PhysicalMemory, zone: BuddyAllocator, *, page_size: int,
-                 log: Callable[[str], None], nr_trim_pages: int = 1,
-                 max_map_count: int = 65530, allow_uninitialized: bool = False,
-                 mremap_variant: str = "mainline", word_bits: int = 32,
-                 task_size: int | None = None) -> None:
+    def __init__(
+        self,
+        memory: PhysicalMemory,
+        zone: BuddyAllocator,
+        *,
+        page_size: int,
+        log: Callable[[str], None],
+        nr_trim_pages: int = 1,
+        max_map_count: int = 65530,
+        allow_uninitialized: bool = False,
+        mremap_variant: str = "mainline",
+        word_bits: int = 32,
+        task_size: int | None = None,
+    ) -> None:
         self.memory = memory
         self.zone = zone
         self.page_size = page_size
@@ -176,8 +190,9 @@ class Nommu:
         parts = [f"{n}*{kib << o}kB" for o, n in enumerate(self.zone.nr_free_all())]
         return f"Normal: {' '.join(parts)} = {self.zone.free_count * kib}kB"
 
-    def alloc_failed(self, task: Task | None, length: int, order: int, *,
-                     mmap_line: bool = True) -> SyscallError:
+    def alloc_failed(
+        self, task: Task | None, length: int, order: int, *, mmap_line: bool = True
+    ) -> SyscallError:
         """Log the kernel's failure lines and build the ENOMEM to raise.
 
         ``warn_alloc`` prints the page allocation failure; ``do_mmap_private``
@@ -190,20 +205,30 @@ class Nommu:
         if order > zone.max_order:
             if not self.warned_order:
                 self.warned_order = True
-                self.log(f"WARNING: at mm/page_alloc.c __alloc_pages: order {order} > "
-                         f"MAX_PAGE_ORDER {zone.max_order}")
+                self.log(
+                    f"WARNING: at mm/page_alloc.c __alloc_pages: order {order} > "
+                    f"MAX_PAGE_ORDER {zone.max_order}"
+                )
         else:
-            self.log(f"{task.comm}: page allocation failure: order:{order}, "
-                     f"mode:0xcc0(GFP_KERNEL), nodemask=(null)")
+            self.log(
+                f"{task.comm}: page allocation failure: order:{order}, "
+                f"mode:0xcc0(GFP_KERNEL), nodemask=(null)"
+            )
             self.log(self.free_area_line())
         if mmap_line:
-            self.log(f"Allocation of length {length} from process {task.pid} ({task.comm}) "
-                     f"failed")
+            self.log(f"Allocation of length {length} from process {task.pid} ({task.comm}) failed")
             self.log(self.free_area_line())
-        failure = AllocFailure(task.pid, task.comm, length, order, zone.max_order,
-                               zone.largest_free_order(), zone.free_count,
-                               zone.nr_free_all(),
-                               self.page_size)
+        failure = AllocFailure(
+            task.pid,
+            task.comm,
+            length,
+            order,
+            zone.max_order,
+            zone.largest_free_order(),
+            zone.free_count,
+            zone.nr_free_all(),
+            self.page_size,
+        )
         self.last_failure = failure
         if self.on_alloc_failure is not None:
             self.on_alloc_failure(failure)
@@ -236,8 +261,9 @@ class Nommu:
         self.zone.free_page_series(first, last)
 
     # -- mmap --------------------------------------------------------------------------
-    def validate_mmap_request(self, file: File | None, addr: int, length: int, prot: int,
-                              flags: int, pgoff: int) -> int:
+    def validate_mmap_request(
+        self, file: File | None, addr: int, length: int, prot: int, flags: int, pgoff: int
+    ) -> int:
         """Decide whether a mapping may be made and how; return the capabilities.
 
         Models ``validate_mmap_request()``. Raises, in the kernel's order:
@@ -252,8 +278,9 @@ class Nommu:
             raise SyscallError(Errno.EINVAL, "MAP_FIXED is not supported without an MMU")
         map_type = flags & MAP_TYPE
         if map_type != MAP_PRIVATE and map_type != MAP_SHARED:
-            raise SyscallError(Errno.EINVAL,
-                               f"map type {map_type:#x} is neither MAP_PRIVATE nor MAP_SHARED")
+            raise SyscallError(
+                Errno.EINVAL, f"map type {map_type:#x} is neither MAP_PRIVATE nor MAP_SHARED"
+            )
         if not length:
             raise SyscallError(Errno.EINVAL, "zero length")
         rlen = self.page_align(length)
@@ -288,23 +315,27 @@ class Nommu:
                 raise SyscallError(
                     Errno.ENODEV,
                     f"MAP_SHARED needs memory that can be mapped directly; "
-                    f"{file.inode.i_sb.fstype} cannot provide it for {file.path}")
+                    f"{file.inode.i_sb.fstype} cannot provide it for {file.path}",
+                )
             caps &= ~NOMMU_MAP_COPY
         else:
             if not caps & NOMMU_MAP_COPY:
-                raise SyscallError(Errno.ENODEV,
-                                   f"{file.path} cannot be copied for a private mapping")
+                raise SyscallError(
+                    Errno.ENODEV, f"{file.path} cannot be copied for a private mapping"
+                )
             if prot & PROT_WRITE:
                 caps &= ~NOMMU_MAP_DIRECT
         if caps & NOMMU_MAP_DIRECT and (
-                (prot & PROT_READ and not caps & NOMMU_MAP_READ)
-                or (prot & PROT_WRITE and not caps & NOMMU_MAP_WRITE)
-                or (prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC)):
+            (prot & PROT_READ and not caps & NOMMU_MAP_READ)
+            or (prot & PROT_WRITE and not caps & NOMMU_MAP_WRITE)
+            or (prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC)
+        ):
             caps &= ~NOMMU_MAP_DIRECT
             if map_type == MAP_SHARED:
                 self.log("MAP_SHARED not completely supported on !MMU")
-                raise SyscallError(Errno.EINVAL,
-                                   "the backing cannot give every permission asked for")
+                raise SyscallError(
+                    Errno.EINVAL, "the backing cannot give every permission asked for"
+                )
         if file.noexec:
             if prot & PROT_EXEC:
                 raise SyscallError(Errno.EPERM, "PROT_EXEC on a noexec mount")
@@ -313,8 +344,9 @@ class Nommu:
         return caps
 
     @staticmethod
-    def determine_vm_flags(file: File | None, prot: int, flags: int, caps: int,
-                           traced: bool) -> int:
+    def determine_vm_flags(
+        file: File | None, prot: int, flags: int, caps: int, traced: bool
+    ) -> int:
         """Models ``determine_vm_flags()`` (v6.3+: ``VM_MAYOVERLAY``)."""
         vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags)
         if file is None:
@@ -331,8 +363,17 @@ class Nommu:
             vm_flags |= VM_SHARED | VM_MAYSHARE | (caps & NOMMU_VMFLAGS)
         return vm_flags
 
-    def do_mmap(self, mm: MM, task: Task, file: File | None, addr: int, length: int,
-                prot: int, flags: int, pgoff: int) -> int:
+    def do_mmap(
+        self,
+        mm: MM,
+        task: Task,
+        file: File | None,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        pgoff: int,
+    ) -> int:
         """Make a mapping and return its address (models ``do_mmap()``).
 
         The address hint is ignored; there is no MAP_FIXED. See the module
@@ -358,7 +399,8 @@ class Nommu:
                 if pgoff >= rpgend:
                     continue
                 if (pregion.vm_pgoff != pgoff or rpglen != pglen) and not (
-                        pgoff >= pregion.vm_pgoff and pgend <= rpgend):
+                    pgoff >= pregion.vm_pgoff and pgend <= rpgend
+                ):
                     # new mapping is not a subset of the region
                     if not caps & NOMMU_MAP_DIRECT:
                         self.log("Attempt to share mismatched mappings")
@@ -366,7 +408,8 @@ class Nommu:
                             Errno.EINVAL,
                             f"pages {pgoff}-{pgend - 1} of {file.path} overlap an existing "
                             f"shared copy (pages {pregion.vm_pgoff}-{rpgend - 1}) without "
-                            f"lying inside it")
+                            f"lying inside it",
+                        )
                     continue
                 # we've found a region we can share
                 pregion.vm_usage += 1
@@ -398,7 +441,8 @@ class Nommu:
                     raise SyscallError(
                         Errno.ENODEV,
                         f"{file.path} cannot be mapped directly here "
-                        f"({e.detail or 'the backing says no'}) and may not be copied") from None
+                        f"({e.detail or 'the backing says no'}) and may not be copied",
+                    ) from None
                 caps &= ~NOMMU_MAP_DIRECT
             else:
                 vma.vm_start = region.vm_start = addr
@@ -417,8 +461,9 @@ class Nommu:
         self._register(mm, vma)
         return vma.vm_start
 
-    def mmap_anonymous(self, mm: MM, task: Task, addr: int, length: int, prot: int, flags: int,
-                       pgoff: int) -> int:
+    def mmap_anonymous(
+        self, mm: MM, task: Task, addr: int, length: int, prot: int, flags: int, pgoff: int
+    ) -> int:
         """``do_mmap()`` of anonymous memory: always a fresh private copy.
 
         The same steps as the general path with everything a file could change
@@ -433,9 +478,13 @@ class Nommu:
         shift = self.page_shift
         rlen = ((length + page_mask) & ~page_mask) & mask
         map_type = flags & MAP_TYPE
-        if (flags & MAP_FIXED or (map_type != MAP_PRIVATE and map_type != MAP_SHARED)
-                or not rlen or rlen > self.task_size
-                or ((pgoff + (rlen >> shift)) & mask) < pgoff):
+        if (
+            flags & MAP_FIXED
+            or (map_type != MAP_PRIVATE and map_type != MAP_SHARED)
+            or not rlen
+            or rlen > self.task_size
+            or ((pgoff + (rlen >> shift)) & mask) < pgoff
+        ):
             self.validate_mmap_request(None, addr, length, prot, flags, pgoff)
             raise KernelBug("validate_mmap_request accepted a request the fast path refused")
         length = rlen
@@ -480,15 +529,15 @@ class Nommu:
             file.f_op.mmap(file, vma)
         except SyscallError as e:
             if e.errno == Errno.ENOSYS:
-                raise SyscallError(Errno.ENODEV,
-                                   f"{file.path}: the driver cannot share this mapping") from None
+                raise SyscallError(
+                    Errno.ENODEV, f"{file.path}: the driver cannot share this mapping"
+                ) from None
             raise
         region = vma.vm_region
         assert region is not None
         region.vm_top = region.vm_end
 
-    def do_mmap_private(self, task: Task, vma: VMA, region: Region, length: int,
-                        caps: int) -> None:
+    def do_mmap_private(self, task: Task, vma: VMA, region: Region, length: int, caps: int) -> None:
         """Map directly or make a private copy (``do_mmap_private``)."""
         file = vma.vm_file
         if caps & NOMMU_MAP_DIRECT:
@@ -501,8 +550,10 @@ class Nommu:
             if not is_nommu_shared_mapping(vma.vm_flags):
                 if not self.warned_private_direct:
                     self.warned_private_direct = True
-                    self.log("WARNING: at mm/nommu.c do_mmap_private: private direct mapping "
-                             "of a traced process copied instead")
+                    self.log(
+                        "WARNING: at mm/nommu.c do_mmap_private: private direct mapping "
+                        "of a traced process copied instead"
+                    )
                 err = SyscallError(Errno.ENOSYS)
             if err is None:
                 region.vm_top = region.vm_end
@@ -555,12 +606,24 @@ class Nommu:
         if self.regions.get(region.vm_start) is not None:
             if region.vm_flags & VM_MAPPED_COPY:
                 self.free_page_series(region.vm_start, region.vm_top)
-            self._oops(task, f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
-                             f"{region.vm_start:#010x} is already in nommu_region_tree")
+            self._oops(
+                task,
+                f"kernel BUG at mm/nommu.c: add_nommu_region(): region at "
+                f"{region.vm_start:#010x} is already in nommu_region_tree",
+            )
         self.regions.add(region)
 
-    def vm_mmap(self, mm: MM, task: Task, file: File | None, addr: int, length: int, prot: int,
-                flags: int, offset: int) -> int:
+    def vm_mmap(
+        self,
+        mm: MM,
+        task: Task,
+        file: File | None,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        offset: int,
+    ) -> int:
         """The kernel-internal entry used by binary loaders (``vm_mmap``)."""
         if (offset + self.page_align(length)) & self.ulong_mask < offset:
             raise SyscallError(Errno.EINVAL, "offset plus length wraps")
@@ -568,8 +631,7 @@ class Nommu:
             raise SyscallError(Errno.EINVAL, "offset not page aligned")
         if file is None:
             flags |= MAP_ANONYMOUS
-        return self.do_mmap(mm, task, file, addr, length, prot, flags,
-                            offset >> self.page_shift)
+        return self.do_mmap(mm, task, file, addr, length, prot, flags, offset >> self.page_shift)
 
     # -- munmap ------------------------------------------------------------------------
     def do_munmap(self, mm: MM, task: Task, start: int, length: int) -> None:
@@ -587,8 +649,13 @@ class Nommu:
         end = (start + length) & mask
         mt = mm.mt
         vma = mt.exact(start, end)
-        if (vma is not None and vma.vm_file is None and vma.vm_close is None
-                and vma.vm_start == start and vma.vm_end == end):
+        if (
+            vma is not None
+            and vma.vm_file is None
+            and vma.vm_close is None
+            and vma.vm_start == start
+            and vma.vm_end == end
+        ):
             # the common case, one whole anonymous mapping: delete_vma_from_mm + delete_vma
             mt.drop(start)
             mm.map_count -= 1
@@ -600,22 +667,22 @@ class Nommu:
         if entry is None:
             if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
                 self.munmap_warnings += 1
-                self.log(f"munmap of memory not mmapped by process {task.pid} ({task.comm}): "
-                         f"0x{start:x}-0x{(start + length - 1) & self.ulong_mask:x}")
+                self.log(
+                    f"munmap of memory not mmapped by process {task.pid} ({task.comm}): "
+                    f"0x{start:x}-0x{(start + length - 1) & self.ulong_mask:x}"
+                )
             raise SyscallError(Errno.EINVAL, f"nothing mapped at {start:#x}-{end:#x}")
         _, e_end, vma = entry
         if vma.vm_file is not None:
             while True:
                 if start > vma.vm_start:
-                    raise SyscallError(Errno.EINVAL,
-                                       "file mappings can only be unmapped whole")
+                    raise SyscallError(Errno.EINVAL, "file mappings can only be unmapped whole")
                 if end == vma.vm_end:
                     self.delete_vma(mm, vma)
                     return
                 entry = mm.mt.first_intersecting(e_end, end)
                 if entry is None:
-                    raise SyscallError(Errno.EINVAL,
-                                       "file mappings can only be unmapped whole")
+                    raise SyscallError(Errno.EINVAL, "file mappings can only be unmapped whole")
                 _, e_end, vma = entry
         if start == vma.vm_start and end == vma.vm_end:
             self.delete_vma(mm, vma)
@@ -635,8 +702,9 @@ class Nommu:
         if vma.vm_file is not None:
             raise SyscallError(Errno.ENOMEM, "file mappings cannot be split")
         if mm.map_count >= self.max_map_count:
-            raise SyscallError(Errno.ENOMEM, f"map_count reached max_map_count "
-                                             f"({self.max_map_count})")
+            raise SyscallError(
+                Errno.ENOMEM, f"map_count reached max_map_count ({self.max_map_count})"
+            )
         region = vma.vm_region
         assert region is not None
         new = VMA(mm, vma.vm_flags, vma.vm_pgoff, None)
@@ -707,8 +775,9 @@ class Nommu:
             self.free_page_series(region.vm_start, region.vm_top)
 
     # -- mremap, brk, exit ------------------------------------------------------------
-    def do_mremap(self, mm: MM, addr: int, old_len: int, new_len: int, flags: int,
-                  new_addr: int) -> int:
+    def do_mremap(
+        self, mm: MM, addr: int, old_len: int, new_len: int, flags: int, new_addr: int
+    ) -> int:
         """Resize a mapping in place; nothing ever moves (``do_mremap``).
 
         Mainline (default): growth is limited to the region's initialised size
@@ -725,8 +794,9 @@ class Nommu:
             raise SyscallError(Errno.EINVAL, "mappings cannot move without an MMU")
         vma = mm.find_vma(addr)
         if vma is None or vma.vm_start != addr or vma.vm_end != addr + old_len:
-            raise SyscallError(Errno.EINVAL,
-                               "mremap must name exactly one whole mapping (address and size)")
+            raise SyscallError(
+                Errno.EINVAL, "mremap must name exactly one whole mapping (address and size)"
+            )
         if is_nommu_shared_mapping(vma.vm_flags):
             raise SyscallError(Errno.EPERM, "shareable mappings cannot be resized")
         region = vma.vm_region
@@ -736,7 +806,8 @@ class Nommu:
                 raise SyscallError(
                     Errno.ENOMEM,
                     f"cannot grow to {new_len} bytes: the region holds "
-                    f"{region.vm_end - region.vm_start} and nothing can move")
+                    f"{region.vm_end - region.vm_start} and nothing can move",
+                )
             self._set_vma_end(mm, vma, vma.vm_start + new_len)
             return vma.vm_start
         # mm-tree rework (spec 5.2)
@@ -744,7 +815,8 @@ class Nommu:
             raise SyscallError(
                 Errno.ENOMEM,
                 f"cannot grow to {new_len} bytes: the allocation holds "
-                f"{region.vm_top - region.vm_start} and nothing can move")
+                f"{region.vm_top - region.vm_start} and nothing can move",
+            )
         if new_len == old_len:
             return vma.vm_start
         old_end = vma.vm_end
@@ -802,14 +874,16 @@ class Nommu:
         self.regions.validate()
         if self.mmap_pages_allocated < 0:
             raise KernelBug("mmap_pages_allocated below zero")
-        copies = sum(e - s for s, e in (self.copy_pfns(r) for r in self.regions
-                                        if r.vm_flags & VM_MAPPED_COPY))
+        copies = sum(
+            e - s
+            for s, e in (self.copy_pfns(r) for r in self.regions if r.vm_flags & VM_MAPPED_COPY)
+        )
         copies += sum(e - s for s, e in self.stranded)
         if copies != self.mmap_pages_allocated:
-            raise KernelBug(f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages "
-                            f"{copies} (stranded included)")
-
-
+            raise KernelBug(
+                f"mmap_pages_allocated {self.mmap_pages_allocated} != copy pages "
+                f"{copies} (stranded included)"
+            )
 
 
 def shrink_inode_mappings(nommu: Nommu, inode: Inode, size: int, newsize: int) -> None:
@@ -832,8 +906,9 @@ def shrink_inode_mappings(nommu: Nommu, inode: Inode, size: int, newsize: int) -
             continue
         npages = (vma.vm_end - vma.vm_start + nommu.page_mask) >> shift
         if vma.vm_pgoff <= high and vma.vm_pgoff + npages - 1 >= low:
-            raise SyscallError(Errno.ETXTBSY,
-                               "a shared mapping covers the part of the file being cut off")
+            raise SyscallError(
+                Errno.ETXTBSY, "a shared mapping covers the part of the file being cut off"
+            )
     for vma in inode.i_mmap:
         if not vma.vm_flags & VM_SHARED:
             continue

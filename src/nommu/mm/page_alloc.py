@@ -75,8 +75,20 @@ class BuddyAllocator:
     kernel algorithm gives.
     """
 
-    __slots__ = ("_area", "_nonempty", "_pending", "_split_base", "_split_end", "_split_hi",
-                 "_split_lo", "end_pfn", "free_count", "managed", "max_order", "start_pfn")
+    __slots__ = (
+        "_area",
+        "_nonempty",
+        "_pending",
+        "_split_base",
+        "_split_end",
+        "_split_hi",
+        "_split_lo",
+        "end_pfn",
+        "free_count",
+        "managed",
+        "max_order",
+        "start_pfn",
+    )
 
     def __init__(self, start_pfn: int, end_pfn: int, max_order: int) -> None:
         self.start_pfn = start_pfn
@@ -164,8 +176,7 @@ class BuddyAllocator:
         """Give back a block taken with :meth:`alloc_pages` (``__free_pages``)."""
         self.free_page_series(pfn, pfn + (1 << order))
 
-    def free_page_series(self, start_pfn: int, end_pfn: int, to_tail: bool | None = None
-                         ) -> None:
+    def free_page_series(self, start_pfn: int, end_pfn: int, to_tail: bool | None = None) -> None:
         """Free pages one by one in ascending order (``free_page_series``).
 
         Freeing an aligned run page by page ends in exactly the state that one
@@ -213,8 +224,11 @@ class BuddyAllocator:
                 order += 1
             same = area[order]
             same[pfn] = None
-            if to_tail or (to_tail is None and order < max_order - 1
-                           and (pfn & ~(1 << order)) ^ (2 << order) in area[order + 1]):
+            if to_tail or (
+                to_tail is None
+                and order < max_order - 1
+                and (pfn & ~(1 << order)) ^ (2 << order) in area[order + 1]
+            ):
                 # FPI_TO_TAIL, or buddy_merge_likely(): the higher buddy is free
                 same.move_to_end(pfn, last=False)
             nonempty |= 1 << order
@@ -267,8 +281,12 @@ class BuddyAllocator:
         top = self._nonempty.bit_length() - 1
         if self._pending:
             lo, hi = self._split_lo, self._split_hi
-            top = max(top, hi - 1 if hi > lo else
-                      (self._split_base + (1 << lo) - self._split_end).bit_length() - 1)
+            top = max(
+                top,
+                hi - 1
+                if hi > lo
+                else (self._split_base + (1 << lo) - self._split_end).bit_length() - 1,
+            )
         return top
 
     def blocks(self, order: int) -> Iterator[int]:
@@ -334,5 +352,6 @@ class BuddyAllocator:
             if order < self.max_order:
                 buddy = pfn ^ (1 << order)
                 if seen.get(buddy) == order:
-                    raise KernelBug(f"free buddies pfn {pfn:#x} and {buddy:#x} of order {order} "
-                                    "not merged")
+                    raise KernelBug(
+                        f"free buddies pfn {pfn:#x} and {buddy:#x} of order {order} not merged"
+                    )

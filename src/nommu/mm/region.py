@@ -33,11 +33,30 @@ def is_nommu_shared_mapping(vm_flags: int) -> bool:
 class Region:
     """``struct vm_region``: a run of memory one or more VMAs map."""
 
-    __slots__ = ("in_tree", "owner", "shrunk", "vm_end", "vm_file", "vm_flags",
-                 "vm_icache_flushed", "vm_pgoff", "vm_start", "vm_top", "vm_usage")
+    __slots__ = (
+        "in_tree",
+        "owner",
+        "shrunk",
+        "vm_end",
+        "vm_file",
+        "vm_flags",
+        "vm_icache_flushed",
+        "vm_pgoff",
+        "vm_start",
+        "vm_top",
+        "vm_usage",
+    )
 
-    def __init__(self, vm_flags: int, vm_pgoff: int, vm_file: File | None, vm_start: int = 0,
-                 vm_end: int = 0, vm_top: int = 0, owner: int = 0) -> None:
+    def __init__(
+        self,
+        vm_flags: int,
+        vm_pgoff: int,
+        vm_file: File | None,
+        vm_start: int = 0,
+        vm_end: int = 0,
+        vm_top: int = 0,
+        owner: int = 0,
+    ) -> None:
         self.vm_flags = vm_flags
         self.vm_start = vm_start
         self.vm_end = vm_end
@@ -51,8 +70,10 @@ class Region:
         self.owner = owner  # pid of the process that created it (for reports)
 
     def __repr__(self) -> str:
-        return (f"Region({self.vm_start:#x}-{self.vm_end:#x} top={self.vm_top:#x} "
-                f"flags={self.vm_flags:#x} usage={self.vm_usage})")
+        return (
+            f"Region({self.vm_start:#x}-{self.vm_end:#x} top={self.vm_top:#x} "
+            f"flags={self.vm_flags:#x} usage={self.vm_usage})"
+        )
 
     def copy(self) -> Region:
         r = Region(self.vm_flags, self.vm_pgoff, self.vm_file)
@@ -153,7 +174,8 @@ class RegionTree:
                 if self._by_start.get(start) is not region:
                     raise KernelBug(f"{region!r} stale in index")
                 count += 1
-        expected = sum(1 for r in self._by_start.values()
-                       if r.vm_file is not None and r.vm_flags & SHARED_MASK)
+        expected = sum(
+            1 for r in self._by_start.values() if r.vm_file is not None and r.vm_flags & SHARED_MASK
+        )
         if count != expected:
             raise KernelBug("shareable-region index out of step with the tree")

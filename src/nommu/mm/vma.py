@@ -20,15 +20,31 @@ if TYPE_CHECKING:
     from nommu.fs.vfs import File
 
 
-
 class VMA:
     """``struct vm_area_struct`` on NOMMU."""
 
-    __slots__ = ("vm_close", "vm_end", "vm_file", "vm_flags", "vm_mm", "vm_pgoff",
-                 "vm_private", "vm_region", "vm_start")
+    __slots__ = (
+        "vm_close",
+        "vm_end",
+        "vm_file",
+        "vm_flags",
+        "vm_mm",
+        "vm_pgoff",
+        "vm_private",
+        "vm_region",
+        "vm_start",
+    )
 
-    def __init__(self, mm: MM, vm_flags: int, vm_pgoff: int, vm_file: File | None,
-                 vm_start: int = 0, vm_end: int = 0, vm_region: Region | None = None) -> None:
+    def __init__(
+        self,
+        mm: MM,
+        vm_flags: int,
+        vm_pgoff: int,
+        vm_file: File | None,
+        vm_start: int = 0,
+        vm_end: int = 0,
+        vm_region: Region | None = None,
+    ) -> None:
         self.vm_mm = mm
         self.vm_flags = vm_flags
         self.vm_pgoff = vm_pgoff
@@ -46,9 +62,27 @@ class VMA:
 class MM:
     """``struct mm_struct``: one address space, shared by vfork children and threads."""
 
-    __slots__ = ("arg_end", "arg_start", "brk", "end_brk", "end_code", "end_data", "env_end",
-                 "env_start", "exe_file", "hidden", "map_count", "mm_count", "mm_users", "mt",
-                 "start_brk", "start_code", "start_data", "start_stack", "total_vm")
+    __slots__ = (
+        "arg_end",
+        "arg_start",
+        "brk",
+        "end_brk",
+        "end_code",
+        "end_data",
+        "env_end",
+        "env_start",
+        "exe_file",
+        "hidden",
+        "map_count",
+        "mm_count",
+        "mm_users",
+        "mt",
+        "start_brk",
+        "start_code",
+        "start_data",
+        "start_stack",
+        "total_vm",
+    )
 
     def __init__(self) -> None:
         self.mt: RangeMap[VMA] = RangeMap()
@@ -85,8 +119,12 @@ class MM:
         ``map_count`` and holding its region: it joins ``hidden``.
         """
         for v, kept in self.mt.erase(start, end):
-            if (v is not owner and not kept and all(h is not v for h in self.hidden)
-                    and not self.mt.contains_value(v)):
+            if (
+                v is not owner
+                and not kept
+                and all(h is not v for h in self.hidden)
+                and not self.mt.contains_value(v)
+            ):
                 self.hidden.append(v)
 
     def store_range(self, start: int, end: int, vma: VMA) -> None:
@@ -105,8 +143,9 @@ class MM:
         self.mt.validate()
         reachable = self.mt.values()
         if self.map_count != len(reachable) + len(self.hidden):
-            raise KernelBug(f"map_count {self.map_count} != {len(reachable)} VMAs + "
-                            f"{len(self.hidden)} hidden")
+            raise KernelBug(
+                f"map_count {self.map_count} != {len(reachable)} VMAs + {len(self.hidden)} hidden"
+            )
         for start, end, vma in self.mt.items():
             if vma.vm_mm is not self:
                 raise KernelBug(f"{vma!r} in the wrong mm")

@@ -16,15 +16,26 @@ from nommu.mm.vma import MM
 
 def _perms(flags: int) -> str:
     share = ("S" if flags & VM_SHARED else "s") if flags & VM_MAYSHARE else "p"
-    return (("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-")
-            + ("x" if flags & VM_EXEC else "-") + share)
+    return (
+        ("r" if flags & VM_READ else "-")
+        + ("w" if flags & VM_WRITE else "-")
+        + ("x" if flags & VM_EXEC else "-")
+        + share
+    )
 
 
-def maps_line(start: int, end: int, flags: int, offset: int, dev: tuple[int, int], ino: int,
-              tail: str | None, ptr_size: int) -> str:
+def maps_line(
+    start: int,
+    end: int,
+    flags: int,
+    offset: int,
+    dev: tuple[int, int],
+    ino: int,
+    tail: str | None,
+    ptr_size: int,
+) -> str:
     """One line as ``seq_printf("%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu ")`` prints it."""
-    line = (f"{start:08x}-{end:08x} {_perms(flags)} {offset:08x} "
-            f"{dev[0]:02x}:{dev[1]:02x} {ino} ")
+    line = f"{start:08x}-{end:08x} {_perms(flags)} {offset:08x} {dev[0]:02x}:{dev[1]:02x} {ino} "
     if tail is not None:
         width = 25 + ptr_size * 6 - 1
         line = line.ljust(width) + " " + tail
@@ -37,11 +48,31 @@ def render_regions(regions: Iterable[Region], page_shift: int, ptr_size: int) ->
     for r in regions:
         f = r.vm_file
         if f is not None:
-            out.append(maps_line(r.vm_start, r.vm_end, r.vm_flags, r.vm_pgoff << page_shift,
-                                 f.dev, f.inode.ino, path_of(f), ptr_size))
+            out.append(
+                maps_line(
+                    r.vm_start,
+                    r.vm_end,
+                    r.vm_flags,
+                    r.vm_pgoff << page_shift,
+                    f.dev,
+                    f.inode.ino,
+                    path_of(f),
+                    ptr_size,
+                )
+            )
         else:
-            out.append(maps_line(r.vm_start, r.vm_end, r.vm_flags, r.vm_pgoff << page_shift,
-                                 (0, 0), 0, None, ptr_size))
+            out.append(
+                maps_line(
+                    r.vm_start,
+                    r.vm_end,
+                    r.vm_flags,
+                    r.vm_pgoff << page_shift,
+                    (0, 0),
+                    0,
+                    None,
+                    ptr_size,
+                )
+            )
     return "".join(out)
 
 
@@ -63,11 +94,30 @@ def render_vmas(mm: MM | None, page_shift: int, ptr_size: int) -> str:
     for vma in mm.vmas():
         f = vma.vm_file
         if f is not None:
-            out.append(maps_line(vma.vm_start, vma.vm_end, vma.vm_flags,
-                                 vma.vm_pgoff << page_shift, f.dev, f.inode.ino, path_of(f),
-                                 ptr_size))
+            out.append(
+                maps_line(
+                    vma.vm_start,
+                    vma.vm_end,
+                    vma.vm_flags,
+                    vma.vm_pgoff << page_shift,
+                    f.dev,
+                    f.inode.ino,
+                    path_of(f),
+                    ptr_size,
+                )
+            )
         else:
             is_stack = stack != 0 and vma.vm_start <= stack <= vma.vm_end
-            out.append(maps_line(vma.vm_start, vma.vm_end, vma.vm_flags, 0, (0, 0), 0,
-                                 "[stack]" if is_stack else None, ptr_size))
+            out.append(
+                maps_line(
+                    vma.vm_start,
+                    vma.vm_end,
+                    vma.vm_flags,
+                    0,
+                    (0, 0),
+                    0,
+                    "[stack]" if is_stack else None,
+                    ptr_size,
+                )
+            )
     return "".join(out)

@@ -34,5 +34,11 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
     return impl(result, data)
 
 
-__all__ = ["print_report", "render_html", "render_json", "render_text", "report_data",
-           "write_atomic"]
+__all__ = [
+    "print_report",
+    "render_html",
+    "render_json",
+    "render_text",
+    "report_data",
+    "write_atomic",
+]

@@ -29,19 +29,37 @@ def _footprint(rows: tuple[Footprint, ...]) -> list[dict[str, Any]]:
 def _snapshot(s: MachineSnapshot) -> dict[str, Any]:
     ps = s.page_size
     return {
-        "label": s.label, "event": s.event, "tick": s.tick,
+        "label": s.label,
+        "event": s.event,
+        "tick": s.tick,
         "free_bytes": s.free_pages * ps,
         "largest_free_block_bytes": block_bytes(s.largest_free_order, ps),
         "mmap_copy_bytes": s.mmap_copy_pages * ps,
         "page_cache_bytes": s.cached_pages * ps,
         "nr_free": list(s.nr_free),
         "footprint": _footprint(footprints(s)),
-        "memory_map": [{"start": r.start_pfn * ps, "bytes": r.npages * ps, "kind": r.kind,
-                        "owner_pid": r.owner_pid, "owner": r.owner_name, "label": r.label}
-                       for r in memory_map(s)],
-        "flash_map": [{"start": r.start_pfn * ps, "bytes": r.npages * ps, "kind": r.kind,
-                       "owner_pid": r.owner_pid, "owner": r.owner_name, "label": r.label}
-                      for r in flash_map(s)],
+        "memory_map": [
+            {
+                "start": r.start_pfn * ps,
+                "bytes": r.npages * ps,
+                "kind": r.kind,
+                "owner_pid": r.owner_pid,
+                "owner": r.owner_name,
+                "label": r.label,
+            }
+            for r in memory_map(s)
+        ],
+        "flash_map": [
+            {
+                "start": r.start_pfn * ps,
+                "bytes": r.npages * ps,
+                "kind": r.kind,
+                "owner_pid": r.owner_pid,
+                "owner": r.owner_name,
+                "label": r.label,
+            }
+            for r in flash_map(s)
+        ],
     }
 
 
@@ -50,22 +68,37 @@ def explanation_data(x: FailureExplanation) -> dict[str, Any]:
     block = None
     if x.candidate_start is not None:
         block = {
-            "start": x.candidate_start, "bytes": x.need_bytes,
+            "start": x.candidate_start,
+            "bytes": x.need_bytes,
             "free_pages": x.candidate_free_pages,
-            "in_the_way": [{
-                "kind": b.allocation.kind, "start": b.allocation.start_pfn * ps,
-                "bytes": b.allocation.npages * ps, "pages_in_block": b.pages_in_block,
-                "owner_pid": b.allocation.owner_pid, "owner": b.allocation.owner_name,
-                "label": b.allocation.label, "mapped_by": list(b.allocation.users)}
-                for b in x.blockers],
+            "in_the_way": [
+                {
+                    "kind": b.allocation.kind,
+                    "start": b.allocation.start_pfn * ps,
+                    "bytes": b.allocation.npages * ps,
+                    "pages_in_block": b.pages_in_block,
+                    "owner_pid": b.allocation.owner_pid,
+                    "owner": b.allocation.owner_name,
+                    "label": b.allocation.label,
+                    "mapped_by": list(b.allocation.users),
+                }
+                for b in x.blockers
+            ],
             "unattributed_pages": x.unattributed_pages,
         }
     return {
-        "cause": x.cause, "order": x.order, "need_bytes": x.need_bytes,
-        "max_order": x.max_order, "free_bytes": x.free_bytes,
-        "largest_free_order": x.largest_free_order, "largest_free_bytes": x.largest_free_bytes,
-        "nr_free": list(x.nr_free), "fragmentation_index": round(x.fragmentation_index, 3),
-        "candidate_block": block, "summary": x.summary, "remedies": list(x.remedies),
+        "cause": x.cause,
+        "order": x.order,
+        "need_bytes": x.need_bytes,
+        "max_order": x.max_order,
+        "free_bytes": x.free_bytes,
+        "largest_free_order": x.largest_free_order,
+        "largest_free_bytes": x.largest_free_bytes,
+        "nr_free": list(x.nr_free),
+        "fragmentation_index": round(x.fragmentation_index, 3),
+        "candidate_block": block,
+        "summary": x.summary,
+        "remedies": list(x.remedies),
     }
 
 
@@ -79,10 +112,21 @@ def explain(f: FailureRecord) -> FailureExplanation | None:
 def _failure(f: FailureRecord) -> dict[str, Any]:
     x = explain(f)
     return {
-        "index": f.index, "event": f.event, "tick": f.tick, "file": f.where.file,
-        "line": f.where.line, "field": f.where.field, "op": f.op, "process": f.proc,
-        "pid": f.pid, "call": f.call, "errno": f.errno, "strerror": f.strerror,
-        "detail": f.detail, "expected": f.expected, "kernel_log": list(f.kernel_log),
+        "index": f.index,
+        "event": f.event,
+        "tick": f.tick,
+        "file": f.where.file,
+        "line": f.where.line,
+        "field": f.where.field,
+        "op": f.op,
+        "process": f.proc,
+        "pid": f.pid,
+        "call": f.call,
+        "errno": f.errno,
+        "strerror": f.strerror,
+        "detail": f.detail,
+        "expected": f.expected,
+        "kernel_log": list(f.kernel_log),
         "explanation": explanation_data(x) if x is not None else None,
         "footprint": _footprint(footprints(f.snapshot)) if f.snapshot is not None else None,
     }
@@ -107,18 +151,33 @@ def report_data(result: RunResult) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "scenario": {"name": result.name, "description": result.description,
-                     "path": result.path, "seed": result.seed},
-        "board": {"ram_bytes": b.ram_size, "ram_base": b.ram_base,
-                  "kernel_reserved_bytes": b.kernel_reserved, "flash_bytes": b.flash_size,
-                  "flash_base": b.flash_base, "page_size": ps, "max_order": b.max_order,
-                  "nr_trim_pages": b.nr_trim_pages, "word_size": b.word_size,
-                  "options": dict(b.options)},
-        "run": {"events": result.events, "ticks": result.ticks,
-                "processes_started": result.processes_started,
-                "kernel_log_lines": result.dmesg_lines,
-                "skipped_steps": result.skipped_steps, "stopped": result.stopped,
-                "ok": result.ok},
+        "scenario": {
+            "name": result.name,
+            "description": result.description,
+            "path": result.path,
+            "seed": result.seed,
+        },
+        "board": {
+            "ram_bytes": b.ram_size,
+            "ram_base": b.ram_base,
+            "kernel_reserved_bytes": b.kernel_reserved,
+            "flash_bytes": b.flash_size,
+            "flash_base": b.flash_base,
+            "page_size": ps,
+            "max_order": b.max_order,
+            "nr_trim_pages": b.nr_trim_pages,
+            "word_size": b.word_size,
+            "options": dict(b.options),
+        },
+        "run": {
+            "events": result.events,
+            "ticks": result.ticks,
+            "processes_started": result.processes_started,
+            "kernel_log_lines": result.dmesg_lines,
+            "skipped_steps": result.skipped_steps,
+            "stopped": result.stopped,
+            "ok": result.ok,
+        },
         "summary": {
             "ram_bytes": b.ram_size,
             "managed_bytes": end.managed_pages * ps,
@@ -135,11 +194,19 @@ def report_data(result: RunResult) -> dict[str, Any]:
             "first_failure": first.index if first is not None else None,
         },
         "fragmentation": {
-            "free_bytes": frag.free_bytes, "largest_free_order": frag.largest_free_order,
+            "free_bytes": frag.free_bytes,
+            "largest_free_order": frag.largest_free_order,
             "largest_free_bytes": frag.largest_free_bytes,
-            "orders": [{"order": o.order, "block_bytes": o.block_bytes,
-                        "free_blocks": o.nr_free, "free_bytes": o.free_pages * ps,
-                        "unusable_index": round(o.unusable_index, 3)} for o in frag.orders],
+            "orders": [
+                {
+                    "order": o.order,
+                    "block_bytes": o.block_bytes,
+                    "free_blocks": o.nr_free,
+                    "free_bytes": o.free_pages * ps,
+                    "unusable_index": round(o.unusable_index, 3),
+                }
+                for o in frag.orders
+            ],
         },
         "footprint": _footprint(footprints(end)),
         "timeline": {
@@ -154,10 +221,21 @@ def report_data(result: RunResult) -> dict[str, Any]:
         },
         "snapshots": [_snapshot(s) for s in result.snapshots],
         "failures": [_failure(f) for f in result.failures],
-        "failure_counts": [{"op": c.op, "errno": c.errno, "count": c.count,
-                            "first_event": c.first_event} for c in result.failure_counts],
-        "expectations": [{"file": e.where.file, "line": e.where.line, "field": e.where.field,
-                          "what": e.what, "checked": e.checked, "failed": e.failed,
-                          "passed": e.passed, "detail": e.detail}
-                         for e in result.expectations],
+        "failure_counts": [
+            {"op": c.op, "errno": c.errno, "count": c.count, "first_event": c.first_event}
+            for c in result.failure_counts
+        ],
+        "expectations": [
+            {
+                "file": e.where.file,
+                "line": e.where.line,
+                "field": e.where.field,
+                "what": e.what,
+                "checked": e.checked,
+                "failed": e.failed,
+                "passed": e.passed,
+                "detail": e.detail,
+            }
+            for e in result.expectations
+        ],
     }

@@ -28,8 +28,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         os.chmod(tmp, _mode_for(target))
         with os.fdopen(fd, "wb") as f:

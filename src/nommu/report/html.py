@@ -49,12 +49,16 @@ def _img(ident: str, png: bytes, alt: str) -> str:
 
 def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
     """A table of escaped text; the first *left* columns are aligned left."""
+
     def cell(tag: str, i: int, v: str) -> str:
         cls = ' class="l"' if i < left else ""
         return f"<{tag}{cls}>{escape(v)}</{tag}>"
 
-    out = ["<table><thead><tr>", *(cell("th", i, h) for i, h in enumerate(head)),
-           "</tr></thead><tbody>"]
+    out = [
+        "<table><thead><tr>",
+        *(cell("th", i, h) for i, h in enumerate(head)),
+        "</tr></thead><tbody>",
+    ]
     for r in rows:
         out.append("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>")
     out.append("</tbody></table>")
@@ -62,23 +66,31 @@ def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1
 
 
 def _footprint_table(rows: list[dict[str, Any]]) -> str:
-    return html_table(["pid", "name", *(c.upper() if c in ("ram", "pss", "xip") else c
-                                    for c in FOOTPRINT_COLUMNS)],
-                  [[str(r["pid"]), r["name"], *(kib(r[c]) for c in FOOTPRINT_COLUMNS)]
-                   for r in rows], left=2)
+    return html_table(
+        [
+            "pid",
+            "name",
+            *(c.upper() if c in ("ram", "pss", "xip") else c for c in FOOTPRINT_COLUMNS),
+        ],
+        [[str(r["pid"]), r["name"], *(kib(r[c]) for c in FOOTPRINT_COLUMNS)] for r in rows],
+        left=2,
+    )
 
 
 def _failure_html(f: dict[str, Any], record_index: int, result: RunResult) -> str:
     loc = f"{f['file']}:{f['line']}" if f["line"] is not None else f["file"]
-    out = [f'<h3 id="failure-{f["index"]}">Failure {f["index"]}: {escape(f["op"])} '
-           f'{escape(f["errno"])}{" (expected)" if f["expected"] else ""}</h3><dl>',
-           f"<dt>where</dt><dd>{escape(loc)} {escape(f['field'])}, event {f['event']}, "
-           f"tick {f['tick']}</dd>",
-           f"<dt>call</dt><dd><code>{escape(f['process'])} (pid {f['pid']}): "
-           f"{escape(f['call'])} = -1 {escape(f['errno'])} ({escape(f['strerror'])})</code></dd>"]
+    out = [
+        f'<h3 id="failure-{f["index"]}">Failure {f["index"]}: {escape(f["op"])} '
+        f"{escape(f['errno'])}{' (expected)' if f['expected'] else ''}</h3><dl>",
+        f"<dt>where</dt><dd>{escape(loc)} {escape(f['field'])}, event {f['event']}, "
+        f"tick {f['tick']}</dd>",
+        f"<dt>call</dt><dd><code>{escape(f['process'])} (pid {f['pid']}): "
+        f"{escape(f['call'])} = -1 {escape(f['errno'])} ({escape(f['strerror'])})</code></dd>",
+    ]
     if f["kernel_log"]:
-        out.append("<dt>kernel log</dt><dd><pre>" + escape("\n".join(f["kernel_log"]))
-                   + "</pre></dd>")
+        out.append(
+            "<dt>kernel log</dt><dd><pre>" + escape("\n".join(f["kernel_log"])) + "</pre></dd>"
+        )
     x = f["explanation"]
     if x is None:
         if f["detail"]:
@@ -88,17 +100,38 @@ def _failure_html(f: dict[str, Any], record_index: int, result: RunResult) -> st
     out.append(f"<dt>why</dt><dd>{escape(x['summary'])}</dd>")
     block = x["candidate_block"]
     if block is not None and block["in_the_way"]:
-        rows = [[f"{b['start']:#x}", size_text(b["bytes"]), b["kind"], b["label"],
-                 f"{b['owner_pid']} {b['owner']}".strip() if b["owner_pid"] else "",
-                 str(len(b["mapped_by"])), str(b["pages_in_block"])]
-                for b in block["in_the_way"]]
-        out.append("<dt>in the way</dt><dd>" + html_table(
-            ["address", "size", "kind", "file", "owner", "mapped by", "pages in block"], rows,
-            left=5) + (f"<p>{block['unattributed_pages']} page(s) of other kernel "
-                       f"allocations.</p>" if block["unattributed_pages"] else "") + "</dd>")
+        rows = [
+            [
+                f"{b['start']:#x}",
+                size_text(b["bytes"]),
+                b["kind"],
+                b["label"],
+                f"{b['owner_pid']} {b['owner']}".strip() if b["owner_pid"] else "",
+                str(len(b["mapped_by"])),
+                str(b["pages_in_block"]),
+            ]
+            for b in block["in_the_way"]
+        ]
+        out.append(
+            "<dt>in the way</dt><dd>"
+            + html_table(
+                ["address", "size", "kind", "file", "owner", "mapped by", "pages in block"],
+                rows,
+                left=5,
+            )
+            + (
+                f"<p>{block['unattributed_pages']} page(s) of other kernel allocations.</p>"
+                if block["unattributed_pages"]
+                else ""
+            )
+            + "</dd>"
+        )
     if x["remedies"]:
-        out.append("<dt>would work</dt><dd><ul>"
-                   + "".join(f"<li>{escape(r)}</li>" for r in x["remedies"]) + "</ul></dd>")
+        out.append(
+            "<dt>would work</dt><dd><ul>"
+            + "".join(f"<li>{escape(r)}</li>" for r in x["remedies"])
+            + "</ul></dd>"
+        )
     out.append("</dl>")
     record = result.failures[record_index]
     if record.snapshot is not None and record_index < MAX_FAILURE_MAPS:
@@ -106,10 +139,18 @@ def _failure_html(f: dict[str, Any], record_index: int, result: RunResult) -> st
         if block is not None:
             ps = record.snapshot.page_size
             hl = (block["start"] // ps, block["bytes"] // ps)
-        out.append(_img(f"plot-failure-{f['index']}", plots.memory_map_png(
-            record.snapshot, f"Physical memory when failure {f['index']} happened "
-                             f"(best candidate block outlined)", hl),
-            f"memory map at failure {f['index']}"))
+        out.append(
+            _img(
+                f"plot-failure-{f['index']}",
+                plots.memory_map_png(
+                    record.snapshot,
+                    f"Physical memory when failure {f['index']} happened "
+                    f"(best candidate block outlined)",
+                    hl,
+                ),
+                f"memory map at failure {f['index']}",
+            )
+        )
     if f["footprint"]:
         out.append("<p>Processes at that moment (KiB):</p>" + _footprint_table(f["footprint"]))
     return "".join(out)
@@ -123,97 +164,165 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
     failure_events = [f["event"] for f in d["failures"] if f["explanation"] is not None]
     title = f"nommu report: {sc['name']}"
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f"<p>{escape(sc['description'])}</p>" if sc["description"] else "",
-        f"<p class=\"muted\">{escape(sc['path'])}, seed {sc['seed']}. "
+        f'<p class="muted">{escape(sc["path"])}, seed {sc["seed"]}. '
         f"{size_text(b['ram_bytes'])} RAM at {b['ram_base']:#x} "
         f"({size_text(b['kernel_reserved_bytes'])} kernel), "
-        + (f"{size_text(b['flash_bytes'])} flash at {b['flash_base']:#x}, " if b["flash_bytes"]
-           else "no flash, ")
+        + (
+            f"{size_text(b['flash_bytes'])} flash at {b['flash_base']:#x}, "
+            if b["flash_bytes"]
+            else "no flash, "
+        )
         + f"{size_text(ps)} pages, max order {b['max_order']}, nr_trim_pages "
-          f"{b['nr_trim_pages']}. {run['events']} events over {run['ticks']} ticks, "
-          f"{run['processes_started']} processes started.</p>",
+        f"{b['nr_trim_pages']}. {run['events']} events over {run['ticks']} ticks, "
+        f"{run['processes_started']} processes started.</p>",
         '<nav><a href="#summary">summary</a><a href="#fragmentation">fragmentation</a>'
         '<a href="#footprint">footprint</a><a href="#memory-map">memory map</a>'
         '<a href="#failures">failures</a><a href="#expectations">expectations</a></nav>',
     ]
-    verdict = ("<p class=\"ok\"><strong>Result: OK</strong></p>" if run["ok"] else
-               "<p class=\"fail\"><strong>Result: FAILED</strong>"
-               + (f" (stopped early: {escape(run['stopped'])})" if run["stopped"] else "")
-               + "</p>")
+    verdict = (
+        '<p class="ok"><strong>Result: OK</strong></p>'
+        if run["ok"]
+        else '<p class="fail"><strong>Result: FAILED</strong>'
+        + (f" (stopped early: {escape(run['stopped'])})" if run["stopped"] else "")
+        + "</p>"
+    )
     parts.append(verdict)
     expected = s["failures"] - s["unexpected_failures"]
-    parts.append('<section id="summary"><h2>Does it fit?</h2>' + html_table(
-        ["memory", "at the end", "lowest during the run"],
-        [["RAM (managed by the page allocator)",
-          f"{size_text(s['ram_bytes'])} ({size_text(s['managed_bytes'])})", ""],
-         ["free", size_text(s["free_bytes"]),
-          f"{size_text(s['min_free_bytes'])} at event {s['min_free_event']}"],
-         ["largest free block", size_text(s["largest_free_block_bytes"]),
-          f"{size_text(s['min_largest_free_block_bytes'])} at event "
-          f"{s['min_largest_free_block_event']}"],
-         ["MmapCopy (private copies)", size_text(s["mmap_copy_bytes"]), ""],
-         ["page cache (ramfs, tmpfs)", size_text(s["page_cache_bytes"]), ""],
-         ["failed system calls",
-          f"{s['failures']}" + (f" ({expected} expected)" if expected else ""), ""]])
-        + "</section>")
+    parts.append(
+        '<section id="summary"><h2>Does it fit?</h2>'
+        + html_table(
+            ["memory", "at the end", "lowest during the run"],
+            [
+                [
+                    "RAM (managed by the page allocator)",
+                    f"{size_text(s['ram_bytes'])} ({size_text(s['managed_bytes'])})",
+                    "",
+                ],
+                [
+                    "free",
+                    size_text(s["free_bytes"]),
+                    f"{size_text(s['min_free_bytes'])} at event {s['min_free_event']}",
+                ],
+                [
+                    "largest free block",
+                    size_text(s["largest_free_block_bytes"]),
+                    f"{size_text(s['min_largest_free_block_bytes'])} at event "
+                    f"{s['min_largest_free_block_event']}",
+                ],
+                ["MmapCopy (private copies)", size_text(s["mmap_copy_bytes"]), ""],
+                ["page cache (ramfs, tmpfs)", size_text(s["page_cache_bytes"]), ""],
+                [
+                    "failed system calls",
+                    f"{s['failures']}" + (f" ({expected} expected)" if expected else ""),
+                    "",
+                ],
+            ],
+        )
+        + "</section>"
+    )
     tl = d["timeline"]
     parts.append(
         '<section id="fragmentation"><h2>How fragmented does it get?</h2>'
-        + _img("plot-largest-block", plots.largest_block_png(tl, failure_events),
-               "largest free block over time")
-        + _img("plot-free-orders", plots.free_orders_png(tl, ps, failure_events),
-               "free memory per order over time")
-        + f"<p class=\"muted\">One sample every {tl['sample_every']} event(s). Free lists at "
-          f"the end; the unusable free space index is the share of free memory in blocks too "
-          f"small for a request of that order.</p>"
-        + html_table(["order", "block", "free blocks", "free KiB", "unusable index"],
-                 [[str(o["order"]), size_text(o["block_bytes"]), str(o["free_blocks"]),
-                   kib(o["free_bytes"]), f"{o['unusable_index']:.3f}"]
-                  for o in d["fragmentation"]["orders"]], left=0)
-        + "</section>")
+        + _img(
+            "plot-largest-block",
+            plots.largest_block_png(tl, failure_events),
+            "largest free block over time",
+        )
+        + _img(
+            "plot-free-orders",
+            plots.free_orders_png(tl, ps, failure_events),
+            "free memory per order over time",
+        )
+        + f'<p class="muted">One sample every {tl["sample_every"]} event(s). Free lists at '
+        f"the end; the unusable free space index is the share of free memory in blocks too "
+        f"small for a request of that order.</p>"
+        + html_table(
+            ["order", "block", "free blocks", "free KiB", "unusable index"],
+            [
+                [
+                    str(o["order"]),
+                    size_text(o["block_bytes"]),
+                    str(o["free_blocks"]),
+                    kib(o["free_bytes"]),
+                    f"{o['unusable_index']:.3f}",
+                ]
+                for o in d["fragmentation"]["orders"]
+            ],
+            left=0,
+        )
+        + "</section>"
+    )
     parts.append('<section id="footprint"><h2>What does each process cost?</h2>')
     if d["footprint"]:
-        parts.append(_img("plot-footprint", plots.footprint_png(
-            d["footprint"], "RAM per process at the end, by purpose (KiB)"),
-            "footprint per process") + _footprint_table(d["footprint"]))
+        parts.append(
+            _img(
+                "plot-footprint",
+                plots.footprint_png(d["footprint"], "RAM per process at the end, by purpose (KiB)"),
+                "footprint per process",
+            )
+            + _footprint_table(d["footprint"])
+        )
     else:
         parts.append("<p>No process is left at the end.</p>")
-    parts.append("<p class=\"muted\">KiB. RAM: every region the process maps; shared: the "
-                 "part other processes map too; PSS: each region divided among the processes "
-                 "mapping it; XIP: text run in place from flash (no RAM).</p></section>")
+    parts.append(
+        '<p class="muted">KiB. RAM: every region the process maps; shared: the '
+        "part other processes map too; PSS: each region divided among the processes "
+        "mapping it; XIP: text run in place from flash (no RAM).</p></section>"
+    )
     parts.append('<section id="memory-map"><h2>Physical memory</h2>')
     for i, snap in enumerate(result.snapshots):
         label = "end of the run" if snap.label == "end" else snap.label
-        parts.append(f"<h3>{escape(label)} (event {snap.event}, tick {snap.tick})</h3>"
-                     + _img(f"plot-map-{i + 1}", plots.memory_map_png(
-                         snap, f"Physical memory: {label}"), f"memory map: {label}"))
+        parts.append(
+            f"<h3>{escape(label)} (event {snap.event}, tick {snap.tick})</h3>"
+            + _img(
+                f"plot-map-{i + 1}",
+                plots.memory_map_png(snap, f"Physical memory: {label}"),
+                f"memory map: {label}",
+            )
+        )
     parts.append("</section>")
     parts.append('<section id="failures"><h2>What fails, and why?</h2>')
     if d["failures"]:
         for i, f in enumerate(d["failures"]):
             parts.append(_failure_html(f, i, result))
         if s["failures"] > len(d["failures"]):
-            parts.append(f"<p>{s['failures'] - len(d['failures'])} later failures are "
-                         f"counted but not shown.</p>")
-        parts.append(html_table(["call", "errno", "count", "first at event"],
-                            [[c["op"], c["errno"], str(c["count"]), str(c["first_event"])]
-                             for c in d["failure_counts"]], left=2))
+            parts.append(
+                f"<p>{s['failures'] - len(d['failures'])} later failures are "
+                f"counted but not shown.</p>"
+            )
+        parts.append(
+            html_table(
+                ["call", "errno", "count", "first at event"],
+                [
+                    [c["op"], c["errno"], str(c["count"]), str(c["first_event"])]
+                    for c in d["failure_counts"]
+                ],
+                left=2,
+            )
+        )
     else:
-        parts.append("<p class=\"ok\">No system call failed.</p>")
+        parts.append('<p class="ok">No system call failed.</p>')
     parts.append("</section>")
     parts.append('<section id="expectations"><h2>Expectations</h2>')
     if d["expectations"]:
         rows = []
         for e in d["expectations"]:
             loc = f"{e['file']}:{e['line']}" if e["line"] is not None else e["file"]
-            result_text = (f"held {e['checked']} time(s)" if e["passed"] else
-                           "never checked" if not e["checked"] else
-                           f"failed {e['failed']} of {e['checked']}: {e['detail']}")
-            rows.append(["ok" if e["passed"] else "FAIL", e["what"], f"{loc} {e['field']}",
-                         result_text])
+            result_text = (
+                f"held {e['checked']} time(s)"
+                if e["passed"]
+                else "never checked"
+                if not e["checked"]
+                else f"failed {e['failed']} of {e['checked']}: {e['detail']}"
+            )
+            rows.append(
+                ["ok" if e["passed"] else "FAIL", e["what"], f"{loc} {e['field']}", result_text]
+            )
         parts.append(html_table(["", "expectation", "where", "result"], rows, left=4))
     else:
         parts.append("<p>The scenario states no expectations.</p>")

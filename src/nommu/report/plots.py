@@ -44,13 +44,43 @@ KIND_COLOURS = {
     KIND_FLASH: "#cfe8dc",
 }
 #: Paint order when several pages share one cell of a large map: used beats free.
-KIND_ORDER = (KIND_FREE, KIND_FLASH, KIND_XIP, KIND_PAGE_CACHE, KIND_FILE_COPY, KIND_ANON,
-              KIND_OTHER, KIND_KERNEL)
-OWNER_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
-                 "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6", "#fdbf6f", "#6a3d9a", "#b15928",
-                 "#8dd3c7", "#bebada")
-FOOTPRINT_COLOURS = {"text": "#0072b2", "data": "#56b4e9", "bss": "#009e73", "stack": "#f0e442",
-                     "heap": "#d55e00", "other": "#cc79a7", "slack": "#999999"}
+KIND_ORDER = (
+    KIND_FREE,
+    KIND_FLASH,
+    KIND_XIP,
+    KIND_PAGE_CACHE,
+    KIND_FILE_COPY,
+    KIND_ANON,
+    KIND_OTHER,
+    KIND_KERNEL,
+)
+OWNER_PALETTE = (
+    "#1b9e77",
+    "#d95f02",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#1f78b4",
+    "#b2df8a",
+    "#fb9a99",
+    "#cab2d6",
+    "#fdbf6f",
+    "#6a3d9a",
+    "#b15928",
+    "#8dd3c7",
+    "#bebada",
+)
+FOOTPRINT_COLOURS = {
+    "text": "#0072b2",
+    "data": "#56b4e9",
+    "bss": "#009e73",
+    "stack": "#f0e442",
+    "heap": "#d55e00",
+    "other": "#cc79a7",
+    "slack": "#999999",
+}
 MAX_CELLS = 4096
 DPI = 96
 
@@ -78,8 +108,9 @@ def _grid(codes: Any, per: int, cols: int, rows: int, fill: int) -> Any:
     return padded.reshape(rows * cols, per).max(axis=1).reshape(rows, cols)
 
 
-def memory_map_png(snap: MachineSnapshot, title: str,
-                   highlight: tuple[int, int] | None = None) -> bytes:
+def memory_map_png(
+    snap: MachineSnapshot, title: str, highlight: tuple[int, int] | None = None
+) -> bytes:
     """RAM coloured by kind (left) and by owner (right); flash below when there is some.
 
     *highlight* is ``(first pfn, pages)`` of a block to outline (a failure's best
@@ -112,29 +143,43 @@ def memory_map_png(snap: MachineSnapshot, title: str,
     kind_grid = _grid(kinds, per, cols, rows, kind_code[KIND_FREE])
     owner_grid = _grid(owners, per, cols, rows, 0)
     owner_colours = ["#f4f4f4", "#4d4d4d"] + [
-        OWNER_PALETTE[i % len(OWNER_PALETTE)] for i in range(len(owner_keys) - 2)]
+        OWNER_PALETTE[i % len(OWNER_PALETTE)] for i in range(len(owner_keys) - 2)
+    ]
 
     fls = flash_map(snap)
     map_height = 1.6 + rows * 0.09
     height = map_height + (0.8 if fls else 0)
     fig = Figure(figsize=(11, height), dpi=DPI, layout="constrained")
-    grid = fig.add_gridspec(2 if fls else 1, 2,
-                            height_ratios=[map_height, 0.8] if fls else [1])
+    grid = fig.add_gridspec(2 if fls else 1, 2, height_ratios=[map_height, 0.8] if fls else [1])
     ax_kind = fig.add_subplot(grid[0, 0])
     ax_owner = fig.add_subplot(grid[0, 1])
-    ax_kind.imshow(kind_grid, cmap=ListedColormap([KIND_COLOURS[k] for k in KIND_ORDER]),
-                   vmin=0, vmax=len(KIND_ORDER) - 1, aspect="auto", interpolation="nearest")
-    ax_owner.imshow(owner_grid, cmap=ListedColormap(owner_colours), vmin=0,
-                    vmax=max(len(owner_colours) - 1, 1), aspect="auto",
-                    interpolation="nearest")
+    ax_kind.imshow(
+        kind_grid,
+        cmap=ListedColormap([KIND_COLOURS[k] for k in KIND_ORDER]),
+        vmin=0,
+        vmax=len(KIND_ORDER) - 1,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    ax_owner.imshow(
+        owner_grid,
+        cmap=ListedColormap(owner_colours),
+        vmin=0,
+        vmax=max(len(owner_colours) - 1, 1),
+        aspect="auto",
+        interpolation="nearest",
+    )
     cell_bytes = per * snap.page_size
     for ax, name in ((ax_kind, "by kind"), (ax_owner, "by owner")):
-        ax.set_title(f"{name} ({cols} cells per row, {cell_bytes // 1024} KiB per cell)",
-                     fontsize=9)
+        ax.set_title(
+            f"{name} ({cols} cells per row, {cell_bytes // 1024} KiB per cell)", fontsize=9
+        )
         ax.set_xticks([])
         ax.set_yticks([0, rows - 1])
-        ax.set_yticklabels([f"{snap.ram_base:#x}",
-                            f"{snap.ram_base + (rows - 1) * cols * cell_bytes:#x}"], fontsize=7)
+        ax.set_yticklabels(
+            [f"{snap.ram_base:#x}", f"{snap.ram_base + (rows - 1) * cols * cell_bytes:#x}"],
+            fontsize=7,
+        )
         if highlight is not None:
             first, count = highlight
             lo_cell = (first - start) // per
@@ -142,49 +187,77 @@ def memory_map_png(snap: MachineSnapshot, title: str,
             while lo_cell < hi_cell:  # one outline per grid row the block spans
                 row, col = divmod(lo_cell, cols)
                 span = min(hi_cell - lo_cell, cols - col)
-                ax.add_patch(Rectangle((col - 0.5, row - 0.5), span, 1, fill=False,
-                                       edgecolor="black", linewidth=2))
+                ax.add_patch(
+                    Rectangle(
+                        (col - 0.5, row - 0.5), span, 1, fill=False, edgecolor="black", linewidth=2
+                    )
+                )
                 lo_cell += span
     used = [k for k in KIND_ORDER if k != KIND_FLASH and (kinds == kind_code[k]).any()]
-    ax_kind.legend(handles=[Patch(color=KIND_COLOURS[k], label=k) for k in used],
-                   loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4, fontsize=7,
-                   frameon=False)
-    top = sorted((k for k in owner_keys[2:]), key=lambda k: (-owner_pages.get(k, 0),
-                                                             owner_keys.index(k)))[:10]
+    ax_kind.legend(
+        handles=[Patch(color=KIND_COLOURS[k], label=k) for k in used],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+    )
+    top = sorted(
+        (k for k in owner_keys[2:]), key=lambda k: (-owner_pages.get(k, 0), owner_keys.index(k))
+    )[:10]
     handles = [Patch(color=owner_colours[owner_keys.index(k)], label=k[:28]) for k in top]
     handles.insert(0, Patch(color=owner_colours[1], label="kernel"))
-    ax_owner.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4,
-                    fontsize=7, frameon=False)
+    ax_owner.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+    )
     if fls:
         ax_flash = fig.add_subplot(grid[1, :])
         fpages = snap.flash_size // snap.page_size
         fcodes = np.zeros(fpages, dtype=np.int16)
         fbase = snap.flash_base // snap.page_size
         for r in fls:
-            fcodes[r.start_pfn - fbase:r.start_pfn - fbase + r.npages] = kind_code[r.kind]
+            fcodes[r.start_pfn - fbase : r.start_pfn - fbase + r.npages] = kind_code[r.kind]
         fper = max(1, -(-fpages // 512))
         fcells = -(-fpages // fper)
         strip = _grid(fcodes, fper, fcells, 1, kind_code[KIND_FLASH])
-        ax_flash.imshow(strip, cmap=ListedColormap([KIND_COLOURS[k] for k in KIND_ORDER]),
-                        vmin=0, vmax=len(KIND_ORDER) - 1, aspect="auto",
-                        interpolation="nearest")
+        ax_flash.imshow(
+            strip,
+            cmap=ListedColormap([KIND_COLOURS[k] for k in KIND_ORDER]),
+            vmin=0,
+            vmax=len(KIND_ORDER) - 1,
+            aspect="auto",
+            interpolation="nearest",
+        )
         ax_flash.set_yticks([])
         ax_flash.set_xticks([])
         xip = sum(r.npages for r in fls if r.kind == KIND_XIP) * snap.page_size
-        ax_flash.set_title(f"flash at {snap.flash_base:#x}: {xip // 1024} KiB mapped in place "
-                           f"(XIP, dark green)", fontsize=9)
+        ax_flash.set_title(
+            f"flash at {snap.flash_base:#x}: {xip // 1024} KiB mapped in place (XIP, dark green)",
+            fontsize=9,
+        )
     fig.suptitle(title, fontsize=11)
     return _png(fig)
 
 
 def _mark_failures(ax: Any, failure_events: Sequence[int]) -> None:
     for i, ev in enumerate(failure_events):
-        ax.axvline(ev, color="#cc0000", linewidth=0.8, linestyle="--",
-                   label="failed allocation" if i == 0 else None)
+        ax.axvline(
+            ev,
+            color="#cc0000",
+            linewidth=0.8,
+            linestyle="--",
+            label="failed allocation" if i == 0 else None,
+        )
 
 
-def free_orders_png(timeline: dict[str, Any], page_size: int,
-                    failure_events: Sequence[int]) -> bytes:
+def free_orders_png(
+    timeline: dict[str, Any], page_size: int, failure_events: Sequence[int]
+) -> bytes:
     """Free memory per order over time, stacked (KiB)."""
     events = np.array(timeline["event"])
     nr_free = np.array(timeline["nr_free"], dtype=np.float64)
@@ -193,11 +266,17 @@ def free_orders_png(timeline: dict[str, Any], page_size: int,
     ax = fig.add_subplot()
     if orders:
         kib = nr_free * (np.array([1 << o for o in range(orders)]) * page_size / 1024)
-        cmap = [(0.15 + 0.8 * o / max(orders - 1, 1), 0.35, 0.85 - 0.7 * o / max(orders - 1, 1))
-                for o in range(orders)]
-        ax.stackplot(events, kib.T, colors=cmap, step="post",
-                     labels=[f"order {o} ({(1 << o) * page_size // 1024} KiB)"
-                             for o in range(orders)])
+        cmap = [
+            (0.15 + 0.8 * o / max(orders - 1, 1), 0.35, 0.85 - 0.7 * o / max(orders - 1, 1))
+            for o in range(orders)
+        ]
+        ax.stackplot(
+            events,
+            kib.T,
+            colors=cmap,
+            step="post",
+            labels=[f"order {o} ({(1 << o) * page_size // 1024} KiB)" for o in range(orders)],
+        )
     _mark_failures(ax, failure_events)
     ax.set_xlabel("event")
     ax.set_ylabel("free KiB")
@@ -212,18 +291,32 @@ def largest_block_png(timeline: dict[str, Any], failure_events: Sequence[int]) -
     events = timeline["event"]
     fig = Figure(figsize=(11, 3.2), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    ax.step(events, [b / 1024 for b in timeline["free_bytes"]], where="post",
-            color="#999999", linewidth=1, label="free memory")
-    ax.step(events, [b / 1024 for b in timeline["largest_free_block_bytes"]], where="post",
-            color="#0072b2", linewidth=1.5, label="largest free block")
+    ax.step(
+        events,
+        [b / 1024 for b in timeline["free_bytes"]],
+        where="post",
+        color="#999999",
+        linewidth=1,
+        label="free memory",
+    )
+    ax.step(
+        events,
+        [b / 1024 for b in timeline["largest_free_block_bytes"]],
+        where="post",
+        color="#0072b2",
+        linewidth=1.5,
+        label="largest free block",
+    )
     _mark_failures(ax, failure_events)
     ax.set_yscale("log", base=2)
-    ax.yaxis.set_major_formatter(FuncFormatter(
-        lambda v, _pos: f"{v / 1024:g} MiB" if v >= 1024 else f"{v:g} KiB"))
+    ax.yaxis.set_major_formatter(
+        FuncFormatter(lambda v, _pos: f"{v / 1024:g} MiB" if v >= 1024 else f"{v:g} KiB")
+    )
     ax.set_xlabel("event")
     ax.set_ylabel("log scale")
-    ax.set_title("Largest free block over time: the biggest allocation that can still succeed",
-                 fontsize=10)
+    ax.set_title(
+        "Largest free block over time: the biggest allocation that can still succeed", fontsize=10
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     ax.margins(x=0)
     return _png(fig)
@@ -243,8 +336,16 @@ def footprint_png(rows: Sequence[dict[str, Any]], title: str) -> bytes:
         left += vals
     xip = np.array([r["xip"] / 1024 for r in rows])
     if xip.any():
-        ax.barh(y, xip, left=left, color="white", edgecolor="#009e73", hatch="///",
-                label="xip (flash, no RAM)", height=0.7)
+        ax.barh(
+            y,
+            xip,
+            left=left,
+            color="white",
+            edgecolor="#009e73",
+            hatch="///",
+            label="xip (flash, no RAM)",
+            height=0.7,
+        )
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()

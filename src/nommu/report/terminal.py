@@ -37,56 +37,100 @@ def _where(item: dict[str, Any]) -> str:
 def _board_line(d: dict[str, Any]) -> str:
     b = d["board"]
     ps = b["page_size"]
-    flash = (f", {size_text(b['flash_bytes'])} flash at {b['flash_base']:#x}"
-             if b["flash_bytes"] else ", no flash")
-    return (f"Board: {size_text(b['ram_bytes'])} RAM at {b['ram_base']:#x} "
-            f"({size_text(b['kernel_reserved_bytes'])} kernel){flash}; "
-            f"{size_text(ps)} pages, max order {b['max_order']} "
-            f"({size_text((1 << b['max_order']) * ps)} blocks), "
-            f"nr_trim_pages {b['nr_trim_pages']}")
+    flash = (
+        f", {size_text(b['flash_bytes'])} flash at {b['flash_base']:#x}"
+        if b["flash_bytes"]
+        else ", no flash"
+    )
+    return (
+        f"Board: {size_text(b['ram_bytes'])} RAM at {b['ram_base']:#x} "
+        f"({size_text(b['kernel_reserved_bytes'])} kernel){flash}; "
+        f"{size_text(ps)} pages, max order {b['max_order']} "
+        f"({size_text((1 << b['max_order']) * ps)} blocks), "
+        f"nr_trim_pages {b['nr_trim_pages']}"
+    )
 
 
 def _summary(d: dict[str, Any]) -> Table:
     s = d["summary"]
-    t = Table(title="Does it fit?", title_justify="left", box=box.SIMPLE_HEAD,
-              show_edge=False, pad_edge=False)
+    t = Table(
+        title="Does it fit?",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
     t.add_column("memory")
     t.add_column("at the end", justify="right")
     t.add_column("lowest during the run", justify="right")
-    t.add_row("RAM (managed by the page allocator)",
-              f"{size_text(s['ram_bytes'])} ({size_text(s['managed_bytes'])})", "")
-    t.add_row("free", size_text(s["free_bytes"]),
-              f"{size_text(s['min_free_bytes'])} at event {s['min_free_event']}")
-    t.add_row("largest free block", size_text(s["largest_free_block_bytes"]),
-              f"{size_text(s['min_largest_free_block_bytes'])} at event "
-              f"{s['min_largest_free_block_event']}")
+    t.add_row(
+        "RAM (managed by the page allocator)",
+        f"{size_text(s['ram_bytes'])} ({size_text(s['managed_bytes'])})",
+        "",
+    )
+    t.add_row(
+        "free",
+        size_text(s["free_bytes"]),
+        f"{size_text(s['min_free_bytes'])} at event {s['min_free_event']}",
+    )
+    t.add_row(
+        "largest free block",
+        size_text(s["largest_free_block_bytes"]),
+        f"{size_text(s['min_largest_free_block_bytes'])} at event "
+        f"{s['min_largest_free_block_event']}",
+    )
     t.add_row("MmapCopy (private copies)", size_text(s["mmap_copy_bytes"]), "")
     t.add_row("page cache (ramfs, tmpfs)", size_text(s["page_cache_bytes"]), "")
     expected = s["failures"] - s["unexpected_failures"]
-    t.add_row("failed system calls",
-              f"{s['failures']}" + (f" ({expected} expected)" if expected else ""), "")
+    t.add_row(
+        "failed system calls",
+        f"{s['failures']}" + (f" ({expected} expected)" if expected else ""),
+        "",
+    )
     return t
 
 
 def _fragmentation(d: dict[str, Any]) -> Table:
     f = d["fragmentation"]
-    t = Table(title="How fragmented is it? (free lists at the end)", title_justify="left",
-              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    t = Table(
+        title="How fragmented is it? (free lists at the end)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
     for name in ("order", "block", "free blocks", "free KiB", "unusable index"):
         t.add_column(name, justify="right")
     for o in f["orders"]:
-        t.add_row(str(o["order"]), size_text(o["block_bytes"]), str(o["free_blocks"]),
-                  kib(o["free_bytes"]), f"{o['unusable_index']:.3f}")
+        t.add_row(
+            str(o["order"]),
+            size_text(o["block_bytes"]),
+            str(o["free_blocks"]),
+            kib(o["free_bytes"]),
+            f"{o['unusable_index']:.3f}",
+        )
     return t
 
 
-FOOTPRINT_COLUMNS = ("text", "data", "bss", "stack", "heap", "other", "slack", "xip", "ram",
-                     "shared", "pss")
+FOOTPRINT_COLUMNS = (
+    "text",
+    "data",
+    "bss",
+    "stack",
+    "heap",
+    "other",
+    "slack",
+    "xip",
+    "ram",
+    "shared",
+    "pss",
+)
 
 
 def _footprint(rows: list[dict[str, Any]], title: str) -> Table:
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-              pad_edge=False)
+    t = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     t.add_column("pid", justify="right")
     t.add_column("name")
     for c in FOOTPRINT_COLUMNS:
@@ -107,8 +151,11 @@ def _failure_table(f: dict[str, Any]) -> Table:
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
     t.add_row("where", f"{_where(f)}, event {f['event']}, tick {f['tick']}")
-    t.add_row("call", f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} "
-                      f"({f['strerror']})" + (" [expected]" if f["expected"] else ""))
+    t.add_row(
+        "call",
+        f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} "
+        f"({f['strerror']})" + (" [expected]" if f["expected"] else ""),
+    )
     if f["kernel_log"]:
         t.add_row("kernel log", "\n".join(f["kernel_log"]))
     x = f["explanation"]
@@ -125,8 +172,10 @@ def _failure_table(f: dict[str, Any]) -> Table:
             shared = f", mapped by {len(b['mapped_by'])}" if len(b["mapped_by"]) > 1 else ""
             what = " ".join(p for p in (b["kind"], b["label"], who) if p)
             n = b["pages_in_block"]
-            lines.append(f"{b['start']:#x} {size_text(b['bytes'])} {what}{shared}: "
-                         f"{n} page{'s' if n != 1 else ''} in the block")
+            lines.append(
+                f"{b['start']:#x} {size_text(b['bytes'])} {what}{shared}: "
+                f"{n} page{'s' if n != 1 else ''} in the block"
+            )
         if len(block["in_the_way"]) > 8:
             lines.append(f"... and {len(block['in_the_way']) - 8} more")
         if block["unattributed_pages"]:
@@ -138,20 +187,30 @@ def _failure_table(f: dict[str, Any]) -> Table:
 
 
 def _expectations(d: dict[str, Any]) -> Table:
-    t = Table(title="Expectations", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-              pad_edge=False)
+    t = Table(
+        title="Expectations",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
     t.add_column("")
     t.add_column("expectation")
     t.add_column("where")
     t.add_column("result")
     for e in d["expectations"]:
         if e["passed"]:
-            mark, result = Text("ok", style="green"), f"held {e['checked']} time" + (
-                "s" if e["checked"] != 1 else "")
+            mark, result = (
+                Text("ok", style="green"),
+                f"held {e['checked']} time" + ("s" if e["checked"] != 1 else ""),
+            )
         else:
             mark = Text("FAIL", style="bold red")
-            result = "never checked" if not e["checked"] else (
-                f"failed {e['failed']} of {e['checked']}: {e['detail']}")
+            result = (
+                "never checked"
+                if not e["checked"]
+                else (f"failed {e['failed']} of {e['checked']}: {e['detail']}")
+            )
         t.add_row(mark, e["what"], _where(e), result)
     return t
 
@@ -164,12 +223,16 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
     if sc["description"]:
         console.print(sc["description"].strip())
     console.print(_board_line(d))
-    console.print(f"Ran {run['events']} events over {run['ticks']} ticks; "
-                  f"{run['processes_started']} processes started; "
-                  f"{run['kernel_log_lines']} kernel log lines")
+    console.print(
+        f"Ran {run['events']} events over {run['ticks']} ticks; "
+        f"{run['processes_started']} processes started; "
+        f"{run['kernel_log_lines']} kernel log lines"
+    )
     if run["skipped_steps"]:
-        console.print(f"{run['skipped_steps']} steps skipped: a value they read was not saved, "
-                      f"because the step saving it failed")
+        console.print(
+            f"{run['skipped_steps']} steps skipped: a value they read was not saved, "
+            f"because the step saving it failed"
+        )
     console.print()
     console.print(_summary(d))
     console.print()
@@ -192,8 +255,10 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
         console.print(Text("No system call failed.", style="green"))
         console.print()
     if d["failure_counts"]:
-        parts = [f"{c['op']} {c['errno']} x{c['count']} (first at event {c['first_event']})"
-                 for c in d["failure_counts"]]
+        parts = [
+            f"{c['op']} {c['errno']} x{c['count']} (first at event {c['first_event']})"
+            for c in d["failure_counts"]
+        ]
         console.print("Failures by call: " + "; ".join(parts))
         console.print()
     if d["expectations"]:
@@ -204,12 +269,24 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
     failed = [e for e in d["expectations"] if not e["passed"]]
     if run["ok"]:
         n = len(d["expectations"])
-        console.print(Text(f"Result: OK ({n} expectation{'s' if n != 1 else ''} held)"
-                           if n else "Result: OK (no expectations)", style="bold green"))
+        console.print(
+            Text(
+                f"Result: OK ({n} expectation{'s' if n != 1 else ''} held)"
+                if n
+                else "Result: OK (no expectations)",
+                style="bold green",
+            )
+        )
     else:
-        console.print(Text(f"Result: FAILED ({len(failed)} of {len(d['expectations'])} "
-                           f"expectations did not hold)" if failed else "Result: FAILED",
-                           style="bold red"))
+        console.print(
+            Text(
+                f"Result: FAILED ({len(failed)} of {len(d['expectations'])} "
+                f"expectations did not hold)"
+                if failed
+                else "Result: FAILED",
+                style="bold red",
+            )
+        )
     for path in outputs:
         console.print(f"Report written to {path}")
 
@@ -217,7 +294,15 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
 def render_text(d: dict[str, Any], *, width: int = 100) -> str:
     """The report as plain text at a fixed width (no colour, no terminal codes)."""
     buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system=None, force_terminal=False,
-                      highlight=False, emoji=False, soft_wrap=False, legacy_windows=False)
+    console = Console(
+        file=buf,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+        legacy_windows=False,
+    )
     print_report(d, console)
     return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())

@@ -23,5 +23,12 @@ from nommu.scenario.result import RunResult as RunResult
 from nommu.scenario.schema import Scenario as Scenario
 from nommu.scenario.schema import ScenarioError as ScenarioError
 
-__all__ = ["RunResult", "Runner", "Scenario", "ScenarioError", "load_scenario",
-           "loads_scenario", "run_scenario"]
+__all__ = [
+    "RunResult",
+    "Runner",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "loads_scenario",
+    "run_scenario",
+]

@@ -100,7 +100,8 @@ def flag_text(value: int, table: dict[str, int], zero: str = "0") -> str:
 
 def map_flags_text(flags: int) -> str:
     kind = {1: "MAP_SHARED", 2: "MAP_PRIVATE", 3: "MAP_SHARED_VALIDATE"}.get(
-        flags & MAP_TYPE, hex(flags & MAP_TYPE))
+        flags & MAP_TYPE, hex(flags & MAP_TYPE)
+    )
     rest = flags & ~MAP_TYPE
     if not rest:
         return kind
@@ -144,9 +145,16 @@ class Runner:
 
     machine: Machine
 
-    def __init__(self, scenario: Scenario, *, seed: int | None = None, check: bool = False,
-                 progress: Progress | None = None, detail_limit: int = DETAIL_LIMIT,
-                 max_samples: int = MAX_SAMPLES) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int | None = None,
+        check: bool = False,
+        progress: Progress | None = None,
+        detail_limit: int = DETAIL_LIMIT,
+        max_samples: int = MAX_SAMPLES,
+    ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.check = check
@@ -206,8 +214,11 @@ class Runner:
             files: dict[str, Any] = {}
             for f in spec.files:
                 if f.mode is not None:
-                    raise ScenarioError(f.where, f"mode: only files on ramfs/tmpfs take a mode "
-                                                 f"({spec.fstype} files take executable)")
+                    raise ScenarioError(
+                        f.where,
+                        f"mode: only files on ramfs/tmpfs take a mode "
+                        f"({spec.fstype} files take executable)",
+                    )
                 files[f.path.lstrip("/")] = FileSpec(f.data, executable=f.executable)
             options["files"] = files
         try:
@@ -238,13 +249,15 @@ class Runner:
                 cur = nxt
             parent, name = m.ns.lookup_parent(path)
             if parent.mount.ro:
-                raise ScenarioError(entry.where, f"path: {parent.path} is on a read-only "
-                                                 f"filesystem; give its files in [[mount.file]]")
+                raise ScenarioError(
+                    entry.where,
+                    f"path: {parent.path} is on a read-only "
+                    f"filesystem; give its files in [[mount.file]]",
+                )
             assert parent.inode.children is not None
             if name in parent.inode.children:
                 raise ScenarioError(entry.where, f"path: {path} exists already")
-            mode = entry.mode if entry.mode is not None else (0o755 if entry.executable
-                                                               else 0o644)
+            mode = entry.mode if entry.mode is not None else (0o755 if entry.executable else 0o644)
             inode = parent.mount.sb.create(parent.inode, name, mode)
             if (inode.i_mode & S_IFMT) != S_IFREG:
                 raise ScenarioError(entry.where, f"path: {path} cannot hold a regular file")
@@ -261,8 +274,9 @@ class Runner:
     def _on_alloc_failure(self, failure: AllocFailure) -> None:
         snap = None
         if len(self.failures) + len(self._pending) < self.detail_limit:
-            snap = capture(self.machine, "failure", event=self.event + 1, tick=self.tick,
-                           names=self.pid_names)
+            snap = capture(
+                self.machine, "failure", event=self.event + 1, tick=self.tick, names=self.pid_names
+            )
         self._pending.append((failure, snap))
 
     def _sample(self) -> None:
@@ -275,9 +289,17 @@ class Runner:
                 self._next_sample = samples[-1].event + self.sample_every
                 return
         machine = self.machine
-        samples.append(Sample(self.event, self.tick, zone.free_count, zone.largest_free_order(),
-                              machine.nommu.mmap_pages_allocated, machine.cached_pages(),
-                              zone.nr_free_all()))
+        samples.append(
+            Sample(
+                self.event,
+                self.tick,
+                zone.free_count,
+                zone.largest_free_order(),
+                machine.nommu.mmap_pages_allocated,
+                machine.cached_pages(),
+                zone.nr_free_all(),
+            )
+        )
         self._next_sample = self.event + self.sample_every
 
     def after_event(self) -> None:
@@ -332,12 +354,28 @@ class Runner:
         except (SyscallError, ValueError, TypeError):
             return None
         xip = found.mount.sb.fstype == "romfs" and bool(self.machine.flash_size)
-        return ProgramInfo(found.path, hdr.loads_into_ram, hdr.text_len, hdr.data_len,
-                           hdr.bss_len, hdr.stack_size, hdr.reloc_count, xip)
+        return ProgramInfo(
+            found.path,
+            hdr.loads_into_ram,
+            hdr.text_len,
+            hdr.data_len,
+            hdr.bss_len,
+            hdr.stack_size,
+            hdr.reloc_count,
+            xip,
+        )
 
-    def failed(self, where: Location, op: str, p: Process, err: SyscallError, call: str,
-               log_mark: int, expect: Errno | str | None = None,
-               exec_path: str | None = None) -> None:
+    def failed(
+        self,
+        where: Location,
+        op: str,
+        p: Process,
+        err: SyscallError,
+        call: str,
+        log_mark: int,
+        expect: Errno | str | None = None,
+        exec_path: str | None = None,
+    ) -> None:
         """Record a failed system call (counted always, in full for the first ones)."""
         self.total_failures += 1
         expected = isinstance(expect, Errno) and expect == err.errno
@@ -356,12 +394,31 @@ class Runner:
             self._pending.clear()
         if len(self.failures) < self.detail_limit:
             log = tuple(self.machine.dmesg()[log_mark:][:12])
-            program = (self.program_info(exec_path, p)
-                       if exec_path is not None and alloc is not None else None)
-            self.failures.append(FailureRecord(
-                len(self.failures) + 1, self.event + 1, self.tick, where, op, p.name, p.pid,
-                call, err.errno.name, err.strerror or "", err.detail, expected, log, alloc,
-                snap, program))
+            program = (
+                self.program_info(exec_path, p)
+                if exec_path is not None and alloc is not None
+                else None
+            )
+            self.failures.append(
+                FailureRecord(
+                    len(self.failures) + 1,
+                    self.event + 1,
+                    self.tick,
+                    where,
+                    op,
+                    p.name,
+                    p.pid,
+                    call,
+                    err.errno.name,
+                    err.strerror or "",
+                    err.detail,
+                    expected,
+                    log,
+                    alloc,
+                    snap,
+                    program,
+                )
+            )
 
     def oops(self, where: Location, err: KernelOops) -> None:
         self.stopped = f"{where}: kernel oops: {err}"
@@ -417,8 +474,13 @@ class Runner:
         invoke, describe, proc_key = build(step)
         return self._call(step, proc_key, invoke, describe)
 
-    def _call(self, step: Step, proc_key: str, invoke: Callable[[Process], object],
-              describe: Callable[[Process], str]) -> Callable[[], None]:
+    def _call(
+        self,
+        step: Step,
+        proc_key: str,
+        invoke: Callable[[Process], object],
+        describe: Callable[[Process], str],
+    ) -> Callable[[], None]:
         name = step.args[proc_key]
         where = step.where
         exec_path = str(step.args["path"]) if step.op in ("exec", "start") else None
@@ -444,9 +506,12 @@ class Runner:
             except SyscallError as e:
                 self.failed(where, step.op, p, e, describe(p), mark, expect, exec_path)
                 if rec is not None:
-                    self.check_expect(rec, expect == e.errno,
-                                      f"{describe(p)} failed with {e.errno.name}"
-                                      + (f" ({e.detail})" if e.detail else ""))
+                    self.check_expect(
+                        rec,
+                        expect == e.errno,
+                        f"{describe(p)} failed with {e.errno.name}"
+                        + (f" ({e.detail})" if e.detail else ""),
+                    )
                 if save is not None:
                     vars_.pop(save, None)
             except ProcessStateError as e:
@@ -466,13 +531,21 @@ class Runner:
                 return
             else:
                 if save is not None:
-                    vars_[save] = value if isinstance(value, int) else (
-                        len(value) if isinstance(value, bytes) else 0)
+                    vars_[save] = (
+                        value
+                        if isinstance(value, int)
+                        else (len(value) if isinstance(value, bytes) else 0)
+                    )
                 if rec is not None:
-                    self.check_expect(rec, expect == "ok",
-                                      f"{describe(p)} succeeded (expected {_errname(expect)})"
-                                      if expect != "ok" else "")
+                    self.check_expect(
+                        rec,
+                        expect == "ok",
+                        f"{describe(p)} succeeded (expected {_errname(expect)})"
+                        if expect != "ok"
+                        else "",
+                    )
             after_event()
+
         return run
 
     # -- control steps -----------------------------------------------------------------
@@ -491,14 +564,17 @@ class Runner:
                     fn()
                 if per_iter:
                     advance(per_iter)
+
         return run
 
     def _snapshot(self, step: Step) -> Callable[[], None]:
         label = str(step.args["name"])
 
         def run() -> None:
-            self.snapshots.append(capture(self.machine, label, event=self.event, tick=self.tick,
-                                          names=self.pid_names))
+            self.snapshots.append(
+                capture(self.machine, label, event=self.event, tick=self.tick, names=self.pid_names)
+            )
+
         return run
 
     def _sysctl(self, step: Step) -> Callable[[], None]:
@@ -520,6 +596,7 @@ class Runner:
             if save is not None:
                 self.vars[save] = result
             self.after_event()
+
         return run
 
     def _expect(self, step: Step) -> Callable[[], None]:
@@ -551,6 +628,7 @@ class Runner:
 
                 def test(content: str) -> bool:
                     return absent not in content
+
             rec = self.expectation(step, what)
 
             def run_file() -> None:
@@ -561,6 +639,7 @@ class Runner:
                     return
                 ok = test(content)
                 self.check_expect(rec, ok, "" if ok else f"{path} was: " + _excerpt(content))
+
             return run_file
         ps = m.page_size
         if a["free_above"] is not None:
@@ -570,6 +649,7 @@ class Runner:
             def run_free() -> None:
                 free = m.zone.free_count * ps
                 self.check_expect(rec, free >= level, f"free memory was {free} bytes")
+
             return run_free
         level = int(a["largest_block_above"])
         rec = self.expectation(step, f"largest free block >= {level} bytes")
@@ -578,6 +658,7 @@ class Runner:
             order = m.zone.largest_free_order()
             size = (1 << order) * ps if order >= 0 else 0
             self.check_expect(rec, size >= level, f"largest free block was {size} bytes")
+
         return run_block
 
     # -- processes -----------------------------------------------------------------------
@@ -597,6 +678,7 @@ class Runner:
             self.note_name(p)
             self.started += 1
             self.after_event()
+
         return run
 
     def _op_vfork(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
@@ -608,6 +690,7 @@ class Runner:
             self.note_name(child)
             self.started += 1
             return child.pid
+
         return invoke, lambda p: "vfork()", "proc"
 
     def _op_exec(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
@@ -621,6 +704,7 @@ class Runner:
             finally:
                 self.note_name(p)
             return 0
+
         return invoke, lambda p: f"execve({_str(path)}, {_strs(argv)}, {_strs(envp)})", "proc"
 
     def _op_start(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
@@ -643,8 +727,8 @@ class Runner:
                 raise
             self.note_name(child)
             return child.pid
-        return (invoke, lambda p: f"execve({_str(path)}, {_strs(argv)}, {_strs(envp)})",
-                "parent")
+
+        return (invoke, lambda p: f"execve({_str(path)}, {_strs(argv)}, {_strs(envp)})", "parent")
 
     def _op_exit(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         status = self.getter(step.args["status"], step.where)
@@ -656,6 +740,7 @@ class Runner:
             if reap and parent is not None and parent.runnable:
                 parent.wait()
             return 0
+
         return invoke, lambda p: f"exit({status()})", "proc"
 
     def _op_kill(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
@@ -674,8 +759,11 @@ class Runner:
 
         def describe(p: Process) -> str:
             prot_text = flag_text(prot, val.PROT_NAMES, "PROT_NONE")
-            return (f"mmap({_addr(addr())}, {length()}, {prot_text}, {map_flags_text(flags)}, "
-                    f"{fd()}, {offset()})")
+            return (
+                f"mmap({_addr(addr())}, {length()}, {prot_text}, {map_flags_text(flags)}, "
+                f"{fd()}, {offset()})"
+            )
+
         if not any(isinstance(a[k], Ref) for k in ("addr", "length", "fd", "offset")):
             # constants only (the common case in long loops): no getter calls
             c = (int(a["addr"]), int(a["length"]), prot, flags, int(a["fd"]), int(a["offset"]))
@@ -688,6 +776,7 @@ class Runner:
 
         def describe(p: Process) -> str:
             return f"munmap({_addr(addr())}, {length()})"
+
         ref, size = a["addr"], a["length"]
         if isinstance(ref, Ref) and not ref.offset and not isinstance(size, Ref):
             # munmap of a saved address (the common case in long loops)
@@ -700,9 +789,13 @@ class Runner:
         addr, old, new = (self.getter(a[k], w) for k in ("addr", "old_size", "new_size"))
         new_addr = self.getter(a["new_addr"], w)
         flags = int(a["flags"])
-        return (lambda p: p.mremap(addr(), old(), new(), flags, new_addr()),
-                lambda p: (f"mremap({_addr(addr())}, {old()}, {new()}, "
-                           f"{flag_text(flags, val.MREMAP_NAMES)})"), "proc")
+        return (
+            lambda p: p.mremap(addr(), old(), new(), flags, new_addr()),
+            lambda p: (
+                f"mremap({_addr(addr())}, {old()}, {new()}, {flag_text(flags, val.MREMAP_NAMES)})"
+            ),
+            "proc",
+        )
 
     def _op_brk(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         addr = self.getter(step.args["addr"], step.where)
@@ -719,20 +812,26 @@ class Runner:
             if rec is not None:
                 self.check_expect(rec, data == equals, f"peek read {data!r}")
             return len(data)
+
         return invoke, lambda p: f"peek({_addr(addr())}, {count()})", "proc"
 
     def _op_poke(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         addr = self.getter(step.args["addr"], step.where)
         data: bytes = step.args["data"]
-        return (lambda p: p.poke(addr(), data),
-                lambda p: f"poke({_addr(addr())}, {len(data)} bytes)", "proc")
+        return (
+            lambda p: p.poke(addr(), data),
+            lambda p: f"poke({_addr(addr())}, {len(data)} bytes)",
+            "proc",
+        )
 
     # -- files ---------------------------------------------------------------------------
     def _op_open(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
-        path, flags, mode = str(step.args["path"]), int(step.args["flags"]), int(
-            step.args["mode"])
-        return (lambda p: p.open(path, flags, mode),
-                lambda p: f"open({_str(path)}, {open_flags_text(flags)}, {mode:#o})", "proc")
+        path, flags, mode = str(step.args["path"]), int(step.args["flags"]), int(step.args["mode"])
+        return (
+            lambda p: p.open(path, flags, mode),
+            lambda p: f"open({_str(path)}, {open_flags_text(flags)}, {mode:#o})",
+            "proc",
+        )
 
     def _op_close(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         fd = self.getter(step.args["fd"], step.where)
@@ -745,25 +844,37 @@ class Runner:
     def _op_write(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         fd = self.getter(step.args["fd"], step.where)
         data: bytes = step.args["data"]
-        return (lambda p: p.write(fd(), data),
-                lambda p: f"write({fd()}, <{len(data)} bytes>, {len(data)})", "proc")
+        return (
+            lambda p: p.write(fd(), data),
+            lambda p: f"write({fd()}, <{len(data)} bytes>, {len(data)})",
+            "proc",
+        )
 
     def _op_lseek(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         fd, off = (self.getter(step.args[k], step.where) for k in ("fd", "offset"))
         whence = int(step.args["whence"])
-        return (lambda p: p.lseek(fd(), off(), whence),
-                lambda p: f"lseek({fd()}, {off()}, {whence})", "proc")
+        return (
+            lambda p: p.lseek(fd(), off(), whence),
+            lambda p: f"lseek({fd()}, {off()}, {whence})",
+            "proc",
+        )
 
     def _op_ftruncate(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         fd, length = (self.getter(step.args[k], step.where) for k in ("fd", "length"))
-        return (lambda p: p.ftruncate(fd(), length()),
-                lambda p: f"ftruncate({fd()}, {length()})", "proc")
+        return (
+            lambda p: p.ftruncate(fd(), length()),
+            lambda p: f"ftruncate({fd()}, {length()})",
+            "proc",
+        )
 
     def _op_truncate(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         path = str(step.args["path"])
         length = self.getter(step.args["length"], step.where)
-        return (lambda p: p.truncate(path, length()),
-                lambda p: f"truncate({_str(path)}, {length()})", "proc")
+        return (
+            lambda p: p.truncate(path, length()),
+            lambda p: f"truncate({_str(path)}, {length()})",
+            "proc",
+        )
 
     def _op_unlink(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         path = str(step.args["path"])
@@ -771,24 +882,28 @@ class Runner:
 
     def _op_mkdir(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         path, mode = str(step.args["path"]), int(step.args["mode"])
-        return (lambda p: p.mkdir(path, mode), lambda p: f"mkdir({_str(path)}, {mode:#o})",
-                "proc")
+        return (lambda p: p.mkdir(path, mode), lambda p: f"mkdir({_str(path)}, {mode:#o})", "proc")
 
     # -- shared memory -----------------------------------------------------------------
     def _op_shmget(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         a, w = step.args, step.where
         key, size = self.getter(a["key"], w), self.getter(a["size"], w)
         flags = int(a["flags"])
-        return (lambda p: p.shmget(key(), size(), flags),
-                lambda p: f"shmget({key() or 'IPC_PRIVATE'}, {size()}, {flags:#o})", "proc")
+        return (
+            lambda p: p.shmget(key(), size(), flags),
+            lambda p: f"shmget({key() or 'IPC_PRIVATE'}, {size()}, {flags:#o})",
+            "proc",
+        )
 
     def _op_shmat(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         a, w = step.args, step.where
         shmid, addr = self.getter(a["shmid"], w), self.getter(a["addr"], w)
         flags = int(a["flags"])
-        return (lambda p: p.shmat(shmid(), addr(), flags),
-                lambda p: f"shmat({shmid()}, {_addr(addr())}, "
-                          f"{flag_text(flags, val.IPC_NAMES)})", "proc")
+        return (
+            lambda p: p.shmat(shmid(), addr(), flags),
+            lambda p: f"shmat({shmid()}, {_addr(addr())}, {flag_text(flags, val.IPC_NAMES)})",
+            "proc",
+        )
 
     def _op_shmdt(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         addr = self.getter(step.args["addr"], step.where)
@@ -801,14 +916,20 @@ class Runner:
         def invoke(p: Process) -> object:
             result = p.shmctl(shmid(), cmd)
             return getattr(result, "shm_nattch", 0) if cmd == IPC_STAT else 0
-        return (invoke, lambda p: f"shmctl({shmid()}, {flag_text(cmd, val.IPC_NAMES)}, NULL)",
-                "proc")
+
+        return (
+            invoke,
+            lambda p: f"shmctl({shmid()}, {flag_text(cmd, val.IPC_NAMES)}, NULL)",
+            "proc",
+        )
 
     def _op_shm_open(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
-        name, flags, mode = str(step.args["name"]), int(step.args["flags"]), int(
-            step.args["mode"])
-        return (lambda p: p.shm_open(name, flags, mode),
-                lambda p: f"shm_open({_str(name)}, {open_flags_text(flags)}, {mode:#o})", "proc")
+        name, flags, mode = str(step.args["name"]), int(step.args["flags"]), int(step.args["mode"])
+        return (
+            lambda p: p.shm_open(name, flags, mode),
+            lambda p: f"shm_open({_str(name)}, {open_flags_text(flags)}, {mode:#o})",
+            "proc",
+        )
 
     def _op_shm_unlink(self, step: Step) -> tuple[Callable[[Process], object], Any, str]:
         name = str(step.args["name"])
@@ -823,29 +944,57 @@ class Runner:
             level, where = g.min_free
             seen = self.min_free * ps
             ok = seen >= level
-            out.append(ExpectationResult(where, f"free memory stays >= {level} bytes", 1,
-                                         0 if ok else 1,
-                                         f"lowest was {seen} bytes at event {self.min_free_event}"))
+            out.append(
+                ExpectationResult(
+                    where,
+                    f"free memory stays >= {level} bytes",
+                    1,
+                    0 if ok else 1,
+                    f"lowest was {seen} bytes at event {self.min_free_event}",
+                )
+            )
         if g.min_largest_block is not None:
             level, where = g.min_largest_block
             seen = (1 << self.min_order) * ps if self.min_order >= 0 else 0
             ok = seen >= level
-            out.append(ExpectationResult(
-                where, f"largest free block stays >= {level} bytes", 1, 0 if ok else 1,
-                f"smallest was {seen} bytes at event {self.min_order_event}"))
+            out.append(
+                ExpectationResult(
+                    where,
+                    f"largest free block stays >= {level} bytes",
+                    1,
+                    0 if ok else 1,
+                    f"smallest was {seen} bytes at event {self.min_order_event}",
+                )
+            )
         if g.max_failures is not None:
             level, where = g.max_failures
             ok = self.unexpected <= level
-            out.append(ExpectationResult(where, f"at most {level} unexpected failures", 1,
-                                         0 if ok else 1, f"{self.unexpected} failures"))
+            out.append(
+                ExpectationResult(
+                    where,
+                    f"at most {level} unexpected failures",
+                    1,
+                    0 if ok else 1,
+                    f"{self.unexpected} failures",
+                )
+            )
         return out
 
     def _board_summary(self) -> BoardSummary:
         m = self.machine
         opts = tuple(sorted((k, repr(v)) for k, v in self.scenario.board.options.items()))
-        return BoardSummary(m.ram_base, m.ram_size, m.kernel_reserved, m.flash_base,
-                            m.flash_size, m.page_size, m.zone.max_order, m.nommu.nr_trim_pages,
-                            m.word_size, opts)
+        return BoardSummary(
+            m.ram_base,
+            m.ram_size,
+            m.kernel_reserved,
+            m.flash_base,
+            m.flash_size,
+            m.page_size,
+            m.zone.max_order,
+            m.nommu.nr_trim_pages,
+            m.word_size,
+            opts,
+        )
 
     def run(self) -> RunResult:
         """Build the machine, run every step, and return what happened."""
@@ -860,8 +1009,10 @@ class Runner:
             self._install(m, entry.path, entry)
         self.zone = m.zone
         # repeats and workloads at the top level report their own progress
-        compiled = [(self.compile(step, 0), step.op not in ("repeat", "workload"))
-                    for step in scenario.steps]
+        compiled = [
+            (self.compile(step, 0), step.op not in ("repeat", "workload"))
+            for step in scenario.steps
+        ]
         self.total_units = sum(self.weight(step) for step in scenario.steps)
         self._progress_step = max(self.total_units // 200, 1)
         self.min_free, self.min_order = m.zone.free_count, m.zone.largest_free_order()
@@ -884,32 +1035,60 @@ class Runner:
             self.progress(self.total_units, self.total_units)
         if self.samples[-1].event != self.event:
             self._sample()
-        self.snapshots.append(capture(m, "end", event=self.event, tick=self.tick,
-                                      names=self.pid_names))
-        expectations = [ExpectationResult(r[0], r[1], r[2], r[3], r[4])
-                        for r in self.expectations.values()]
+        self.snapshots.append(
+            capture(m, "end", event=self.event, tick=self.tick, names=self.pid_names)
+        )
+        expectations = [
+            ExpectationResult(r[0], r[1], r[2], r[3], r[4]) for r in self.expectations.values()
+        ]
         expectations.extend(self._global_expectations())
-        counts = tuple(FailureCount(op, errno, n, first)
-                       for (op, errno), (n, first) in self.counts.items())
+        counts = tuple(
+            FailureCount(op, errno, n, first) for (op, errno), (n, first) in self.counts.items()
+        )
         return RunResult(
-            name=scenario.name, description=scenario.description, path=scenario.path,
-            seed=self.seed, board=board, events=self.event, ticks=self.tick,
-            samples=tuple(self.samples), sample_every=self.sample_every,
-            min_free_pages=self.min_free, min_free_event=self.min_free_event,
+            name=scenario.name,
+            description=scenario.description,
+            path=scenario.path,
+            seed=self.seed,
+            board=board,
+            events=self.event,
+            ticks=self.tick,
+            samples=tuple(self.samples),
+            sample_every=self.sample_every,
+            min_free_pages=self.min_free,
+            min_free_event=self.min_free_event,
             min_largest_order=self.min_order,
-            min_largest_event=self.min_order_event, snapshots=tuple(self.snapshots),
-            failures=tuple(self.failures), failure_counts=counts,
-            total_failures=self.total_failures, unexpected_failures=self.unexpected,
-            expectations=tuple(expectations), stopped=self.stopped,
-            processes_started=self.started, dmesg_lines=m.dmesg_count,
-            skipped_steps=self.skipped)
+            min_largest_event=self.min_order_event,
+            snapshots=tuple(self.snapshots),
+            failures=tuple(self.failures),
+            failure_counts=counts,
+            total_failures=self.total_failures,
+            unexpected_failures=self.unexpected,
+            expectations=tuple(expectations),
+            stopped=self.stopped,
+            processes_started=self.started,
+            dmesg_lines=m.dmesg_count,
+            skipped_steps=self.skipped,
+        )
 
 
-def run_scenario(scenario: Scenario, *, seed: int | None = None, check: bool = False,
-                 progress: Progress | None = None) -> RunResult:
+def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    check: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
     """Run *scenario* (see :class:`Runner`)."""
     return Runner(scenario, seed=seed, check=check, progress=progress).run()
 
 
-__all__ = ["DETAIL_LIMIT", "MAX_SAMPLES", "Runner", "flag_text", "map_flags_text",
-           "open_flags_text", "run_scenario"]
+__all__ = [
+    "DETAIL_LIMIT",
+    "MAX_SAMPLES",
+    "Runner",
+    "flag_text",
+    "map_flags_text",
+    "open_flags_text",
+    "run_scenario",
+]

@@ -77,14 +77,25 @@ MAX_COUNT = 100_000_000
 #: Machine options that are not parameters of ``Machine.__init__`` itself.
 MACHINE_EXTRA_OPTIONS = ("compressed_flat", "elf_as_fdpic", "fdpic_libraries", "sysv_shm")
 #: Machine options read as sizes or addresses.
-MACHINE_SIZE_OPTIONS = ("ram", "ram_base", "kernel_reserved", "flash", "flash_base",
-                        "page_size", "framebuffer", "framebuffer_base")
+MACHINE_SIZE_OPTIONS = (
+    "ram",
+    "ram_base",
+    "kernel_reserved",
+    "flash",
+    "flash_base",
+    "page_size",
+    "framebuffer",
+    "framebuffer_base",
+)
 
 
 def machine_options() -> tuple[str, ...]:
     """The keys a ``[board]`` table may have (``Machine``'s keyword arguments)."""
-    params = [name for name, p in inspect.signature(Machine.__init__).parameters.items()
-              if name != "self" and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    params = [
+        name
+        for name, p in inspect.signature(Machine.__init__).parameters.items()
+        if name != "self" and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
     return tuple(params) + MACHINE_EXTRA_OPTIONS
 
 
@@ -92,69 +103,146 @@ def machine_options() -> tuple[str, ...]:
 # of _Loader methods below (``r_<reader>``).
 ArgSpec = tuple[str, bool, Any]
 _P = ("proc", True, None)
-_PAYLOAD: dict[str, ArgSpec] = dict.fromkeys(("data", "hex", "base64", "length"),
-                                             ("payload", False, None))
+_PAYLOAD: dict[str, ArgSpec] = dict.fromkeys(
+    ("data", "hex", "base64", "length"), ("payload", False, None)
+)
 OPS: dict[str, dict[str, ArgSpec]] = {
     "spawn": {"name": ("newproc", True, None), "comm": ("str", False, None)},
     "vfork": {"proc": _P, "child": ("newproc", True, None)},
-    "exec": {"proc": _P, "path": ("path", True, None), "argv": ("strlist", False, None),
-             "envp": ("strlist", False, ())},
-    "start": {"parent": _P, "name": ("newproc", True, None), "path": ("path", True, None),
-              "argv": ("strlist", False, None), "envp": ("strlist", False, ())},
+    "exec": {
+        "proc": _P,
+        "path": ("path", True, None),
+        "argv": ("strlist", False, None),
+        "envp": ("strlist", False, ()),
+    },
+    "start": {
+        "parent": _P,
+        "name": ("newproc", True, None),
+        "path": ("path", True, None),
+        "argv": ("strlist", False, None),
+        "envp": ("strlist", False, ()),
+    },
     "exit": {"proc": _P, "status": ("int", False, 0), "reap": ("bool", False, False)},
     "wait": {"proc": _P},
     "kill": {"proc": _P, "signal": ("int", False, 9)},
-    "mmap": {"proc": _P, "addr": ("addr", False, 0), "length": ("size", True, None),
-             "prot": ("prot", False, 3), "flags": ("mmap_flags", False, None),
-             "fd": ("int", False, -1), "offset": ("size", False, 0)},
+    "mmap": {
+        "proc": _P,
+        "addr": ("addr", False, 0),
+        "length": ("size", True, None),
+        "prot": ("prot", False, 3),
+        "flags": ("mmap_flags", False, None),
+        "fd": ("int", False, -1),
+        "offset": ("size", False, 0),
+    },
     "munmap": {"proc": _P, "addr": ("addr", True, None), "length": ("size", True, None)},
-    "mremap": {"proc": _P, "addr": ("addr", True, None), "old_size": ("size", True, None),
-               "new_size": ("size", True, None), "flags": ("mremap_flags", False, 0),
-               "new_addr": ("addr", False, 0)},
+    "mremap": {
+        "proc": _P,
+        "addr": ("addr", True, None),
+        "old_size": ("size", True, None),
+        "new_size": ("size", True, None),
+        "flags": ("mremap_flags", False, 0),
+        "new_addr": ("addr", False, 0),
+    },
     "brk": {"proc": _P, "addr": ("addr", True, None)},
-    "open": {"proc": _P, "path": ("path", True, None), "flags": ("open_flags", False, O_RDONLY),
-             "mode": ("mode", False, 0o644)},
+    "open": {
+        "proc": _P,
+        "path": ("path", True, None),
+        "flags": ("open_flags", False, O_RDONLY),
+        "mode": ("mode", False, 0o644),
+    },
     "close": {"proc": _P, "fd": ("int", True, None)},
     "read": {"proc": _P, "fd": ("int", True, None), "count": ("size", True, None)},
     "write": {"proc": _P, "fd": ("int", True, None), **_PAYLOAD},
-    "lseek": {"proc": _P, "fd": ("int", True, None), "offset": ("int", True, None),
-              "whence": ("whence", False, 0)},
+    "lseek": {
+        "proc": _P,
+        "fd": ("int", True, None),
+        "offset": ("int", True, None),
+        "whence": ("whence", False, 0),
+    },
     "ftruncate": {"proc": _P, "fd": ("int", True, None), "length": ("size", True, None)},
     "truncate": {"proc": _P, "path": ("path", True, None), "length": ("size", True, None)},
     "unlink": {"proc": _P, "path": ("path", True, None)},
     "mkdir": {"proc": _P, "path": ("path", True, None), "mode": ("mode", False, 0o755)},
-    "shmget": {"proc": _P, "key": ("ipc_key", False, 0), "size": ("size", True, None),
-               "flags": ("ipc_flags", False, 0o600)},
-    "shmat": {"proc": _P, "shmid": ("int", True, None), "addr": ("addr", False, 0),
-              "flags": ("ipc_flags", False, 0)},
+    "shmget": {
+        "proc": _P,
+        "key": ("ipc_key", False, 0),
+        "size": ("size", True, None),
+        "flags": ("ipc_flags", False, 0o600),
+    },
+    "shmat": {
+        "proc": _P,
+        "shmid": ("int", True, None),
+        "addr": ("addr", False, 0),
+        "flags": ("ipc_flags", False, 0),
+    },
     "shmdt": {"proc": _P, "addr": ("addr", True, None)},
     "shmctl": {"proc": _P, "shmid": ("int", True, None), "cmd": ("ipc_flags", True, None)},
-    "shm_open": {"proc": _P, "name": ("str", True, None),
-                 "flags": ("open_flags", False, 0o102), "mode": ("mode", False, 0o600)},
+    "shm_open": {
+        "proc": _P,
+        "name": ("str", True, None),
+        "flags": ("open_flags", False, 0o102),
+        "mode": ("mode", False, 0o600),
+    },
     "shm_unlink": {"proc": _P, "name": ("str", True, None)},
-    "peek": {"proc": _P, "addr": ("addr", True, None), "count": ("size", True, None),
-             "equals": ("payload", False, None), "equals_hex": ("payload", False, None)},
+    "peek": {
+        "proc": _P,
+        "addr": ("addr", True, None),
+        "count": ("size", True, None),
+        "equals": ("payload", False, None),
+        "equals_hex": ("payload", False, None),
+    },
     "poke": {"proc": _P, "addr": ("addr", True, None), **_PAYLOAD},
     "sysctl": {"name": ("str", True, None), "value": ("int", False, None)},
     "snapshot": {"name": ("str", True, None)},
-    "expect": {"file": ("path", False, None), "contains": ("str", False, None),
-               "line": ("str", False, None), "regex": ("regex", False, None),
-               "absent": ("str", False, None), "free_above": ("size", False, None),
-               "largest_block_above": ("size", False, None)},
+    "expect": {
+        "file": ("path", False, None),
+        "contains": ("str", False, None),
+        "line": ("str", False, None),
+        "regex": ("regex", False, None),
+        "absent": ("str", False, None),
+        "free_above": ("size", False, None),
+        "largest_block_above": ("size", False, None),
+    },
     "repeat": {"count": ("count", True, None), "var": ("name", False, "i")},
-    "workload": {"name": ("str", False, "workload"), "ticks": ("count", True, None),
-                 "seed": ("int", False, None), "snapshots": ("ticklist", False, ()),
-                 "drain": ("bool", False, True)},
+    "workload": {
+        "name": ("str", False, "workload"),
+        "ticks": ("count", True, None),
+        "seed": ("int", False, None),
+        "snapshots": ("ticklist", False, ()),
+        "drain": ("bool", False, True),
+    },
 }
 #: Ops that are not system calls (no ``save``/``expect``).
 CONTROL_OPS = ("snapshot", "expect", "repeat", "workload")
 COMMON_KEYS = ("op", "note")
 CALL_KEYS = ("save", "expect")
-LAUNCH_KEYS = ("parent", "path", "argv", "envp", "rate", "lifetime", "alloc_rate", "size",
-               "hold", "max_live")
+LAUNCH_KEYS = (
+    "parent",
+    "path",
+    "argv",
+    "envp",
+    "rate",
+    "lifetime",
+    "alloc_rate",
+    "size",
+    "hold",
+    "max_live",
+)
 CHURN_KEYS = ("proc", "rate", "size", "hold", "max_live")
-FILE_KEYS = ("path", "content", "base64", "hex", "size", "fill", "host", "format", "flat", "elf",
-             "executable", "mode")
+FILE_KEYS = (
+    "path",
+    "content",
+    "base64",
+    "hex",
+    "size",
+    "fill",
+    "host",
+    "format",
+    "flat",
+    "elf",
+    "executable",
+    "mode",
+)
 CONTENT_KEYS = ("content", "base64", "hex", "size", "host", "flat", "elf")
 FLAT_KEYS = ("text", "data", "bss", "stack", "relocs", "ram", "gzip", "gzdata", "gotpic")
 ELF_KEYS = ("segments", "fdpic", "machine", "type", "stack", "interp", "needed", "bits")
@@ -188,15 +276,19 @@ class _Loader:
     def fail(self, path: Path, message: str) -> ScenarioError:
         return ScenarioError(self.where(path), message)
 
-    def table(self, path: Path, value: object, allowed: tuple[str, ...],
-              required: tuple[str, ...] = ()) -> dict[str, Any]:
+    def table(
+        self, path: Path, value: object, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(path, f"expected a table, got {val.type_name(value)}")
         for key in value:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else (
-                    f" (known: {', '.join(allowed)})")
+                hint = (
+                    f" (did you mean {close[0]!r}?)"
+                    if close
+                    else (f" (known: {', '.join(allowed)})")
+                )
                 raise self.fail((*path, key), f"unknown key {key!r}{hint}")
         for key in required:
             if key not in value:
@@ -236,8 +328,7 @@ class _Loader:
 
     def use_ref(self, path: Path, r: Ref) -> Ref:
         if r.name not in self.names:
-            raise self.fail(path, f"${r.name} is not saved by any earlier step "
-                                  f"(save = {r.name!r})")
+            raise self.fail(path, f"${r.name} is not saved by any earlier step (save = {r.name!r})")
         return r
 
     def r_str(self, path: Path, v: object) -> str:
@@ -260,8 +351,9 @@ class _Loader:
         s = self.r_str(path, v)
         if s not in self.procs:
             known = ", ".join(sorted(self.procs)) or "none yet"
-            raise self.fail(path, f"no process named {s!r} is created before this step "
-                                  f"(known: {known})")
+            raise self.fail(
+                path, f"no process named {s!r} is created before this step (known: {known})"
+            )
         return s
 
     def r_path(self, path: Path, v: object) -> str:
@@ -362,16 +454,22 @@ class _Loader:
             if "choice" in t:
                 if not isinstance(t["choice"], list) or not t["choice"]:
                     raise self.fail((*path, "choice"), "expected an array of sizes")
-                sizes = tuple(positive((*path, "choice", i), x)
-                              for i, x in enumerate(t["choice"]))
+                sizes = tuple(positive((*path, "choice", i), x) for i, x in enumerate(t["choice"]))
                 weights: tuple[float, ...] = ()
                 if "weights" in t:
                     w = t["weights"]
-                    if (not isinstance(w, list) or len(w) != len(sizes)
-                            or not all(isinstance(x, int | float) and not isinstance(x, bool)
-                                       and x >= 0 for x in w) or not sum(w)):
-                        raise self.fail((*path, "weights"),
-                                        f"expected {len(sizes)} non-negative numbers")
+                    if (
+                        not isinstance(w, list)
+                        or len(w) != len(sizes)
+                        or not all(
+                            isinstance(x, int | float) and not isinstance(x, bool) and x >= 0
+                            for x in w
+                        )
+                        or not sum(w)
+                    ):
+                        raise self.fail(
+                            (*path, "weights"), f"expected {len(sizes)} non-negative numbers"
+                        )
                     weights = tuple(float(x) for x in w)
                 return SizeDist("choice", sizes, weights)
             for key in ("min", "max"):
@@ -382,24 +480,28 @@ class _Loader:
                 raise self.fail(path, f"min {lo} is above max {hi}")
             kind = t.get("dist", "log-uniform")
             if kind not in ("uniform", "log-uniform"):
-                raise self.fail((*path, "dist"), f"expected 'uniform' or 'log-uniform', "
-                                                 f"got {kind!r}")
+                raise self.fail(
+                    (*path, "dist"), f"expected 'uniform' or 'log-uniform', got {kind!r}"
+                )
             return SizeDist(kind, lo=lo, hi=hi)
         return SizeDist("const", (positive(path, v),))
 
     # -- top level ---------------------------------------------------------------------
     def scenario(self, doc: dict[str, Any]) -> Scenario:
         self.table((), doc, ("scenario", "board", "mount", "file", "step", "expect"))
-        meta = self.table(("scenario",), doc.get("scenario", {}),
-                          ("name", "description", "seed"))
-        name = self.r_str(("scenario", "name"), meta.get("name", posixpath.splitext(
-            os.path.basename(self.file))[0]))
+        meta = self.table(("scenario",), doc.get("scenario", {}), ("name", "description", "seed"))
+        name = self.r_str(
+            ("scenario", "name"),
+            meta.get("name", posixpath.splitext(os.path.basename(self.file))[0]),
+        )
         description = self.r_str(("scenario", "description"), meta.get("description", ""))
         seed = self.convert(("scenario", "seed"), meta.get("seed", 0), val.integer)
         board = self.board(doc.get("board", {}))
         mounts = tuple(self.mount(i, m) for i, m in enumerate(self.array(("mount",), doc)))
-        files = tuple(self.file_entry(("file", i), f, root=True)
-                      for i, f in enumerate(self.array(("file",), doc)))
+        files = tuple(
+            self.file_entry(("file", i), f, root=True)
+            for i, f in enumerate(self.array(("file",), doc))
+        )
         steps = self.steps(("step",), self.array(("step",), doc))
         expect = self.global_expect(doc.get("expect", {}))
         return Scenario(self.file, name, description, seed, board, mounts, files, steps, expect)
@@ -407,8 +509,9 @@ class _Loader:
     def array(self, path: Path, doc: Mapping[str, Any]) -> list[Any]:
         value = doc.get(str(path[-1]), [])
         if not isinstance(value, list):
-            raise self.fail(path, f"expected an array of tables ([[{path[-1]}]]), "
-                                  f"got {val.type_name(value)}")
+            raise self.fail(
+                path, f"expected an array of tables ([[{path[-1]}]]), got {val.type_name(value)}"
+            )
         return value
 
     def board(self, value: object) -> Board:
@@ -460,18 +563,27 @@ class _Loader:
         entries = value.get("file", [])
         if not isinstance(entries, list):
             raise self.fail((*path, "file"), "expected [[mount.file]] tables")
-        files = tuple(self.file_entry((*path, "file", i), f, root=False)
-                      for i, f in enumerate(entries))
-        return MountSpec(self.where(path), fstype, target, MappingProxyType(options),
-                         MappingProxyType(lines), files)
+        files = tuple(
+            self.file_entry((*path, "file", i), f, root=False) for i, f in enumerate(entries)
+        )
+        return MountSpec(
+            self.where(path),
+            fstype,
+            target,
+            MappingProxyType(options),
+            MappingProxyType(lines),
+            files,
+        )
 
     def host_path(self, path: Path, v: object) -> str:
         s = self.r_path(path, v)
         full = s if os.path.isabs(s) else os.path.join(self.base_dir, s)
         if not os.path.isfile(full):
-            raise self.fail(path, f"host file {s!r} does not exist"
-                                  + (f" (looked in {self.base_dir})" if not os.path.isabs(s)
-                                     else ""))
+            raise self.fail(
+                path,
+                f"host file {s!r} does not exist"
+                + (f" (looked in {self.base_dir})" if not os.path.isabs(s) else ""),
+            )
         return full
 
     # -- files ---------------------------------------------------------------------
@@ -482,8 +594,12 @@ class _Loader:
             raise self.fail((*path, "path"), f"must be an absolute path, got {fpath!r}")
         given = [k for k in CONTENT_KEYS if k in t]
         if len(given) != 1:
-            raise self.fail(path, "give exactly one of " + ", ".join(CONTENT_KEYS)
-                            + (f" (got {', '.join(given)})" if given else ""))
+            raise self.fail(
+                path,
+                "give exactly one of "
+                + ", ".join(CONTENT_KEYS)
+                + (f" (got {', '.join(given)})" if given else ""),
+            )
         kind = given[0]
         kpath = (*path, kind)
         raw = t[kind]
@@ -537,8 +653,9 @@ class _Loader:
 
     def check_file_size(self, path: Path, n: int) -> None:
         if n > MAX_FILE_SIZE:
-            raise self.fail(path, f"{n} bytes is too large for a file (at most "
-                                  f"{MAX_FILE_SIZE >> 20} MiB)")
+            raise self.fail(
+                path, f"{n} bytes is too large for a file (at most {MAX_FILE_SIZE >> 20} MiB)"
+            )
 
     def check_program(self, path: Path, fmt: object, data: bytes, name: str) -> None:
         if fmt not in ("flat", "elf"):
@@ -559,14 +676,23 @@ class _Loader:
             return result
 
         flags = 0
-        for key, bit, default in (("ram", FLAT_FLAG_RAM, True), ("gzip", FLAT_FLAG_GZIP, False),
-                                  ("gzdata", FLAT_FLAG_GZDATA, False),
-                                  ("gotpic", FLAT_FLAG_GOTPIC, False)):
+        for key, bit, default in (
+            ("ram", FLAT_FLAG_RAM, True),
+            ("gzip", FLAT_FLAG_GZIP, False),
+            ("gzdata", FLAT_FLAG_GZDATA, False),
+            ("gotpic", FLAT_FLAG_GOTPIC, False),
+        ):
             if self.r_bool((*path, key), t.get(key, default)):
                 flags |= bit
         try:
-            return build_flat(n("text", 0), n("data", 0), n("bss", 0), n("stack", 4096),
-                              n("relocs", 0), flags=flags)
+            return build_flat(
+                n("text", 0),
+                n("data", 0),
+                n("bss", 0),
+                n("stack", 4096),
+                n("relocs", 0),
+                flags=flags,
+            )
         except ValueError as e:
             raise self.fail(path, f"cannot build this bFLT program: {e}") from None
 
@@ -582,15 +708,22 @@ class _Loader:
             fl = s.get("flags", "rx")
             if not isinstance(fl, str) or not fl or not set(fl.lower()) <= set("rwx"):
                 raise self.fail((*spath, "flags"), f"expected letters of 'rwx', got {fl!r}")
-            pflags = ((PF_R if "r" in fl else 0) | (PF_W if "w" in fl else 0)
-                      | (PF_X if "x" in fl else 0))
-            specs.append(SegmentSpec(
-                vaddr=self.convert((*spath, "vaddr"), s["vaddr"], val.size),
-                memsz=self.convert((*spath, "memsz"), s["memsz"], val.size),
-                filesz=(self.convert((*spath, "filesz"), s["filesz"], val.size)
-                        if "filesz" in s else None),
-                flags=pflags, align=self.convert((*spath, "align"), s.get("align", 4096),
-                                                 val.size)))
+            pflags = (
+                (PF_R if "r" in fl else 0) | (PF_W if "w" in fl else 0) | (PF_X if "x" in fl else 0)
+            )
+            specs.append(
+                SegmentSpec(
+                    vaddr=self.convert((*spath, "vaddr"), s["vaddr"], val.size),
+                    memsz=self.convert((*spath, "memsz"), s["memsz"], val.size),
+                    filesz=(
+                        self.convert((*spath, "filesz"), s["filesz"], val.size)
+                        if "filesz" in s
+                        else None
+                    ),
+                    flags=pflags,
+                    align=self.convert((*spath, "align"), s.get("align", 4096), val.size),
+                )
+            )
         etype = t.get("type", "exec")
         if etype not in ("exec", "dyn"):
             raise self.fail((*path, "type"), f"expected 'exec' or 'dyn', got {etype!r}")
@@ -598,14 +731,19 @@ class _Loader:
         bits = t.get("bits", 32)
         try:
             return build_elf(
-                specs, machine=self.r_str((*path, "machine"), t.get("machine", "ARM")),
+                specs,
+                machine=self.r_str((*path, "machine"), t.get("machine", "ARM")),
                 fdpic=self.r_bool((*path, "fdpic"), t.get("fdpic", True)),
                 e_type=ET_EXEC if etype == "exec" else ET_DYN,
-                gnu_stack=((self.convert((*path, "stack"), stack, val.size), False)
-                           if stack is not None else None),
+                gnu_stack=(
+                    (self.convert((*path, "stack"), stack, val.size), False)
+                    if stack is not None
+                    else None
+                ),
                 interp=self.r_str((*path, "interp"), t["interp"]) if "interp" in t else None,
                 needed=self.r_strlist((*path, "needed"), t.get("needed", [])),
-                bits=bits if isinstance(bits, int) else 0)
+                bits=bits if isinstance(bits, int) else 0,
+            )
         except ValueError as e:
             raise self.fail(path, f"cannot build this ELF program: {e}") from None
 
@@ -621,8 +759,7 @@ class _Loader:
         op = value["op"]
         if op not in OPS:
             close = difflib.get_close_matches(str(op), OPS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else (
-                f" (known: {', '.join(OPS)})")
+            hint = f" (did you mean {close[0]!r}?)" if close else (f" (known: {', '.join(OPS)})")
             raise self.fail((*path, "op"), f"unknown op {op!r}{hint}")
         spec = OPS[op]
         extra: tuple[str, ...] = ()
@@ -632,8 +769,12 @@ class _Loader:
             extra = ("launch", "churn")
         elif op not in CONTROL_OPS:
             extra = CALL_KEYS
-        t = self.table(path, value, (*COMMON_KEYS, *spec, *extra),
-                       tuple(k for k, (_, req, _) in spec.items() if req))
+        t = self.table(
+            path,
+            value,
+            (*COMMON_KEYS, *spec, *extra),
+            tuple(k for k, (_, req, _) in spec.items() if req),
+        )
         if "note" in t:
             self.r_str((*path, "note"), t["note"])
         where = self.where(path)
@@ -675,8 +816,9 @@ class _Loader:
         try:
             return Errno[s.upper()]
         except KeyError:
-            raise self.fail(path, f"expected 'ok' or an errno name such as 'ENOMEM', "
-                                  f"got {s!r}") from None
+            raise self.fail(
+                path, f"expected 'ok' or an errno name such as 'ENOMEM', got {s!r}"
+            ) from None
 
     def finish_args(self, path: Path, op: str, t: dict[str, Any], args: dict[str, Any]) -> None:
         """Per-op checks that involve more than one key."""
@@ -685,8 +827,7 @@ class _Loader:
         if op in ("exec", "start") and args["argv"] is None:
             args["argv"] = (posixpath.basename(args["path"]),)
         if op in ("write", "poke"):
-            args["data"] = self.payload(path, t, ("data", "hex", "base64", "length"),
-                                        required=True)
+            args["data"] = self.payload(path, t, ("data", "hex", "base64", "length"), required=True)
             for k in ("hex", "base64", "length"):
                 args.pop(k, None)
         if op == "peek":
@@ -696,18 +837,22 @@ class _Loader:
             kinds = [k for k in ("contains", "line", "regex", "absent") if k in t]
             checks = kinds + [k for k in ("free_above", "largest_block_above") if k in t]
             if len(checks) != 1:
-                raise self.fail(path, "give exactly one of contains, line, regex, absent "
-                                      "(with file), free_above, largest_block_above")
+                raise self.fail(
+                    path,
+                    "give exactly one of contains, line, regex, absent "
+                    "(with file), free_above, largest_block_above",
+                )
             if kinds and "file" not in t:
-                raise self.fail(path, f"{kinds[0]} needs file = \"/proc/...\"")
+                raise self.fail(path, f'{kinds[0]} needs file = "/proc/..."')
             if "file" in t and not kinds:
                 raise self.fail((*path, "file"), "file needs contains, line, regex or absent")
             for k in ("free_above", "largest_block_above"):
                 if isinstance(args.get(k), Ref):
                     raise self.fail((*path, k), "expected a size, not a reference")
 
-    def payload(self, path: Path, t: dict[str, Any], keys: tuple[str, ...], *,
-                required: bool) -> bytes | None:
+    def payload(
+        self, path: Path, t: dict[str, Any], keys: tuple[str, ...], *, required: bool
+    ) -> bytes | None:
         given = [k for k in keys if k in t]
         if len(given) > 1 or (required and not given):
             raise self.fail(path, "give exactly one of " + ", ".join(keys))
@@ -731,7 +876,8 @@ class _Loader:
         n: int = self.convert(kpath, v, val.size)
         self.check_file_size(kpath, n)
         return bytes((i * 7 + 1) & 0xFF for i in range(min(n, 251))) * (n // 251) + bytes(
-            (i * 7 + 1) & 0xFF for i in range(n % 251))
+            (i * 7 + 1) & 0xFF for i in range(n % 251)
+        )
 
     def workload(self, path: Path, t: dict[str, Any], args: dict[str, Any]) -> Workload:
         launches = []
@@ -745,16 +891,23 @@ class _Loader:
             alloc_rate = self.r_rate((*lp, "alloc_rate"), lt.get("alloc_rate", 0))
             if alloc_rate and "size" not in lt:
                 raise self.fail(lp, "alloc_rate needs size")
-            launches.append(Launch(
-                self.where(lp), self.r_proc((*lp, "parent"), lt["parent"]), prog,
-                self.r_strlist((*lp, "argv"), lt["argv"]) if "argv" in lt
-                else (posixpath.basename(prog),),
-                self.r_strlist((*lp, "envp"), lt.get("envp", [])),
-                self.r_rate((*lp, "rate"), lt["rate"]),
-                self.r_ticks((*lp, "lifetime"), lt["lifetime"]), alloc_rate,
-                self.r_dist((*lp, "size"), lt["size"]) if "size" in lt else None,
-                self.r_ticks((*lp, "hold"), lt["hold"]) if "hold" in lt else None,
-                self.r_count((*lp, "max_live"), lt["max_live"]) if "max_live" in lt else None))
+            launches.append(
+                Launch(
+                    self.where(lp),
+                    self.r_proc((*lp, "parent"), lt["parent"]),
+                    prog,
+                    self.r_strlist((*lp, "argv"), lt["argv"])
+                    if "argv" in lt
+                    else (posixpath.basename(prog),),
+                    self.r_strlist((*lp, "envp"), lt.get("envp", [])),
+                    self.r_rate((*lp, "rate"), lt["rate"]),
+                    self.r_ticks((*lp, "lifetime"), lt["lifetime"]),
+                    alloc_rate,
+                    self.r_dist((*lp, "size"), lt["size"]) if "size" in lt else None,
+                    self.r_ticks((*lp, "hold"), lt["hold"]) if "hold" in lt else None,
+                    self.r_count((*lp, "max_live"), lt["max_live"]) if "max_live" in lt else None,
+                )
+            )
         churns = []
         raw = t.get("churn", [])
         if not isinstance(raw, list):
@@ -762,11 +915,16 @@ class _Loader:
         for i, item in enumerate(raw):
             cp = (*path, "churn", i)
             ct = self.table(cp, item, CHURN_KEYS, ("proc", "rate", "size", "hold"))
-            churns.append(Churn(
-                self.where(cp), self.r_proc((*cp, "proc"), ct["proc"]),
-                self.r_rate((*cp, "rate"), ct["rate"]), self.r_dist((*cp, "size"), ct["size"]),
-                self.r_ticks((*cp, "hold"), ct["hold"]),
-                self.r_count((*cp, "max_live"), ct["max_live"]) if "max_live" in ct else None))
+            churns.append(
+                Churn(
+                    self.where(cp),
+                    self.r_proc((*cp, "proc"), ct["proc"]),
+                    self.r_rate((*cp, "rate"), ct["rate"]),
+                    self.r_dist((*cp, "size"), ct["size"]),
+                    self.r_ticks((*cp, "hold"), ct["hold"]),
+                    self.r_count((*cp, "max_live"), ct["max_live"]) if "max_live" in ct else None,
+                )
+            )
         if not launches and not churns:
             raise self.fail(path, "a workload needs [[step.launch]] or [[step.churn]] tables")
         if args["ticks"] == 0:
@@ -774,8 +932,16 @@ class _Loader:
         seed = args["seed"]
         if isinstance(seed, Ref):
             raise self.fail((*path, "seed"), "expected an integer, not a reference")
-        return Workload(self.where(path), args["name"], args["ticks"], seed, tuple(launches),
-                        tuple(churns), args["snapshots"], args["drain"])
+        return Workload(
+            self.where(path),
+            args["name"],
+            args["ticks"],
+            seed,
+            tuple(launches),
+            tuple(churns),
+            args["snapshots"],
+            args["drain"],
+        )
 
     def global_expect(self, value: object) -> GlobalExpect:
         path: Path = ("expect",)
@@ -785,8 +951,10 @@ class _Loader:
             if key in t:
                 out[key] = (self.convert((*path, key), t[key], val.size), self.where((*path, key)))
         if "max_failures" in t:
-            out["max_failures"] = (self.r_count((*path, "max_failures"), t["max_failures"]),
-                                   self.where((*path, "max_failures")))
+            out["max_failures"] = (
+                self.r_count((*path, "max_failures"), t["max_failures"]),
+                self.where((*path, "max_failures")),
+            )
         return GlobalExpect(**out)
 
 
@@ -819,7 +987,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise ScenarioError(Location(name, line, ""), "not UTF-8 text") from None
     return loads_scenario(text, name, os.path.dirname(os.path.abspath(name)))
 

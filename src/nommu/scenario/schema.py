@@ -80,8 +80,10 @@ class SizeDist:
         if self.kind == "uniform":
             return rng.randint(self.lo, self.hi)
         # log-uniform: every power of two between lo and hi equally likely
-        return min(self.hi, max(self.lo, round(math.exp(
-            rng.uniform(math.log(self.lo), math.log(self.hi))))))
+        return min(
+            self.hi,
+            max(self.lo, round(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))),
+        )
 
     @property
     def mean(self) -> float:
@@ -90,7 +92,8 @@ class SizeDist:
         if self.kind == "choice":
             if self.weights:
                 return sum(v * w for v, w in zip(self.values, self.weights, strict=True)) / sum(
-                    self.weights)
+                    self.weights
+                )
             return sum(self.values) / len(self.values)
         if self.kind == "uniform":
             return (self.lo + self.hi) / 2

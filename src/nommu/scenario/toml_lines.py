@@ -78,7 +78,7 @@ class _Scanner:
                 start = self.i
                 while self.peek() in _BARE and self.peek():
                     self.advance()
-                parts.append(self.s[start:self.i])
+                parts.append(self.s[start : self.i])
             else:
                 raise _Stop
             self.skip_ws()

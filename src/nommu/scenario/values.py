@@ -17,8 +17,11 @@ _REF_RE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)\s*(?:([+-])\s*(.+))?$")
 
 
 def _flag_table(prefix: str) -> dict[str, int]:
-    return {name: value for name, value in vars(consts).items()
-            if name.startswith(prefix) and isinstance(value, int) and not name.endswith("_MASK")}
+    return {
+        name: value
+        for name, value in vars(consts).items()
+        if name.startswith(prefix) and isinstance(value, int) and not name.endswith("_MASK")
+    }
 
 
 PROT_NAMES = _flag_table("PROT_")
@@ -108,8 +111,11 @@ def flags(value: object, table: dict[str, int], what: str) -> int:
         name = part.strip().upper()
         if name and name[0].isdigit():
             try:
-                out |= int(name, 8) if name.startswith("0") and name.isdigit() else int(
-                    name.lower(), 0)
+                out |= (
+                    int(name, 8)
+                    if name.startswith("0") and name.isdigit()
+                    else int(name.lower(), 0)
+                )
             except ValueError:
                 raise ValueError(f"cannot read {part!r} in {what}") from None
             continue
@@ -130,9 +136,11 @@ def prot(value: object) -> int:
         if text == "none":
             return 0
         if text and set(text) <= set("rwx-"):
-            return ((consts.PROT_READ if "r" in text else 0)
-                    | (consts.PROT_WRITE if "w" in text else 0)
-                    | (consts.PROT_EXEC if "x" in text else 0))
+            return (
+                (consts.PROT_READ if "r" in text else 0)
+                | (consts.PROT_WRITE if "w" in text else 0)
+                | (consts.PROT_EXEC if "x" in text else 0)
+            )
     return flags(value, PROT_NAMES, "protection")
 
 
@@ -156,5 +164,11 @@ def mode(value: object) -> int:
 
 def type_name(value: object) -> str:
     """How a TOML value's type reads in an error message ("an integer", "a table")."""
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)

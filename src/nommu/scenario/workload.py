@@ -93,8 +93,9 @@ class WorkloadRunner:
         self.seq = 0
 
     # -- scheduling --------------------------------------------------------------------
-    def _at(self, tick: int, kind: int, st: _LaunchState | None, owner: _Owner,
-            addr: int = 0) -> None:
+    def _at(
+        self, tick: int, kind: int, st: _LaunchState | None, owner: _Owner, addr: int = 0
+    ) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (tick, self.seq, kind, st, owner, addr))
 
@@ -117,8 +118,15 @@ class WorkloadRunner:
         except SyscallError as e:
             r.note_name(child)
             argv = ", ".join(f'"{a}"' for a in spec.argv)
-            r.failed(spec.where, "exec", child, e, f'execve("{spec.path}", [{argv}], [])', mark,
-                     exec_path=spec.path)
+            r.failed(
+                spec.where,
+                "exec",
+                child,
+                e,
+                f'execve("{spec.path}", [{argv}], [])',
+                mark,
+                exec_path=spec.path,
+            )
             if child.state not in ("Z", "X"):
                 child.exit(127)
             self._reap(parent, spec.where)
@@ -160,8 +168,14 @@ class WorkloadRunner:
         try:
             addr = p.mmap(0, length, RW, ANON)
         except SyscallError as e:
-            r.failed(owner.where, "mmap", p, e, f"mmap(NULL, {length}, PROT_READ|PROT_WRITE, "
-                                                f"MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)", mark)
+            r.failed(
+                owner.where,
+                "mmap",
+                p,
+                e,
+                f"mmap(NULL, {length}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)",
+                mark,
+            )
         except ProcessStateError as e:
             raise ScenarioError(owner.where, f"mmap: {e}") from None
         except KernelOops as e:
@@ -192,7 +206,8 @@ class WorkloadRunner:
         r, w, rng = self.r, self.w, self.rng
         launches = [_LaunchState(spec) for spec in w.launches]
         churns: list[tuple[Churn, _Owner]] = [
-            (c, _Owner(r.process(c.proc, c.where), c.where)) for c in w.churns]
+            (c, _Owner(r.process(c.proc, c.where), c.where)) for c in w.churns
+        ]
         snap_at = set(w.snapshots)
         heap = self.heap
         for t in range(1, w.ticks + 1):
@@ -225,8 +240,15 @@ class WorkloadRunner:
                         continue
                     self._alloc(owner, churn.size, churn.hold, now)
             if t in snap_at:
-                r.snapshots.append(capture(r.machine, f"{w.name} tick {t}", event=r.event,
-                                           tick=r.tick, names=r.pid_names))
+                r.snapshots.append(
+                    capture(
+                        r.machine,
+                        f"{w.name} tick {t}",
+                        event=r.event,
+                        tick=r.tick,
+                        names=r.pid_names,
+                    )
+                )
             if self.top:
                 r.advance(1)
         if w.drain:

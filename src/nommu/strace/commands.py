@@ -84,18 +84,28 @@ def read_trace(path: str, *, default_pid: int = 1) -> tuple[Trace, list[str]]:
         raise InputError(f"{path}: empty trace (no strace output in it)")
     if not trace.events:
         p = trace.problems[0]
-        raise InputError(f"{p.source}:{p.line}: not strace output ({p.reason}); "
-                         f"no line of the file could be read")
+        raise InputError(
+            f"{p.source}:{p.line}: not strace output ({p.reason}); "
+            f"no line of the file could be read"
+        )
     warnings: list[str] = []
     if trace.problems:
         p = trace.problems[0]
-        warnings.append(f"{p.source}:{p.line}: {len(trace.problems)} line(s) could not be read "
-                        f"and were skipped (first: {p.reason})")
+        warnings.append(
+            f"{p.source}:{p.line}: {len(trace.problems)} line(s) could not be read "
+            f"and were skipped (first: {p.reason})"
+        )
     last = trace.events[-1]
-    if last.kind is EventKind.SYSCALL and last.result is None and last.errno is None and (
-            last.syscall not in ("exit", "exit_group", "execve", "execveat")):
-        warnings.append(f"{last.source}:{last.line}: the trace ends in the middle of "
-                        f"{last.syscall}() (truncated?); that call is not used")
+    if (
+        last.kind is EventKind.SYSCALL
+        and last.result is None
+        and last.errno is None
+        and (last.syscall not in ("exit", "exit_group", "execve", "execveat"))
+    ):
+        warnings.append(
+            f"{last.source}:{last.line}: the trace ends in the middle of "
+            f"{last.syscall}() (truncated?); that call is not used"
+        )
     return trace, warnings
 
 
@@ -127,8 +137,10 @@ def load_board(path: str | None) -> Any:
         msg = str(exc)
         m = _OPTION_ERROR.match(msg)
         if m and m.group(1) in board.option_lines:
-            raise InputError(f"{board.where.file}:{board.option_lines[m.group(1)]}: "
-                             f"board.{m.group(1)}: {m.group(2)}") from None
+            raise InputError(
+                f"{board.where.file}:{board.option_lines[m.group(1)]}: "
+                f"board.{m.group(1)}: {m.group(2)}"
+            ) from None
         raise InputError(f"{board.where}: {msg}") from None
 
 
@@ -136,8 +148,9 @@ def board_limits(machine: Any) -> BoardLimits:
     """Page size, max order and largest free block of a freshly booted *machine*."""
     order = machine.zone.largest_free_order()
     largest = machine.page_size << order if order >= 0 else machine.page_size
-    return BoardLimits(page_size=machine.page_size, max_order=machine.zone.max_order,
-                       largest_free_block=largest)
+    return BoardLimits(
+        page_size=machine.page_size, max_order=machine.zone.max_order, largest_free_block=largest
+    )
 
 
 def _write(path: str, text: str) -> None:
@@ -177,21 +190,35 @@ def _size(text: str) -> int:
 def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``nommu check TRACE [--board FILE] [--json OUT]``; returns its parser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "check", help="what in an strace log breaks without an MMU",
+        "check",
+        help="what in an strace log breaks without an MMU",
         description="Read an strace log taken on an MMU system (strace -f -o TRACE prog) and "
-                    "report every call a no-MMU kernel would refuse or treat differently: "
-                    "its trace line, the errno it would get, and why. Exit 0 when the "
-                    "program runs as is, 1 when it needs changes, 2 for unusable input.")
-    p.add_argument("trace", metavar="TRACE",
-                   help="the strace output (a file, or the -o prefix of an -ff run)")
-    p.add_argument("--board", metavar="FILE",
-                   help="a scenario file whose [board] gives the page size, max order and "
-                        "largest free block (default: 4 KiB pages, 4 MiB blocks)")
-    p.add_argument("--json", metavar="OUT",
-                   help="write every finding (line, pid, syscall, kind, errno, detail) and "
-                        "the verdict as JSON to OUT")
-    p.add_argument("--pid", type=int, default=1, metavar="N",
-                   help="pid of the lines that have no pid column (default 1)")
+        "report every call a no-MMU kernel would refuse or treat differently: "
+        "its trace line, the errno it would get, and why. Exit 0 when the "
+        "program runs as is, 1 when it needs changes, 2 for unusable input.",
+    )
+    p.add_argument(
+        "trace", metavar="TRACE", help="the strace output (a file, or the -o prefix of an -ff run)"
+    )
+    p.add_argument(
+        "--board",
+        metavar="FILE",
+        help="a scenario file whose [board] gives the page size, max order and "
+        "largest free block (default: 4 KiB pages, 4 MiB blocks)",
+    )
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help="write every finding (line, pid, syscall, kind, errno, detail) and "
+        "the verdict as JSON to OUT",
+    )
+    p.add_argument(
+        "--pid",
+        type=int,
+        default=1,
+        metavar="N",
+        help="pid of the lines that have no pid column (default 1)",
+    )
     p.set_defaults(func=run_check)
     return p
 
@@ -220,41 +247,85 @@ def add_replay_command(subparsers: Any) -> argparse.ArgumentParser:
     Returns the subcommand's parser.
     """
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "replay", help="replay an strace log onto a no-MMU board: RAM and first failure",
+        "replay",
+        help="replay an strace log onto a no-MMU board: RAM and first failure",
         description="Replay the memory and process calls of an strace log onto a no-MMU "
-                    "board, translated as a no-MMU C library and loader would make them "
-                    "(libraries mapped per segment, fork as vfork, brk as mmap, ...), and "
-                    "report what it costs in RAM and where it would first fail. Exit 0 when "
-                    "every replayed call succeeds on the board, 1 when one fails, 2 for "
-                    "unusable input.")
-    p.add_argument("trace", metavar="TRACE",
-                   help="the strace output (a file, or the -o prefix of an -ff run)")
-    p.add_argument("--board", metavar="FILE",
-                   help="a scenario file whose [board] table describes the board (default: "
-                        "the board of nommu demo)")
+        "board, translated as a no-MMU C library and loader would make them "
+        "(libraries mapped per segment, fork as vfork, brk as mmap, ...), and "
+        "report what it costs in RAM and where it would first fail. Exit 0 when "
+        "every replayed call succeeds on the board, 1 when one fails, 2 for "
+        "unusable input.",
+    )
+    p.add_argument(
+        "trace", metavar="TRACE", help="the strace output (a file, or the -o prefix of an -ff run)"
+    )
+    p.add_argument(
+        "--board",
+        metavar="FILE",
+        help="a scenario file whose [board] table describes the board (default: "
+        "the board of nommu demo)",
+    )
     p.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT")
     p.add_argument("--html", metavar="OUT", help="write the report as one HTML page to OUT")
-    p.add_argument("--heap", choices=HEAP_POLICIES, default="mmap-per-brk",
-                   help="how brk growth is replayed (default: mmap-per-brk)")
-    p.add_argument("--heap-chunk", type=_size, default=64 * 1024, metavar="SIZE",
-                   help="mapping size for --heap malloc-chunks (default: 64K)")
-    p.add_argument("--libs", choices=LIB_POLICIES, default="auto",
-                   help="where the libraries live: ramfs, xip (romfs on the board's flash) or "
-                        "disk (ext2); auto: xip when they fit in the flash, else ramfs")
-    p.add_argument("--program-size", type=_size, metavar="SIZE",
-                   help="PT_LOAD span of every traced program (default: from the trace, "
-                        "else 128K)")
-    p.add_argument("--stack-size", type=_size, default=131072, metavar="SIZE",
-                   help="stack the loader gives each program (default: 128K)")
-    p.add_argument("--reservations", choices=RESERVATION_POLICIES, default="commit",
-                   help="PROT_NONE reservations: map the parts made accessible (commit) or "
-                        "the whole reservation (whole)")
-    p.add_argument("--pid", type=int, default=1, metavar="N",
-                   help="pid of the lines that have no pid column (default 1)")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="print nothing but errors and warnings (the exit code tells the result)")
-    p.add_argument("--width", type=int, metavar="COLUMNS",
-                   help="width of the terminal report (default: the terminal's, or 100)")
+    p.add_argument(
+        "--heap",
+        choices=HEAP_POLICIES,
+        default="mmap-per-brk",
+        help="how brk growth is replayed (default: mmap-per-brk)",
+    )
+    p.add_argument(
+        "--heap-chunk",
+        type=_size,
+        default=64 * 1024,
+        metavar="SIZE",
+        help="mapping size for --heap malloc-chunks (default: 64K)",
+    )
+    p.add_argument(
+        "--libs",
+        choices=LIB_POLICIES,
+        default="auto",
+        help="where the libraries live: ramfs, xip (romfs on the board's flash) or "
+        "disk (ext2); auto: xip when they fit in the flash, else ramfs",
+    )
+    p.add_argument(
+        "--program-size",
+        type=_size,
+        metavar="SIZE",
+        help="PT_LOAD span of every traced program (default: from the trace, else 128K)",
+    )
+    p.add_argument(
+        "--stack-size",
+        type=_size,
+        default=131072,
+        metavar="SIZE",
+        help="stack the loader gives each program (default: 128K)",
+    )
+    p.add_argument(
+        "--reservations",
+        choices=RESERVATION_POLICIES,
+        default="commit",
+        help="PROT_NONE reservations: map the parts made accessible (commit) or "
+        "the whole reservation (whole)",
+    )
+    p.add_argument(
+        "--pid",
+        type=int,
+        default=1,
+        metavar="N",
+        help="pid of the lines that have no pid column (default 1)",
+    )
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but errors and warnings (the exit code tells the result)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="width of the terminal report (default: the terminal's, or 100)",
+    )
     p.set_defaults(func=run_replay)
     return p
 
@@ -269,9 +340,14 @@ def run_replay(args: argparse.Namespace) -> int:
         machine = load_board(args.board)
         trace, warnings = read_trace(args.trace, default_pid=args.pid)
         _warn(warnings)
-        policy = ReplayPolicy(heap=args.heap, heap_chunk=args.heap_chunk, libs=args.libs,
-                              program_size=args.program_size, stack_size=args.stack_size,
-                              reservations=args.reservations)
+        policy = ReplayPolicy(
+            heap=args.heap,
+            heap_chunk=args.heap_chunk,
+            libs=args.libs,
+            program_size=args.program_size,
+            stack_size=args.stack_size,
+            reservations=args.reservations,
+        )
         try:
             result = replay(trace, machine, policy)
         except ConfigError as exc:
@@ -297,10 +373,10 @@ def run_replay(args: argparse.Namespace) -> int:
             console.width = 100
         print_report(data, console)
         console.print()
-        console.print(replay_text(result), markup=False, highlight=False, soft_wrap=True,
-                      end="")
+        console.print(replay_text(result), markup=False, highlight=False, soft_wrap=True, end="")
         for path in (args.json, args.html):
             if path:
-                console.print(f"Report written to {os.path.abspath(path)}", markup=False,
-                              highlight=False)
+                console.print(
+                    f"Report written to {os.path.abspath(path)}", markup=False, highlight=False
+                )
     return result.exit_code

@@ -1065,21 +1065,46 @@ class _Parser:
                     decoded = decoder(self, pid, args, result, errno)
                 except (ValueError, IndexError, KeyError) as exc:
                     if rm is not None:  # a call cut short has incomplete arguments: no problem
-                        self.problem(line_no, f"{name}({args})",
-                                     f"cannot decode {name} arguments: {exc}", source)
+                        self.problem(
+                            line_no,
+                            f"{name}({args})",
+                            f"cannot decode {name} arguments: {exc}",
+                            source,
+                        )
             else:
                 self._annotations(pid, args)
             if ret_path is not None and result is not None and result >= 0:
                 old = self.table(pid).get(result)
                 self._set_fd(pid, result, ret_path, old[1] if old else False)
-            elif (decoder is None and errno is None and result is not None and result >= 0
-                  and name in _FD_RESULT_PATHS):
+            elif (
+                decoder is None
+                and errno is None
+                and result is not None
+                and result >= 0
+                and name in _FD_RESULT_PATHS
+            ):
                 self._set_fd(pid, result, _FD_RESULT_PATHS[name], False)
             if used:
                 fd_paths = tuple(dict(used).items()) if len(used) > 1 else (used[0],)
-        self.events.append(_new_event(line_no, pid, _SYSCALL, name, args, result, errno,
-                                      decoded, fd_paths, resume_line, when, duration, comment,
-                                      None, source))
+        self.events.append(
+            _new_event(
+                line_no,
+                pid,
+                _SYSCALL,
+                name,
+                args,
+                result,
+                errno,
+                decoded,
+                fd_paths,
+                resume_line,
+                when,
+                duration,
+                comment,
+                None,
+                source,
+            )
+        )
 
     def _annotations(self, pid: int, args: str) -> None:
         """Record ``N<path>`` descriptors of a call that is not decoded."""

@@ -528,7 +528,8 @@ class ReplayResult:
             first_of.setdefault(p.mm, p.pid)
         regions = tuple(
             dataclasses.replace(
-                r, users=tuple(sorted({first_of.get(mm_of.get(u, 0), u) for u in r.users})))
+                r, users=tuple(sorted({first_of.get(mm_of.get(u, 0), u) for u in r.users}))
+            )
             for r in snapshot.regions
         )
         for fp in footprints(dataclasses.replace(snapshot, regions=regions)):
@@ -867,8 +868,11 @@ class _Space:
         pos = entries.index(entry)
         pieces: list[_Entry] = []
         if entry.tstart < lo:
-            pieces.append(_Entry(entry.tstart, lo, entry.mstart, entry.kind, entry.line,
-                                 entry.path, entry.lib))
+            pieces.append(
+                _Entry(
+                    entry.tstart, lo, entry.mstart, entry.kind, entry.line, entry.path, entry.lib
+                )
+            )
         if hi < entry.tend:
             m = None if entry.mstart is None else entry.mstart + (hi - entry.tstart)
             pieces.append(_Entry(hi, entry.tend, m, entry.kind, entry.line, entry.path, entry.lib))
@@ -923,8 +927,10 @@ class _Replayer:
         self.events = trace.events
         self.plan = _prepass(trace, machine.page_size)
         if policy.libs == "xip" and not machine.flash_size:
-            raise ConfigError("libs: 'xip' needs a machine with memory-mapped flash "
-                              "(Machine(flash=...)); use 'ramfs' or 'disk'")
+            raise ConfigError(
+                "libs: 'xip' needs a machine with memory-mapped flash "
+                "(Machine(flash=...)); use 'ramfs' or 'disk'"
+            )
         self.libs = policy.libs  # "auto" is settled when the files are known
         self.live: dict[int, _Proc] = {}
         self.records: list[_Proc] = []
@@ -964,15 +970,18 @@ class _Replayer:
     def align(self, n: int) -> int:
         return (n + self.pmask) & ~self.pmask
 
-    def note(self, ev: Event, kind: str, detail: str, errno: str | None = None,
-             pid: int | None = None) -> None:
+    def note(
+        self, ev: Event, kind: str, detail: str, errno: str | None = None, pid: int | None = None
+    ) -> None:
         self.translations.append(
-            Translation(ev.line, ev.pid if pid is None else pid, ev.syscall, kind, detail, errno,
-                        ev.source)
+            Translation(
+                ev.line, ev.pid if pid is None else pid, ev.syscall, kind, detail, errno, ev.source
+            )
         )
 
-    def explain(self, err: SyscallError) -> tuple[
-            AllocFailure | None, FailureExplanation | None, MachineSnapshot | None]:
+    def explain(
+        self, err: SyscallError
+    ) -> tuple[AllocFailure | None, FailureExplanation | None, MachineSnapshot | None]:
         """The allocation failure behind *err*, its explanation and the snapshot it used."""
         alloc: AllocFailure | None = getattr(err, "failure", None)
         pending = self.pending_alloc
@@ -987,13 +996,26 @@ class _Replayer:
         dmesg: tuple[str, ...] = ()
         if len(self.failures) < _EXPLAINED_FAILURES:
             log = self.m.dmesg()
-            dmesg = tuple(log[self.dmesg_seen:][-8:])
+            dmesg = tuple(log[self.dmesg_seen :][-8:])
             self.dmesg_seen = len(log)
         live = proc if proc is not None else self.live.get(ev.pid)
-        self.failures.append(ReplayFailure(
-            ev.line, ev.pid, ev.syscall, err.errno.name, what, err.detail or str(err.strerror),
-            alloc, explanation, dmesg, ev.source, self.seq,
-            live.process.name if live is not None else "", snap))
+        self.failures.append(
+            ReplayFailure(
+                ev.line,
+                ev.pid,
+                ev.syscall,
+                err.errno.name,
+                what,
+                err.detail or str(err.strerror),
+                alloc,
+                explanation,
+                dmesg,
+                ev.source,
+                self.seq,
+                live.process.name if live is not None else "",
+                snap,
+            )
+        )
 
     def missing_file(self, ev: Event, bp: str, what: str) -> None:
         """*bp* could not be put on the board: a failure at its first use, then notes."""
@@ -1002,10 +1024,23 @@ class _Replayer:
             self.note(ev, "not_replayed", f"{what}: {bp} is not on the board ({self.missing[bp]})")
             return
         live = self.live.get(ev.pid)
-        self.failures.append(ReplayFailure(
-            ev.line, ev.pid, ev.syscall, early.errno, early.what, early.detail, early.alloc,
-            early.explanation, early.dmesg, ev.source, self.seq,
-            live.process.name if live is not None else "", early.snapshot))
+        self.failures.append(
+            ReplayFailure(
+                ev.line,
+                ev.pid,
+                ev.syscall,
+                early.errno,
+                early.what,
+                early.detail,
+                early.alloc,
+                early.explanation,
+                early.dmesg,
+                ev.source,
+                self.seq,
+                live.process.name if live is not None else "",
+                early.snapshot,
+            )
+        )
 
     def on_alloc_failure(self, failure: AllocFailure) -> None:
         snap = None
@@ -1017,7 +1052,7 @@ class _Replayer:
         if path.startswith("/memfd:"):
             found = self.memfd_paths.get(path)
             if found is None:
-                name = path[len("/memfd:"):].replace("/", "_") or "memfd"
+                name = path[len("/memfd:") :].replace("/", "_") or "memfd"
                 found = f"/dev/shm/memfd:{name}"
                 self.memfd_paths[path] = found
             return found
@@ -1120,10 +1155,12 @@ class _Replayer:
             free = self.m.flash_size - mtd_table(self.m).next_offset
             need = self.flash_needed()
             if need > free:
-                raise ConfigError(f"libs: the libraries need about {size_text(need)} of flash "
-                                  f"for their romfs images and the board has "
-                                  f"{size_text(free)} free; use a larger flash, 'ramfs' or "
-                                  "'disk'")
+                raise ConfigError(
+                    f"libs: the libraries need about {size_text(need)} of flash "
+                    f"for their romfs images and the board has "
+                    f"{size_text(free)} free; use a larger flash, 'ramfs' or "
+                    "'disk'"
+                )
         # which filesystem each directory gets
         kinds: dict[str, str] = {}
         for f in self.files.values():
@@ -1150,7 +1187,7 @@ class _Replayer:
                             )
                     for other in sorted(kinds):
                         if other != d and other.startswith(d.rstrip("/") + "/"):
-                            files[other[len(d) + 1:]] = DirSpec()
+                            files[other[len(d) + 1 :]] = DirSpec()
                     self.m.mount("romfs", d, files=files, device="mtd")
                 else:
                     self.m.mount(fstype, d)
@@ -1177,8 +1214,9 @@ class _Replayer:
             return "ramfs"
         return self.fs_of_dir.get(d, "ext2")
 
-    def create_file(self, p: Process, f: _BoardFile, size: int | None = None,
-                    ev: Event | None = None) -> bool:
+    def create_file(
+        self, p: Process, f: _BoardFile, size: int | None = None, ev: Event | None = None
+    ) -> bool:
         """Create *f* on the board (and its directories); False if it cannot be.
 
         On ramfs a file is created as ``ftruncate`` from 0 makes it: one
@@ -1205,12 +1243,19 @@ class _Replayer:
                         self.pending_alloc = None
                         p.ftruncate(fd, 0)
                         self.write_pages(p, fd, target)
-                        self.translations.append(Translation(
-                            f.line if ev is None else ev.line, 0 if ev is None else ev.pid,
-                            "setup" if ev is None else ev.syscall, "not_replayed",
-                            f"{f.path} ({size_text(target)}) does not fit one free block of "
-                            f"ramfs ({err.errno.name}): written page by page, so its mappings "
-                            "are copies, not direct", None, self.source))
+                        self.translations.append(
+                            Translation(
+                                f.line if ev is None else ev.line,
+                                0 if ev is None else ev.pid,
+                                "setup" if ev is None else ev.syscall,
+                                "not_replayed",
+                                f"{f.path} ({size_text(target)}) does not fit one free block of "
+                                f"ramfs ({err.errno.name}): written page by page, so its mappings "
+                                "are copies, not direct",
+                                None,
+                                self.source,
+                            )
+                        )
                 if f.elf:
                     p.pwrite(fd, f.elf, 0)
             finally:
@@ -1226,10 +1271,18 @@ class _Replayer:
                 alloc, explanation, snap = self.explain(err)
                 dmesg = tuple(self.m.dmesg()[before:][-8:])
                 self.setup_errors[f.path] = ReplayFailure(
-                    f.line, 0, "setup", err.errno.name,
+                    f.line,
+                    0,
+                    "setup",
+                    err.errno.name,
                     what + " (the board is prepared before the trace runs)",
-                    err.detail or str(err.strerror), alloc, explanation, dmesg, self.source,
-                    snapshot=snap)
+                    err.detail or str(err.strerror),
+                    alloc,
+                    explanation,
+                    dmesg,
+                    self.source,
+                    snapshot=snap,
+                )
             return False
         if self.direct(f.path):
             self.ramfs_created.add(f.path)
@@ -1318,9 +1371,12 @@ class _Replayer:
             if pid in self.dead:
                 if pid not in self.dead_noted:
                     self.dead_noted.add(pid)
-                    self.note(ev, "not_replayed",
-                              f"pid {pid} no longer runs on the board: its calls from here on "
-                              "are dropped")
+                    self.note(
+                        ev,
+                        "not_replayed",
+                        f"pid {pid} no longer runs on the board: its calls from here on "
+                        "are dropped",
+                    )
                 return
             proc = self.adopt(ev)
             if not proc.alive():
@@ -1338,9 +1394,12 @@ class _Replayer:
         if not proc.queue and proc.blocked() and not proc.waited_note:
             child = proc.process.vfork_child
             cpid = self.trace_pid(child) if child is not None else 0
-            self.note(ev, "vfork_wait",
-                      f"pid {proc.pid} is suspended in vfork until pid {cpid} calls execve "
-                      f"or exits: its calls from here on are replayed after that")
+            self.note(
+                ev,
+                "vfork_wait",
+                f"pid {proc.pid} is suspended in vfork until pid {cpid} calls execve "
+                f"or exits: its calls from here on are replayed after that",
+            )
             proc.waited_note = True
         proc.queue.append((index, ev))
         self.waiting.setdefault(proc.pid, proc)
@@ -1389,19 +1448,30 @@ class _Replayer:
             last = self.events[-1] if self.events else None
             if child_proc is None or last is None:
                 break
-            self.translations.append(Translation(
-                last.line, child_proc.pid, "exit", "forced_exit",
-                f"the trace ends while pid {child_proc.pid} has neither called execve nor "
-                f"exited; it is ended so that its vfork parent (pid {parent.pid}) can run its "
-                f"{len(parent.queue)} remaining call(s)", None, last.source))
+            self.translations.append(
+                Translation(
+                    last.line,
+                    child_proc.pid,
+                    "exit",
+                    "forced_exit",
+                    f"the trace ends while pid {child_proc.pid} has neither called execve nor "
+                    f"exited; it is ended so that its vfork parent (pid {parent.pid}) can run its "
+                    f"{len(parent.queue)} remaining call(s)",
+                    None,
+                    last.source,
+                )
+            )
             self.exit_proc(child_proc, last, 0, 0, "ended by the replay")
             self.drain()
         for pid, queue in sorted(self.unborn.items()):
             if queue:
                 _, ev = queue[0]
-                self.note(ev, "not_replayed",
-                          f"pid {pid} appears in the trace but the call that created it was "
-                          f"not replayed: its {len(queue)} call(s) are dropped")
+                self.note(
+                    ev,
+                    "not_replayed",
+                    f"pid {pid} appears in the trace but the call that created it was "
+                    f"not replayed: its {len(queue)} call(s) are dropped",
+                )
         self.unborn.clear()
 
     def adopt(self, ev: Event) -> _Proc:
@@ -1415,9 +1485,12 @@ class _Replayer:
         if line is not None and ev.syscall not in _EXEC_CALLS:
             bp = f"/bin/traced-{pid}"
             size = self.policy.program_size or self.policy.default_program_size
-            self.note(ev, "adopted",
-                      f"pid {pid} is not created nor executed in the trace (attached with -p?): "
-                      f"it runs a default program image of {size_text(size)} ({bp})")
+            self.note(
+                ev,
+                "adopted",
+                f"pid {pid} is not created nor executed in the trace (attached with -p?): "
+                f"it runs a default program image of {size_text(size)} ({bp})",
+            )
             self.do_exec(proc, ev, bp, (bp,), size, "the policy's default program size")
         return proc
 
@@ -1487,18 +1560,28 @@ class _Replayer:
                 child = proc.process.vfork()
                 if state in ("work", "exit"):
                     kind, created = "fork_needs_redesign", "fork_needs_redesign"
-                    why = (f"calls {wcall} at line {wline} before any execve" if state == "work"
-                           else "exits without execve")
-                    detail = (f"{ev.syscall} -> vfork: the child (pid {child_pid}) {why}; it "
-                              "runs in the parent's address space (its mappings are the "
-                              "parent's) and the parent waits until it exits or execs: needs "
-                              "redesign")
+                    why = (
+                        f"calls {wcall} at line {wline} before any execve"
+                        if state == "work"
+                        else "exits without execve"
+                    )
+                    detail = (
+                        f"{ev.syscall} -> vfork: the child (pid {child_pid}) {why}; it "
+                        "runs in the parent's address space (its mappings are the "
+                        "parent's) and the parent waits until it exits or execs: needs "
+                        "redesign"
+                    )
                 else:
                     kind, created = "fork_to_vfork", "fork_to_vfork"
-                    how = (f"only prepares and calls {wcall} (line {wline})" if state == "exec"
-                           else "is not in the trace")
-                    detail = (f"{ev.syscall} -> vfork: the child (pid {child_pid}) {how}; the "
-                              "parent waits until the child execs or exits")
+                    how = (
+                        f"only prepares and calls {wcall} (line {wline})"
+                        if state == "exec"
+                        else "is not in the trace"
+                    )
+                    detail = (
+                        f"{ev.syscall} -> vfork: the child (pid {child_pid}) {how}; the "
+                        "parent waits until the child execs or exits"
+                    )
                 self.note(ev, kind, detail)
             else:
                 flags = d.flags & _MODEL_CLONE
@@ -1548,15 +1631,21 @@ class _Replayer:
                 return
             proc.space.entries.remove(entry)
             proc.space.entries.append(_Entry(entry.tstart, entry.tend, addr, "stack", ev.line))
-            self.note(ev, "thread_stack",
-                      f"the PROT_NONE reservation from line {entry.line} is the stack of pid "
-                      f"{child}: mapped whole ({size_text(length)}), readable and writable")
+            self.note(
+                ev,
+                "thread_stack",
+                f"the PROT_NONE reservation from line {entry.line} is the stack of pid "
+                f"{child}: mapped whole ({size_text(length)}), readable and writable",
+            )
             return
         if entry.kind in ("anon", "commit"):
-            self.note(ev, "thread_stack",
-                      f"the mapping from line {entry.line} ({size_text(entry.tend - entry.tstart)})"
-                      f" is the stack of pid {child}: a fixed-size anonymous mapping that never "
-                      "grows")
+            self.note(
+                ev,
+                "thread_stack",
+                f"the mapping from line {entry.line} ({size_text(entry.tend - entry.tstart)})"
+                f" is the stack of pid {child}: a fixed-size anonymous mapping that never "
+                "grows",
+            )
 
     def on_exec(self, proc: _Proc, index: int, ev: Event) -> None:
         d = ev.decoded
@@ -1569,14 +1658,19 @@ class _Replayer:
         size, source = self.program_size(d.path)
         self.do_exec(proc, ev, bp, d.argv or (posixpath.basename(d.path),), size, source)
 
-    def do_exec(self, proc: _Proc, ev: Event, bp: str, argv: tuple[str, ...], size: int,
-                source: str) -> None:
+    def do_exec(
+        self, proc: _Proc, ev: Event, bp: str, argv: tuple[str, ...], size: int, source: str
+    ) -> None:
         process = proc.process
         try:
             process.execve(bp, argv)
         except SyscallError as err:
-            self.fail(ev, err, f"execve {bp}: a constdisp image of {size_text(self.align(size))} "
-                               f"and a {size_text(self.policy.stack_size)} stack")
+            self.fail(
+                ev,
+                err,
+                f"execve {bp}: a constdisp image of {size_text(self.align(size))} "
+                f"and a {size_text(self.policy.stack_size)} stack",
+            )
             if not proc.alive():
                 if self.policy.respawn:
                     self.respawn(proc, ev, bp)
@@ -1585,11 +1679,14 @@ class _Replayer:
                     self.drop_queue(proc, ev, "its execve failed on the board and killed it")
             self.sweep()
             return
-        self.note(ev, "program_image",
-                  f"{bp}: the kernel's ELF loader image is not in the trace; modelled as a "
-                  f"plain ELF loaded constdisp: one anonymous RWX copy of "
-                  f"{size_text(self.align(size))} (from {source}) and a "
-                  f"{size_text(self.policy.stack_size)} stack")
+        self.note(
+            ev,
+            "program_image",
+            f"{bp}: the kernel's ELF loader image is not in the trace; modelled as a "
+            f"plain ELF loaded constdisp: one anonymous RWX copy of "
+            f"{size_text(self.align(size))} (from {source}) and a "
+            f"{size_text(self.policy.stack_size)} stack",
+        )
         proc.space = _Space()
         proc.program = bp
         self.names[process.pid] = process.name
@@ -1598,10 +1695,13 @@ class _Replayer:
     def respawn(self, proc: _Proc, ev: Event, bp: str) -> None:
         """Go on in a new board process after an exec the board could not load."""
         new = self.m.spawn(name=posixpath.basename(bp)[:15] or f"pid{proc.pid}")
-        self.note(ev, "respawned",
-                  f"the board killed pid {proc.pid} (board pid {proc.process.pid}) when its "
-                  f"execve failed; the rest of its calls run in a new board process (pid "
-                  f"{new.pid}) without the program image, so the rest of the trace is measured")
+        self.note(
+            ev,
+            "respawned",
+            f"the board killed pid {proc.pid} (board pid {proc.process.pid}) when its "
+            f"execve failed; the rest of its calls run in a new board process (pid "
+            f"{new.pid}) without the program image, so the rest of the trace is measured",
+        )
         proc.process = new
         proc.model_pids.append(new.pid)
         proc.space = _Space()
@@ -1610,8 +1710,11 @@ class _Replayer:
 
     def drop_queue(self, proc: _Proc, ev: Event, why: str) -> None:
         if proc.queue:
-            self.note(ev, "not_replayed",
-                      f"pid {proc.pid}: {why}; its {len(proc.queue)} later call(s) are dropped")
+            self.note(
+                ev,
+                "not_replayed",
+                f"pid {proc.pid}: {why}; its {len(proc.queue)} later call(s) are dropped",
+            )
             proc.queue.clear()
 
     def on_exit_call(self, proc: _Proc, ev: Event) -> None:
@@ -1685,32 +1788,47 @@ class _Replayer:
                 addr = self.mmap(proc, ev, 0, d.length, _RW, _ANON, -1, 0, what)
                 if addr is not None:
                     space.entries.append(_Entry(tstart, tend, addr, "stack", ev.line))
-                    self.note(ev, "thread_stack",
-                              f"MAP_STACK{' PROT_NONE' if d.prot == consts.PROT_NONE else ''} "
-                              f"mapping of {size_text(self.align(d.length))} -> one fixed-size "
-                              "anonymous mapping, readable and writable (no guard page, never "
-                              "grows)")
+                    self.note(
+                        ev,
+                        "thread_stack",
+                        f"MAP_STACK{' PROT_NONE' if d.prot == consts.PROT_NONE else ''} "
+                        f"mapping of {size_text(self.align(d.length))} -> one fixed-size "
+                        "anonymous mapping, readable and writable (no guard page, never "
+                        "grows)",
+                    )
                 else:
                     space.entries.append(_Entry(tstart, tend, None, "failed", ev.line))
                 return
             if d.prot == consts.PROT_NONE and not fixed and self.policy.reservations == "commit":
                 space.entries.append(_Entry(tstart, tend, None, "reservation", ev.line))
-                self.note(ev, "reservation",
-                          f"PROT_NONE reservation of {size_text(self.align(d.length))}: not "
-                          "mapped; parts made accessible later are mapped then")
+                self.note(
+                    ev,
+                    "reservation",
+                    f"PROT_NONE reservation of {size_text(self.align(d.length))}: not "
+                    "mapped; parts made accessible later are mapped then",
+                )
                 return
             prot = _RW if d.prot == consts.PROT_NONE else d.prot
             what = f"anonymous mapping of {size_text(self.align(d.length))}"
-            addr = self.mmap(proc, ev, tstart if fixed else 0, d.length, prot, d.flags, -1, 0,
-                             what)
+            addr = self.mmap(proc, ev, tstart if fixed else 0, d.length, prot, d.flags, -1, 0, what)
             space.entries.append(
                 _Entry(tstart, tend, addr, "anon" if addr is not None else "failed", ev.line)
             )
             return
         self.map_file(proc, ev, d, tstart, tend)
 
-    def mmap(self, proc: _Proc, ev: Event, addr: int, length: int, prot: int, flags: int,
-             fd: int, offset: int, what: str) -> int | None:
+    def mmap(
+        self,
+        proc: _Proc,
+        ev: Event,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        fd: int,
+        offset: int,
+        what: str,
+    ) -> int | None:
         try:
             return proc.process.mmap(addr, length, prot, flags, fd, offset)
         except SyscallError as err:
@@ -1729,8 +1847,12 @@ class _Replayer:
         space = proc.space
         path = d.path
         if path is None:
-            self.note(ev, "not_replayed", f"mmap of fd {d.fd}: the trace does not say which "
-                                          "file it names (record with strace -y)")
+            self.note(
+                ev,
+                "not_replayed",
+                f"mmap of fd {d.fd}: the trace does not say which "
+                "file it names (record with strace -y)",
+            )
             space.entries.append(_Entry(tstart, tend, None, "failed", ev.line))
             return
         why = self.special(path)
@@ -1746,16 +1868,19 @@ class _Replayer:
             return
         shared = d.map_type == consts.MAP_SHARED
         write = shared and bool(d.prot & consts.PROT_WRITE)
-        what = (f"{'MAP_SHARED' if shared else 'MAP_PRIVATE'} mapping of "
-                f"{size_text(self.align(d.length))} of {bp} at offset {d.offset:#x}")
+        what = (
+            f"{'MAP_SHARED' if shared else 'MAP_PRIVATE'} mapping of "
+            f"{size_text(self.align(d.length))} of {bp} at offset {d.offset:#x}"
+        )
         fd = self.open_board(proc, ev, bp, write, "map it")
         if fd is None:
             space.entries.append(_Entry(tstart, tend, None, "failed", ev.line, path))
             return
         try:
             fixed = bool(d.flags & consts.MAP_FIXED)
-            addr = self.mmap(proc, ev, tstart if fixed else 0, d.length, d.prot, d.flags, fd,
-                             d.offset, what)
+            addr = self.mmap(
+                proc, ev, tstart if fixed else 0, d.length, d.prot, d.flags, fd, d.offset, what
+            )
         finally:
             proc.process.close(fd)
         space.entries.append(
@@ -1793,13 +1918,17 @@ class _Replayer:
         bp = self.board_path(lib.path)
         segs = ([lib.head] if lib.head is not None else []) + lib.segs
         roles = ", ".join(f"{s.role} {size_text(self.align(s.length))}" for s in segs)
-        self.note(ev, "library",
-                  f"ld.so reserves {size_text(lib.tend - lib.tstart)} for {lib.path} and places "
-                  f"{len(lib.segs)} segment(s) with MAP_FIXED; an FDPIC loader maps each "
-                  f"segment itself ({roles}): read-only ones from {bp} "
-                  f"{self.lib_where(bp)}, writable ones as private copies, bss anonymous")
-        proc.space.entries.append(_Entry(lib.tstart, lib.tend, None, "libspan", ev.line,
-                                         lib.path, lib))
+        self.note(
+            ev,
+            "library",
+            f"ld.so reserves {size_text(lib.tend - lib.tstart)} for {lib.path} and places "
+            f"{len(lib.segs)} segment(s) with MAP_FIXED; an FDPIC loader maps each "
+            f"segment itself ({roles}): read-only ones from {bp} "
+            f"{self.lib_where(bp)}, writable ones as private copies, bss anonymous",
+        )
+        proc.space.entries.append(
+            _Entry(lib.tstart, lib.tend, None, "libspan", ev.line, lib.path, lib)
+        )
         if lib.head is not None:
             self.map_segment(proc, ev, lib, lib.head)
 
@@ -1811,8 +1940,9 @@ class _Replayer:
             self.missing_file(ev, bp, f"{seg.role} segment of {lib.path}")
             return
         if seg.role == "bss":
-            addr = self.mmap(proc, ev, 0, seg.length, _RW, _ANON, -1, 0,
-                             f"bss of {lib.path} ({size})")
+            addr = self.mmap(
+                proc, ev, 0, seg.length, _RW, _ANON, -1, 0, f"bss of {lib.path} ({size})"
+            )
             how = "anonymous mapping"
         else:
             writable = bool(seg.prot & consts.PROT_WRITE)
@@ -1821,12 +1951,16 @@ class _Replayer:
             if fd is None:
                 return
             try:
-                addr = self.mmap(proc, ev, 0, seg.length, seg.prot, consts.MAP_PRIVATE, fd,
-                                 seg.offset, what)
+                addr = self.mmap(
+                    proc, ev, 0, seg.length, seg.prot, consts.MAP_PRIVATE, fd, seg.offset, what
+                )
             finally:
                 proc.process.close(fd)
-            how = ("MAP_PRIVATE private copy" if writable
-                   else f"MAP_PRIVATE read-only mapping {self.lib_where(bp)}")
+            how = (
+                "MAP_PRIVATE private copy"
+                if writable
+                else f"MAP_PRIVATE read-only mapping {self.lib_where(bp)}"
+            )
         if addr is None:
             return
         space.entries.append(_Entry(seg.tstart, seg.tend, addr, "lib", ev.line, lib.path, lib))
@@ -1836,9 +1970,12 @@ class _Replayer:
         region = vma.vm_region if vma is not None else None
         if region is not None and region.vm_usage > 1:
             shared_with = f"; shares the region at {region.vm_start:#x} already mapped"
-        self.note(ev, "library_segment",
-                  f"{seg.role} segment of {lib.path} ({size}, {_prot_text(seg.prot)}) -> {how} "
-                  f"at {addr:#x}{shared_with}")
+        self.note(
+            ev,
+            "library_segment",
+            f"{seg.role} segment of {lib.path} ({size}, {_prot_text(seg.prot)}) -> {how} "
+            f"at {addr:#x}{shared_with}",
+        )
 
     # ---- munmap / mremap --------------------------------------------------------------
     def on_munmap(self, proc: _Proc, index: int, ev: Event) -> None:
@@ -1851,21 +1988,30 @@ class _Replayer:
         if not hits:
             h = space.heap
             if not any(p[0] < hi and lo < p[1] for p in h.pieces):
-                self.note(ev, "not_replayed",
-                          f"munmap {lo:#x}-{hi:#x}: no replayed mapping there (memory the "
-                          "kernel mapped at exec, or a mapping made before the trace)")
+                self.note(
+                    ev,
+                    "not_replayed",
+                    f"munmap {lo:#x}-{hi:#x}: no replayed mapping there (memory the "
+                    "kernel mapped at exec, or a mapping made before the trace)",
+                )
             return
         backed = [e for e in hits if e.mstart is not None]
         if len(backed) > 1:
-            self.note(ev, "munmap_split",
-                      f"munmap {lo:#x}-{hi:#x} covers {len(backed)} replayed mappings (lines "
-                      f"{', '.join(str(e.line) for e in backed)}): one munmap each "
-                      "(do_munmap handles one VMA per call)")
+            self.note(
+                ev,
+                "munmap_split",
+                f"munmap {lo:#x}-{hi:#x} covers {len(backed)} replayed mappings (lines "
+                f"{', '.join(str(e.line) for e in backed)}): one munmap each "
+                "(do_munmap handles one VMA per call)",
+            )
         failed = [e for e in hits if e.kind == "failed"]
         if failed and not backed:
-            self.note(ev, "not_replayed",
-                      f"munmap {lo:#x}-{hi:#x}: the mapping made at line {failed[0].line} "
-                      "failed on the board")
+            self.note(
+                ev,
+                "not_replayed",
+                f"munmap {lo:#x}-{hi:#x}: the mapping made at line {failed[0].line} "
+                "failed on the board",
+            )
         for e in hits:
             a, b = max(lo, e.tstart), min(hi, e.tend)
             if e.kind == "lib" and not (a == e.tstart and b == e.tend):
@@ -1875,8 +2021,11 @@ class _Replayer:
                 try:
                     proc.process.munmap(maddr, b - a)
                 except SyscallError as err:
-                    self.fail(ev, err, f"munmap {size_text(b - a)} at {maddr:#x} (the "
-                                       f"mapping from line {e.line})")
+                    self.fail(
+                        ev,
+                        err,
+                        f"munmap {size_text(b - a)} at {maddr:#x} (the mapping from line {e.line})",
+                    )
                     continue
             space.cut(e, a, b)
 
@@ -1892,8 +2041,7 @@ class _Replayer:
                 break
         new_lo, new_hi = ev.result, ev.result + self.align(d.new_size)
         if entry is None:
-            self.note(ev, "not_replayed",
-                      f"mremap {d.old_addr:#x}: no replayed mapping there")
+            self.note(ev, "not_replayed", f"mremap {d.old_addr:#x}: no replayed mapping there")
             return
         assert entry.mstart is not None
         maddr = entry.mstart + (d.old_addr - entry.tstart)
@@ -1902,29 +2050,54 @@ class _Replayer:
         try:
             result = proc.process.mremap(maddr, d.old_size, d.new_size, d.flags, new_addr)
         except SyscallError as err:
-            self.fail(ev, err, f"mremap {size_text(self.align(d.old_size))} -> "
-                               f"{size_text(self.align(d.new_size))} of the mapping from line "
-                               f"{entry.line} at {maddr:#x}")
-            if (self.policy.mremap_fallback and err.errno == Errno.ENOMEM
-                    and entry.kind in ("anon", "commit")):
+            self.fail(
+                ev,
+                err,
+                f"mremap {size_text(self.align(d.old_size))} -> "
+                f"{size_text(self.align(d.new_size))} of the mapping from line "
+                f"{entry.line} at {maddr:#x}",
+            )
+            if (
+                self.policy.mremap_fallback
+                and err.errno == Errno.ENOMEM
+                and entry.kind in ("anon", "commit")
+            ):
                 self.mremap_fallback(proc, ev, entry, d, maddr, new_lo, new_hi)
             else:  # the board mapping stays; follow the trace's address
                 kind, line, path = entry.kind, entry.line, entry.path
                 m = maddr
                 space.cut(entry, d.old_addr, max(old_hi, d.old_addr + 1))
-                space.entries.append(_Entry(new_lo, new_lo + (old_hi - d.old_addr), m, kind,
-                                            line, path))
+                space.entries.append(
+                    _Entry(new_lo, new_lo + (old_hi - d.old_addr), m, kind, line, path)
+                )
             return
         kind, line, path = entry.kind, entry.line, entry.path
         space.cut(entry, d.old_addr, old_hi)
         space.entries.append(_Entry(new_lo, new_hi, result, kind, line, path))
 
-    def mremap_fallback(self, proc: _Proc, ev: Event, entry: _Entry, d: MremapArgs,
-                        maddr: int, new_lo: int, new_hi: int) -> None:
+    def mremap_fallback(
+        self,
+        proc: _Proc,
+        ev: Event,
+        entry: _Entry,
+        d: MremapArgs,
+        maddr: int,
+        new_lo: int,
+        new_hi: int,
+    ) -> None:
         space = proc.space
         size = size_text(self.align(d.new_size))
-        addr = self.mmap(proc, ev, 0, d.new_size, _RW, _ANON, -1, 0,
-                         f"anonymous mapping of {size} (mremap fallback)")
+        addr = self.mmap(
+            proc,
+            ev,
+            0,
+            d.new_size,
+            _RW,
+            _ANON,
+            -1,
+            0,
+            f"anonymous mapping of {size} (mremap fallback)",
+        )
         if addr is None:
             return
         old_hi = d.old_addr + self.align(d.old_size)
@@ -1935,10 +2108,13 @@ class _Replayer:
         else:
             space.cut(entry, d.old_addr, old_hi)
         space.entries.append(_Entry(new_lo, new_hi, addr, "anon", ev.line))
-        self.note(ev, "mremap_fallback",
-                  f"mremap cannot grow the mapping from line {entry.line} without an MMU "
-                  f"(ENOMEM): replayed as mmap of {size} at {addr:#x} + copy + munmap of the "
-                  "old one, as a no-MMU realloc does")
+        self.note(
+            ev,
+            "mremap_fallback",
+            f"mremap cannot grow the mapping from line {entry.line} without an MMU "
+            f"(ENOMEM): replayed as mmap of {size} at {addr:#x} + copy + munmap of the "
+            "old one, as a no-MMU realloc does",
+        )
 
     # ---- brk ----------------------------------------------------------------------------
     def on_brk(self, proc: _Proc, index: int, ev: Event) -> None:
@@ -1971,8 +2147,12 @@ class _Replayer:
             self.note(ev, "heap", f"brk grows the heap by {size_text(grow)}: dropped (heap=none)")
             return
         if new <= h.top:
-            self.note(ev, "heap", f"brk grows the heap by {size_text(grow)}: within the "
-                                  f"{pol.heap} mapping already made")
+            self.note(
+                ev,
+                "heap",
+                f"brk grows the heap by {size_text(grow)}: within the "
+                f"{pol.heap} mapping already made",
+            )
             return
         if pol.heap == "mmap-per-brk":
             size = self.align(new) - h.top
@@ -1983,16 +2163,20 @@ class _Replayer:
             how = f"a {size_text(chunk)}-chunk anonymous mapping (malloc-chunks)"
         if size <= 0:
             return
-        addr = self.mmap(proc, ev, 0, size, _RW, _ANON, -1, 0,
-                         f"heap growth of {size_text(size)} (brk)")
+        addr = self.mmap(
+            proc, ev, 0, size, _RW, _ANON, -1, 0, f"heap growth of {size_text(size)} (brk)"
+        )
         if addr is None:
             return
         lo = h.top
         h.top = lo + size
         h.pieces.append((lo, h.top, addr))
-        self.note(ev, "heap",
-                  f"brk grows the heap by {size_text(grow)} -> {how} of {size_text(size)} at "
-                  f"{addr:#x} (no-MMU malloc uses mmap: brk has no room under ELF-FDPIC)")
+        self.note(
+            ev,
+            "heap",
+            f"brk grows the heap by {size_text(grow)} -> {how} of {size_text(size)} at "
+            f"{addr:#x} (no-MMU malloc uses mmap: brk has no room under ELF-FDPIC)",
+        )
 
     def heap_shrink(self, proc: _Proc, ev: Event, new: int) -> None:
         h = proc.space.heap
@@ -2016,8 +2200,9 @@ class _Replayer:
         h.pieces = keep
         h.top = max((p[1] for p in keep), default=self.align(h.start or 0))
         if freed:
-            self.note(ev, "heap", f"brk shrinks the heap: {size_text(freed)} of heap mappings "
-                                  "unmapped")
+            self.note(
+                ev, "heap", f"brk shrinks the heap: {size_text(freed)} of heap mappings unmapped"
+            )
 
     # ---- mprotect and other ENOSYS calls ----------------------------------------------
     def on_mprotect(self, proc: _Proc, index: int, ev: Event) -> None:
@@ -2049,24 +2234,39 @@ class _Replayer:
         if cur < hi:
             gaps.append((cur, hi))
         for a, b in gaps:
-            inside = any(e.kind == "reservation" and e.tstart <= a and b <= e.tend
-                         for e in space.entries)
+            inside = any(
+                e.kind == "reservation" and e.tstart <= a and b <= e.tend for e in space.entries
+            )
             if not inside:
                 continue
-            addr = self.mmap(proc, ev, 0, b - a, _RW, _ANON, -1, 0,
-                             f"committed part of a reservation ({size_text(b - a)})")
-            space.entries.append(_Entry(a, b, addr, "commit" if addr is not None else "failed",
-                                        ev.line))
+            addr = self.mmap(
+                proc,
+                ev,
+                0,
+                b - a,
+                _RW,
+                _ANON,
+                -1,
+                0,
+                f"committed part of a reservation ({size_text(b - a)})",
+            )
+            space.entries.append(
+                _Entry(a, b, addr, "commit" if addr is not None else "failed", ev.line)
+            )
             if addr is not None:
-                self.note(ev, "reservation_commit",
-                          f"mprotect makes {size_text(b - a)} of a PROT_NONE reservation "
-                          f"accessible -> its own anonymous mapping at {addr:#x}")
+                self.note(
+                    ev,
+                    "reservation_commit",
+                    f"mprotect makes {size_text(b - a)} of a PROT_NONE reservation "
+                    f"accessible -> its own anonymous mapping at {addr:#x}",
+                )
 
     def on_enosys(self, proc: _Proc, ev: Event) -> None:
         if not ev.ok:
             return
-        self.note(ev, "enosys", f"{ev.syscall} does not exist without an MMU (ENOSYS): skipped",
-                  "ENOSYS")
+        self.note(
+            ev, "enosys", f"{ev.syscall} does not exist without an MMU (ENOSYS): skipped", "ENOSYS"
+        )
 
     # ---- files --------------------------------------------------------------------------
     def on_ftruncate(self, proc: _Proc, index: int, ev: Event) -> None:
@@ -2187,8 +2387,16 @@ class _Replayer:
             "nr_trim_pages": m.nommu.nr_trim_pages,
         }
         procs = tuple(
-            ProcessRecord(p.pid, tuple(p.model_pids), p.parent, p.created, p.line, p.program,
-                          p.end, p.end_line)
+            ProcessRecord(
+                p.pid,
+                tuple(p.model_pids),
+                p.parent,
+                p.created,
+                p.line,
+                p.program,
+                p.end,
+                p.end_line,
+            )
             for p in self.records
         )
         return ReplayResult(
@@ -2224,8 +2432,15 @@ class _Replayer:
 def _prot_text(prot: int) -> str:
     if not prot:
         return "PROT_NONE"
-    names = [n for n, bit in (("PROT_READ", consts.PROT_READ), ("PROT_WRITE", consts.PROT_WRITE),
-                              ("PROT_EXEC", consts.PROT_EXEC)) if prot & bit]
+    names = [
+        n
+        for n, bit in (
+            ("PROT_READ", consts.PROT_READ),
+            ("PROT_WRITE", consts.PROT_WRITE),
+            ("PROT_EXEC", consts.PROT_EXEC),
+        )
+        if prot & bit
+    ]
     return "|".join(names)
 
 
