@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import nommu.cli
+import nommu.cli.progress
 from nommu.cli import main
 
 GOLDEN = Path(__file__).parent.parent / "scenario" / "golden"
@@ -221,9 +222,9 @@ def test_progress_appears_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -
     from rich.console import Console
 
     clock = [100.0]
-    monkeypatch.setattr(nommu.cli.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(nommu.cli.progress.time, "monotonic", lambda: clock[0])
     console = Console(file=io.StringIO(), force_terminal=True, width=80)
-    lazy = nommu.cli._LazyProgress(console, "running")
+    lazy = nommu.cli.progress.LazyProgress(console, "running")
     lazy(1, 10)
     assert lazy.bar is None
     clock[0] += 1.5
@@ -250,7 +251,9 @@ def test_demo_writes_its_report_in_the_current_directory(
     assert data["summary"]["min_free_bytes"] > 2 << 20  # fails with megabytes free
     assert data["run"]["ok"]
     # the default board is also a plain scenario file
-    shutil.copy(Path(nommu.cli.__file__).parent / "boards" / "default.toml", tmp_path / "d.toml")
+    shutil.copy(
+        Path(nommu.cli.__file__).parent.parent / "boards" / "default.toml", tmp_path / "d.toml"
+    )
     assert main(["run", "d.toml", "-q", "--json", "run.json"]) == 0
     assert (tmp_path / "run.json").read_text() == (tmp_path / "demo.json").read_text().replace(
         '"path": "default.toml"', '"path": "d.toml"'

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nommu.strace.commands import add_check_command, add_replay_command
+from nommu.cli.strace_commands import add_check_command, add_replay_command
 
 FIX = Path(__file__).parent / "fixtures"
 

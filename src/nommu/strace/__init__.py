@@ -6,7 +6,7 @@
 :mod:`nommu.strace.replay` replays them onto a board, translated as a no-MMU C
 library and loader would make them, and measures the RAM it costs and where it
 first fails (:mod:`nommu.strace.report` renders that);
-:mod:`nommu.strace.commands` is ``nommu check`` and ``nommu replay``.
+:mod:`nommu.cli.strace_commands` is ``nommu check`` and ``nommu replay``.
 """
 
 from nommu.strace.check import (

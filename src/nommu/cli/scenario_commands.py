@@ -1,12 +1,4 @@
-"""The ``nommu`` command: a thin layer over the library.
-
-Subcommands (each built by its own ``add_<name>_command`` function, so more
-can be added beside them):
-
-- ``nommu demo``: run the default board and write ``nommu-report.html``;
-- ``nommu run FILE``: run a scenario file (docs/scenarios.md);
-- ``nommu check TRACE``: what in an strace log breaks without an MMU;
-- ``nommu replay TRACE``: replay an strace log onto a board and report on it.
+"""``nommu demo`` and ``nommu run FILE``: scenarios from the command line.
 
 Exit codes: 0 success, 1 an expectation or verdict failed, 2 usage or input
 errors (one line on stderr naming the file, line and field; never a traceback).
@@ -17,18 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from nommu.errors import NommuError
-from nommu.strace.commands import add_check_command, add_replay_command
-
-#: Runs shorter than this (seconds) never show a progress bar.
-PROGRESS_AFTER = 1.0
+from nommu.cli.progress import LazyProgress
 
 
-def _error(message: str) -> int:
+def error(message: str) -> int:
     print(f"nommu: error: {message}", file=sys.stderr)
     return 2
 
@@ -99,52 +86,6 @@ def add_run_command(sub: Any) -> None:
     p.set_defaults(func=_run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nommu", description="An executable model of Linux no-MMU memory management."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_demo_command(sub)
-    add_run_command(sub)
-    add_check_command(sub)
-    add_replay_command(sub)
-    return parser
-
-
-class _LazyProgress:
-    """A rich progress bar that appears only once a run has taken a second."""
-
-    def __init__(self, console: Any, label: str) -> None:
-        self.console = console
-        self.label = label
-        self.start = time.monotonic()
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if time.monotonic() - self.start < PROGRESS_AFTER:
-                return
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task(self.label, total=total)
-        self.bar.update(self.task, completed=done, total=total)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
 def _execute(scenario: Any, args: argparse.Namespace) -> int:
     """Run a loaded scenario, write the reports asked for, print the text report."""
     from rich.console import Console
@@ -160,7 +101,7 @@ def _execute(scenario: Any, args: argparse.Namespace) -> int:
     progress: Callable[[int, int], None] | None = None
     lazy = None
     if not args.quiet and console.is_terminal:
-        lazy = _LazyProgress(console, f"running {scenario.name}")
+        lazy = LazyProgress(console, f"running {scenario.name}")
         progress = lazy
     try:
         result = run_scenario(scenario, seed=args.seed, check=args.check, progress=progress)
@@ -190,7 +131,7 @@ def _execute(scenario: Any, args: argparse.Namespace) -> int:
                 text = render()
             write_atomic(path, text)
         except OSError as e:
-            return _error(f"cannot write {path}: {e.strerror or e}")
+            return error(f"cannot write {path}: {e.strerror or e}")
         if not args.quiet:
             print(f"Report written to {os.path.abspath(path)}")
     return 0 if result.ok else 1
@@ -206,16 +147,3 @@ def _demo(args: argparse.Namespace) -> int:
     from nommu.demo import load_default_board
 
     return _execute(load_default_board(), args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse has printed the usage or the help
-        return e.code if isinstance(e.code, int) else 2
-    try:
-        code: int = args.func(args)
-    except NommuError as e:
-        return _error(str(e))
-    return code
