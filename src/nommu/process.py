@@ -859,6 +859,7 @@ class Process:
             self.children.append(child)
         else:
             child.tgid = self.tgid
+            m.threaded = True
         child.uid, child.gid, child.cwd = self.uid, self.gid, self.cwd
         child.argv, child.exe_path, child.image = self.argv, self.exe_path, self.image
         child.rlimit_fsize, child.rlimit_data = self.rlimit_fsize, self.rlimit_data
@@ -924,7 +925,10 @@ class Process:
         """``de_thread`` at exec: the other threads of the group are killed and reaped.
 
         The exec'ing thread becomes the group leader (keeping its own pid).
+        Without a thread on the machine every group is one task: nothing to do.
         """
+        if not self.machine.threaded:
+            return
         others = [
             p
             for p in self.machine.procs.values()
@@ -980,10 +984,11 @@ class Process:
         self._exit_group(0, signo)
 
     def _exit_group(self, code: int, signo: int) -> None:
-        for p in list(self.machine.procs.values()):
-            if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X"):
-                p.vfork_child = None
-                p._do_exit(code, signo, reap=p.pid != p.tgid)
+        if self.machine.threaded:  # else every thread group is this one task
+            for p in list(self.machine.procs.values()):
+                if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X"):
+                    p.vfork_child = None
+                    p._do_exit(code, signo, reap=p.pid != p.tgid)
         self._do_exit(code, signo, reap=self.pid != self.tgid)
 
     def _do_exit(self, code: int, signo: int, *, reap: bool) -> None:

@@ -73,6 +73,8 @@ from nommu.scenario.schema import (
 DETAIL_LIMIT = 20
 #: Samples of the free lists kept per run.
 MAX_SAMPLES = 1024
+#: Process names kept before those of pids that are gone (and own nothing) are dropped.
+NAMES_KEPT = 4096
 
 Progress = Callable[[int, int], None]
 
@@ -164,6 +166,7 @@ class Runner:
         self.procs: dict[str, Process] = {}
         self.vars: dict[str, int] = {}
         self.pid_names: dict[int, str] = {}
+        self._names_limit = NAMES_KEPT
         self.event = 0
         self.tick = 0
         self.units = 0
@@ -663,7 +666,25 @@ class Runner:
 
     # -- processes -----------------------------------------------------------------------
     def note_name(self, p: Process) -> None:
-        self.pid_names[p.pid] = p.name
+        names = self.pid_names
+        names[p.pid] = p.name
+        if len(names) > self._names_limit:
+            self._forget_names()
+
+    def _forget_names(self) -> None:
+        """Drop the names no snapshot can ask for again, so long runs stay flat in memory.
+
+        Snapshots name the creator of each region (``Region.owner``, the pid of a
+        live task when the region was made): a pid that is gone and owns no
+        region will never be looked up again.
+        """
+        m = self.machine
+        keep = {r.owner for r in m.nommu.regions}
+        keep.update(m.procs)
+        names = self.pid_names
+        for pid in [pid for pid in names if pid not in keep]:
+            del names[pid]
+        self._names_limit = max(NAMES_KEPT, 2 * len(names))
 
     def _spawn(self, step: Step) -> Callable[[], None]:
         name = str(step.args["name"])
