@@ -696,3 +696,15 @@ def test_names_of_gone_processes_are_dropped_but_never_needed(
     }
     assert owners == {"app"}
     assert render_json(report_data(pruned)) == render_json(report_data(full))
+
+
+def test_the_bookkeeping_closure_agrees_with_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-event bookkeeping fast path gives the report the plain method gives."""
+    from nommu.report import render_json
+    from nommu.scenario.engine import Runner as EngineRunner
+
+    fast = run(SHARED_TEXT)
+    monkeypatch.setattr(EngineRunner, "_bookkeeping", lambda self: self._after_event)
+    slow = run(SHARED_TEXT)
+    assert render_json(report_data(fast)) == render_json(report_data(slow))
+    assert fast.samples == slow.samples and fast.min_largest_event == slow.min_largest_event

@@ -95,7 +95,7 @@ class PhysicalMemory:
         if i < 0:
             return None
         area = self.areas[i]
-        if addr + max(length, 1) <= area.end:
+        if addr + (length if length > 0 else 1) <= area.base + area.size:
             return area
         return None
 
