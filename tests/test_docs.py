@@ -21,3 +21,13 @@ def test_readme_examples() -> None:
 def test_module_examples() -> None:
     result = doctest.testmod(nommu.machine)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_docs_examples() -> None:
+    """Every ``>>>`` example in docs/*.md runs as written."""
+    attempted = 0
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, page.name
+        attempted += result.attempted
+    assert attempted > 0

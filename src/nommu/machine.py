@@ -44,6 +44,17 @@ from nommu.mm.nommu import Nommu
 from nommu.mm.page_alloc import BuddyAllocator
 from nommu.proc.maps import render_regions, render_vmas
 from nommu.proc.meminfo import MeminfoFigures, render_buddyinfo, render_meminfo
+from nommu.profiles import (
+    BOOT_FREE_TO_TAIL,
+    DEFAULT_ARCH,
+    DEFAULT_KERNEL,
+    DESIGNS,
+    SHMAT_ENODEV,
+    ArchProfile,
+    KernelProfile,
+    arch_profile,
+    kernel_profile,
+)
 
 if TYPE_CHECKING:
     from nommu.process import Process
@@ -85,7 +96,17 @@ class Machine:
         framebuffer: size of the frame buffer behind /dev/fb0 (0 for none).
         framebuffer_base: its physical address.
         mremap: ``"mainline"`` (spec 5.1) or ``"mm"`` (the mm-tree rework, 5.2).
-        word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit).
+        word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit); default: the
+            arch's.
+        kernel: the kernel version profile (``"6.1"``; default the newest the
+            model knows, :data:`nommu.profiles.KERNEL_VERSIONS`); every
+            behaviour that differs between versions follows it
+            (docs/kernels.md).
+        arch: ``"arm"`` (32-bit, default) or ``"riscv64"``
+            (:data:`nommu.profiles.ARCHES`).
+        design: None (the profile's own mm design) or a what-if design.
+        ideal: leave out the kernel's own memory and its reaction to pressure
+            (the idealised model of the worked cases).
 
     Keyword options (``**options``, kept in :attr:`options`):
         compressed_flat: load gzip-compressed bFLT (``CONFIG_BINFMT_ZFLAT``);
@@ -94,9 +115,10 @@ class Machine:
             shareable text) to see what an FDPIC build would save; default False.
         fdpic_libraries: emulate the FDPIC dynamic linker by mapping each
             DT_NEEDED library found in /lib or /usr/lib at exec; default True.
-        sysv_shm: ``"code"`` (default: shmat fails with ENODEV, as the kernel
-            code does since v4.0, hazard H3) or ``"documented"`` (attaches
-            share the segment's pages at one address, pre-v4.0).
+        sysv_shm: ``"code"`` (shmat fails with ENODEV, as the kernel code
+            does since v4.0, hazard H3) or ``"documented"`` (attaches share
+            the segment's pages at one address, as before v4.0); default: the
+            kernel profile's.
     """
 
     def __init__(
@@ -114,9 +136,27 @@ class Machine:
         framebuffer: int | str = "0",
         framebuffer_base: int = 0x30000000,
         mremap: str = "mainline",
-        word_size: int = 4,
+        word_size: int | None = None,
+        kernel: str = DEFAULT_KERNEL,
+        arch: str = DEFAULT_ARCH,
+        design: str | None = None,
+        ideal: bool = False,
         **options: Any,
     ) -> None:
+        self.kernel: KernelProfile = kernel_profile(kernel)
+        self.arch: ArchProfile = arch_profile(arch)
+        if design not in DESIGNS:
+            raise ValueError(
+                f"design: must be one of {', '.join(map(repr, DESIGNS))}, got {design!r}"
+            )
+        if design is not None:
+            raise ValueError(f"design: {design!r} is not modelled yet")
+        self.design = design
+        if not isinstance(ideal, bool):
+            raise TypeError(f"ideal: expected a bool, got {type(ideal).__name__}")
+        self.ideal = ideal
+        if word_size is None:
+            word_size = self.arch.word_size
         ram_b = parse_size(ram, "ram")
         reserved = parse_size(kernel_reserved, "kernel_reserved")
         flash_b = parse_size(flash, "flash")
@@ -167,7 +207,8 @@ class Machine:
             value = options.setdefault(flag, default)
             if not isinstance(value, bool):
                 raise TypeError(f"{flag}: expected a bool, got {type(value).__name__}")
-        if options.setdefault("sysv_shm", "code") not in ("code", "documented"):
+        shm_default = "code" if self.kernel.has(SHMAT_ENODEV) else "documented"
+        if options.setdefault("sysv_shm", shm_default) not in ("code", "documented"):
             raise ValueError(
                 f"sysv_shm: must be 'code' or 'documented', got {options['sysv_shm']!r}"
             )
@@ -189,7 +230,11 @@ class Machine:
             self.memory.add_area("framebuffer", framebuffer_base, fb_b, writable=True)
         start_pfn = ram_base >> self.page_shift
         self.zone = BuddyAllocator(start_pfn, start_pfn + (ram_b >> self.page_shift), max_order)
-        self.zone.online(start_pfn + (reserved >> self.page_shift), self.zone.end_pfn)
+        self.zone.online(
+            start_pfn + (reserved >> self.page_shift),
+            self.zone.end_pfn,
+            to_tail=self.kernel.has(BOOT_FREE_TO_TAIL),
+        )
         self.nommu = Nommu(
             self.memory,
             self.zone,

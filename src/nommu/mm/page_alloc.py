@@ -235,11 +235,14 @@ class BuddyAllocator:
             pfn = next_pfn
         self._nonempty = nonempty
 
-    def online(self, start_pfn: int, end_pfn: int) -> None:
-        """Hand boot memory ``[start, end)`` to the allocator as mainline does.
+    def online(self, start_pfn: int, end_pfn: int, to_tail: bool = True) -> None:
+        """Hand boot memory ``[start, end)`` to the allocator.
 
         Models ``__free_pages_memory()``: maximally aligned blocks in ascending
-        order, each freed to the list tail (``FPI_TO_TAIL``).
+        order, each freed to the list tail (``FPI_TO_TAIL``, v5.10+) or, with
+        *to_tail* False, through the ordinary ``__free_one_page()`` (before
+        v5.10), which puts a top-order block at the head of its list: the last
+        block freed, at the top of RAM, is then the first handed out.
         """
         if start_pfn < self.start_pfn or end_pfn > self.end_pfn:
             raise KernelBug("online range outside the zone")
@@ -248,7 +251,7 @@ class BuddyAllocator:
             order = min(self.max_order, (pfn & -pfn).bit_length() - 1 if pfn else self.max_order)
             while pfn + (1 << order) > end_pfn:
                 order -= 1
-            self.free_page_series(pfn, pfn + (1 << order), True)
+            self.free_page_series(pfn, pfn + (1 << order), True if to_tail else None)
             pfn += 1 << order
         self.managed += end_pfn - start_pfn
 

@@ -1,0 +1,230 @@
+"""Kernel and architecture profiles: every version and arch difference in one table.
+
+A :class:`~nommu.machine.Machine` runs one kernel version on one architecture
+(``Machine(kernel="6.1", arch="riscv64")``). What differs between versions is
+listed once, here, as :class:`Change` records: the version that brought the
+new behaviour, the kernel file and function where it is decided, and what a
+user sees before and after. Code asks the machine's profile
+(``machine.kernel.has(KERNEL_READ_REFUSES_READ)``), never a version number,
+so a behaviour is switched in one place and ``docs/kernels.md`` lists the
+same table (a test keeps the two in step).
+
+What differs between architectures (word size, THREAD_SIZE, the bFLT data
+offset, the ELF machine, which loaders exist, system call numbers) is an
+:class:`ArchProfile`.
+
+A kernel with a different mm design (2.6.24's VMAs shared between processes)
+is a profile like the others: its :attr:`KernelProfile.mm_design` names the
+design and the machine builds the matching mapping engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"2.6.24"`` -> ``(2, 6, 24)``: versions compare as tuples of integers."""
+    return tuple(int(part) for part in version.split("."))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One user-visible behaviour that changed between kernel versions.
+
+    Attributes:
+        name: a short identifier (also the anchor in docs/kernels.md).
+        since: the first version with the new behaviour (``"6.3"``).
+        where: the kernel file and function that decide it.
+        before: what a user sees in versions before *since*.
+        after: what a user sees from *since* on.
+        until: the first version that no longer has the new behaviour, if any.
+    """
+
+    name: str
+    since: str
+    where: str
+    before: str
+    after: str
+    until: str | None = None
+
+    def applies_to(self, version: str) -> bool:
+        """True when *version* has the new behaviour."""
+        key = version_key(version)
+        if key < version_key(self.since):
+            return False
+        return self.until is None or key < version_key(self.until)
+
+
+# -- the table of differences -------------------------------------------------------
+# Keep it sorted by version. Each entry is documented in docs/kernels.md.
+
+SHARED_VMAS = Change(
+    "regions",
+    since="2.6.29",
+    where="mm/nommu.c: do_mmap_pgoff(), add_nommu_region(); include/linux/mm_types.h: "
+    "struct vm_region",
+    before="VMAs are shared between processes: one global tree of shareable VMAs, each mm "
+    "lists the VMAs it uses (struct vm_list_struct); private and anonymous memory comes "
+    "from kmalloc() and is never trimmed",
+    after="every mm has its own VMAs; shareable memory is a refcounted vm_region in one "
+    "global tree; private and anonymous memory comes from the page allocator and the "
+    "excess of the power-of-two block is trimmed (vm.nr_trim_pages)",
+)
+
+SHMAT_ENODEV = Change(
+    "shmat_enodev",
+    since="4.0",
+    where="ipc/shm.c: do_shmat() (the attach file from alloc_file_clone() with "
+    "shm_file_operations); mm/nommu.c: validate_mmap_request()",
+    before="shmat() maps the segment's ramfs pages directly: every attach of a segment "
+    "returns the same address",
+    after="the attach file has no mmap capabilities: shmat() fails with ENODEV",
+)
+
+BOOT_FREE_TO_TAIL = Change(
+    "boot_free_to_tail",
+    since="5.10",
+    where="mm/page_alloc.c: __free_pages_core() (FPI_TO_TAIL)",
+    before="boot memory is freed through the ordinary __free_one_page(): the 4 MiB blocks "
+    "go to the head of their list in ascending order, so the first allocations come from "
+    "the top of RAM",
+    after="boot memory is freed to the tail of the free lists, so the first allocations "
+    "come from the bottom of RAM",
+)
+
+KERNEL_READ_REFUSES_READ = Change(
+    "kernel_read_refuses_read",
+    since="5.10",
+    where="fs/read_write.c: __kernel_read()",
+    before="a private mapping of /dev/zero (a device with only ->read) is filled by "
+    "kernel_read() and succeeds as a zeroed copy",
+    after="kernel_read() refuses a file without ->read_iter when it has ->read: a private "
+    "mapping of /dev/zero fails with EINVAL and logs 'kernel read not supported for file'",
+)
+
+MAPLE_TREE = Change(
+    "maple_tree",
+    since="6.1",
+    where="mm/nommu.c (vma_iterator, vma_mas_store); fs/proc/task_nommu.c: m_start()",
+    before="an mm's VMAs are an rbtree and a sorted list",
+    after="an mm's VMAs are a maple tree of address ranges: /proc/<pid>/maps walks the "
+    "tree's ranges, and a store over an existing range overwrites it",
+)
+
+PRIVATE_MAYOVERLAY = Change(
+    "private_mayoverlay",
+    since="6.3",
+    where="mm/nommu.c: determine_vm_flags(); fs/proc/task_nommu.c: nommu_vma_show()",
+    before="a read-only private mapping that maps the file directly gets VM_MAYSHARE, and "
+    "/proc/<pid>/maps prints 's' for it",
+    after="it gets VM_MAYOVERLAY instead and maps prints 'p'",
+)
+
+#: Every change the profiles know, oldest first.
+CHANGES: tuple[Change, ...] = (
+    SHARED_VMAS,
+    SHMAT_ENODEV,
+    BOOT_FREE_TO_TAIL,
+    KERNEL_READ_REFUSES_READ,
+    MAPLE_TREE,
+    PRIVATE_MAYOVERLAY,
+)
+
+#: The kernel versions the model knows, oldest first; the last is the default.
+KERNEL_VERSIONS: tuple[str, ...] = ("2.6.24", "4.4", "5.10", "6.1", "6.3", "6.4", "6.8", "6.12")
+DEFAULT_KERNEL = KERNEL_VERSIONS[-1]
+#: What-if mm designs (``Machine(design=...)``); None is the profile's own design.
+DESIGNS: tuple[str | None, ...] = (None, "pagecache")
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """What one kernel version does, as the set of :data:`CHANGES` it has."""
+
+    version: str
+    changes: frozenset[str] = field(repr=False)
+
+    def has(self, change: Change) -> bool:
+        """True when this version has *change*'s new behaviour."""
+        return change.name in self.changes
+
+    @property
+    def mm_design(self) -> str:
+        """``"regions"`` (per-mm VMAs over shared vm_regions, 2.6.29+) or ``"shared-vmas"``."""
+        return "regions" if self.has(SHARED_VMAS) else "shared-vmas"
+
+
+def kernel_profile(version: str) -> KernelProfile:
+    """The profile of *version* (``"6.1"``); ValueError naming the known versions."""
+    if version not in KERNEL_VERSIONS:
+        raise ValueError(
+            f"kernel: unknown version {version!r}; the model knows {', '.join(KERNEL_VERSIONS)}"
+        )
+    return KernelProfile(version, frozenset(c.name for c in CHANGES if c.applies_to(version)))
+
+
+@dataclass(frozen=True)
+class ArchProfile:
+    """What differs between architectures.
+
+    Attributes:
+        name: ``"arm"`` (32-bit, the default) or ``"riscv64"``.
+        word_size: ``sizeof(void *)``.
+        thread_size: THREAD_SIZE, the kernel stack of every task
+            (arch/arm/include/asm/thread_info.h: 8 KiB;
+            arch/riscv/include/asm/thread_info.h: 16 KiB with 64-bit).
+        flat_data_start_offset: bytes the bFLT loader reserves below the data
+            segment (fs/binfmt_flat.c: ``DATA_START_OFFSET_WORDS``, one word,
+            unless the arch selects BINFMT_FLAT_NO_DATA_START_OFFSET, as
+            RISC-V does).
+        elf_machine: ``e_machine`` of the arch's ELF files (EM_ARM, EM_RISCV).
+        elf_fdpic_since: the first kernel version whose BINFMT_ELF_FDPIC
+            builds for this arch without an MMU (fs/Kconfig.binfmt), or None.
+    """
+
+    name: str
+    word_size: int
+    thread_size: int
+    flat_data_start_offset: int
+    elf_machine: int
+    elf_fdpic_since: str | None
+
+    def has_elf_fdpic(self, kernel: KernelProfile) -> bool:
+        """Whether *kernel* on this arch has the ELF-FDPIC loader."""
+        since = self.elf_fdpic_since
+        return since is not None and version_key(kernel.version) >= version_key(since)
+
+
+ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
+    {
+        "arm": ArchProfile(
+            "arm",
+            word_size=4,
+            thread_size=8192,
+            flat_data_start_offset=4,
+            elf_machine=40,
+            elf_fdpic_since="4.19",
+        ),
+        "riscv64": ArchProfile(
+            "riscv64",
+            word_size=8,
+            thread_size=16384,
+            flat_data_start_offset=0,
+            elf_machine=243,
+            elf_fdpic_since="6.6",
+        ),
+    }
+)
+DEFAULT_ARCH = "arm"
+
+
+def arch_profile(name: str) -> ArchProfile:
+    """The profile of arch *name*; ValueError naming the known arches."""
+    try:
+        return ARCHES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"arch: unknown architecture {name!r}; the model knows {', '.join(ARCHES)}"
+        ) from None
