@@ -116,15 +116,12 @@ class Decisions:
         if fd is not None:
             return fd
         p = self.proc
-        size = _FILE_PAGES * self.m.page_size
         if backing == "disk":
             p.mkdir(_DISK_DIR, 0o755)
             self.m.mount("ext2", _DISK_DIR)
             fd = p.open(f"{_DISK_DIR}/file", consts.O_CREAT | consts.O_RDWR, 0o644)
-            p.ftruncate(fd, size)
         elif backing == "ramfs":
             fd = p.open(_RAMFS_FILE, consts.O_CREAT | consts.O_RDWR, 0o644)
-            p.ftruncate(fd, size)
         elif backing == "devzero":
             fd = p.open("/dev/zero", consts.O_RDWR, 0)
         elif backing == "pipe":
@@ -175,6 +172,23 @@ class Decisions:
         p.munmap(addr, length)
         return _OK
 
+    def ramfs_file(self, size: int) -> Answer:
+        """A ramfs file of *size* bytes made as ``ftruncate`` makes it: one contiguous run
+        (``ramfs_nommu_expand_for_mapping``), or refused when no free block holds it."""
+        return self._ask(("ramfs", size), lambda: self._ramfs_file(size))
+
+    def _ramfs_file(self, size: int) -> Answer:
+        p = self.proc
+        fd = p.open(_RAMFS_FILE + "-size", consts.O_CREAT | consts.O_RDWR, 0o644)
+        try:
+            p.ftruncate(fd, size)
+        except SyscallError as err:
+            return _refused(err)
+        finally:
+            p.close(fd)
+            p.unlink(_RAMFS_FILE + "-size")
+        return _OK
+
     def mremap(
         self,
         backing: str | None,
@@ -210,17 +224,25 @@ class Decisions:
         return answer
 
     def _map(self, backing: str | None, prot: int, flags: int, length: int) -> int | None:
+        """Map *length* bytes as the trace did; files are sized for it (and emptied again
+        by :meth:`_unmap_file`), so the probe files hold no memory between questions."""
         p = self.proc
         try:
             if backing is None:
                 return p.mmap(0, length, prot, flags | consts.MAP_ANONYMOUS)
             fd = self.fd(backing)
-            size = self.m.page_size * _FILE_PAGES
-            if length > size and backing in ("disk", "ramfs"):
-                return None
+            if backing in ("disk", "ramfs"):
+                if length > _FILE_PAGES * self.m.page_size:
+                    return None
+                p.ftruncate(fd, length)
             return p.mmap(0, length, prot, flags & ~consts.MAP_ANONYMOUS, fd, 0)
         except SyscallError:
+            self._unmap_file(backing)
             return None
+
+    def _unmap_file(self, backing: str | None) -> None:
+        if backing in ("disk", "ramfs"):
+            self.proc.ftruncate(self.fd(backing), 0)
 
     def _mremap(
         self,
@@ -254,6 +276,7 @@ class Decisions:
             return _OK
         finally:
             p.munmap(addr, cur)
+            self._unmap_file(backing)
 
     def munmap(self, backing: str | None, flags: int, length: int, off: int, span: int) -> Answer:
         """``munmap(start + off, span)`` of a mapping of *length* bytes made as *backing*.
@@ -281,16 +304,32 @@ class Decisions:
         except SyscallError as err:
             p.munmap(addr, length)
             return _refused(err)
-        if off or span < length:  # what an anonymous split left behind
+        else:
             for start, end in ((addr, addr + off), (addr + off + span, addr + length)):
-                if end > start:
+                if end > start:  # what an anonymous split left behind
                     p.munmap(start, end - start)
-        return _OK
+            return _OK
+        finally:
+            self._unmap_file(backing)
 
     def call(self, name: str, *args: int) -> Answer:
         """``fork``, ``clone(flags)``, ``shmget(size)``, ``shmat(addr, flags)`` or an
         ENOSYS call, run on the board; what it answers."""
         return self._ask(("call", name, *args), lambda: self._call(name, args))
+
+    def _clone(self, flags: int) -> Answer:
+        """``clone(flags)`` from a process of its own, which then exits with its children."""
+        q = self.m.spawn(name="nommu-clone")
+        try:
+            child = q.clone(flags)
+        except SyscallError as err:
+            q.exit(0)
+            return _refused(err)
+        if not flags & consts.CLONE_THREAD:
+            child.exit(0)  # a vfork parent resumes
+            q.wait()
+        q.exit(0)  # a thread goes with its group
+        return _OK
 
     def _call(self, name: str, args: tuple[int, ...]) -> Answer:
         p = self.proc
@@ -298,9 +337,7 @@ class Decisions:
             if name == "fork":
                 p.fork()
             elif name == "clone":
-                child = p.clone(args[0])
-                child.exit(0)
-                p.wait()
+                return self._clone(args[0])
             elif name == "shmget":
                 shmid = p.shmget(consts.IPC_PRIVATE, args[0], consts.IPC_CREAT | 0o600)
                 p.shmctl(shmid, consts.IPC_RMID)

@@ -61,6 +61,7 @@ class Kind(StrEnum):
     MUNMAP_MULTI = "munmap_multi"
     MUNMAP_PARTIAL_FILE = "munmap_partial_file"
     SHMAT = "shmat"
+    CLONE = "clone"
 
 
 #: Finding kinds and what each means.
@@ -84,6 +85,7 @@ KINDS: dict[str, str] = {
     Kind.MUNMAP_MULTI: "munmap over more than one mapping",
     Kind.MUNMAP_PARTIAL_FILE: "munmap of part of a file mapping",
     Kind.SHMAT: "shmat of a SysV segment",
+    Kind.CLONE: "clone flags the board refuses",
 }
 
 

@@ -38,12 +38,14 @@ from nommu.strace.parse import (
     Trace,
 )
 from nommu.strace.replay.plan import Plan
+from nommu.strace.replay.policy import MODEL_CLONE
 from nommu.strace.spaces import Mapping, Pending, Space, size_words
 from nommu.strace.syscalls import CLONE_CALLS, ENOSYS_CALLS, EXEC_CALLS, MMAP_CALLS
 
 __all__ = ["Checker"]
 
 _HUGE_STACK = 1 << 20
+_RW = consts.PROT_READ | consts.PROT_WRITE
 _CLONE_MODEL = (
     consts.CLONE_VM | consts.CLONE_FS | consts.CLONE_FILES | consts.CLONE_SIGHAND | consts.SIGCHLD
 )
@@ -273,6 +275,10 @@ class Checker:
         flags = d.flags
         backing = None if anon else self.backing(path)
         answer = self.ask.mmap(backing, length, d.prot, flags, d.offset // self.ps)
+        if answer.ok and not answer.copy and backing == "ramfs":
+            # a ramfs file too large for one free block is not contiguous: copies only
+            if not self.ask.ramfs_file(d.offset + length).ok:
+                answer = Answer(None, "", True)
         if not answer.ok:
             self.refused_mmap(ev, d, answer, path)
         elif anon and d.prot == consts.PROT_NONE and not flags & consts.MAP_STACK:
@@ -479,8 +485,12 @@ class Checker:
                 if sa_note.child is None and parent_mm.live(gid):
                     sa_note.child = child if child is not None else -1
                     sa_note.child_line = ev.line
-        elif d.stack or d.stack_size:
-            self.thread_stack(ev, d, parent_mm)
+        else:
+            answer = self.ask.call("clone", d.flags & MODEL_CLONE)
+            if not answer.ok:
+                self.add(ev, Kind.CLONE, answer.errno, f"{answer.detail} (copy_process)")
+            if d.stack or d.stack_size:
+                self.thread_stack(ev, d, parent_mm)
         if child is not None:
             self.mm_of[child] = parent_mm if shares_vm else parent_mm.copy()
 
@@ -519,6 +529,14 @@ class Checker:
                     ev, "thread_guard", f"{ev.syscall} of a thread stack (guard page or release)"
                 )
             ):
+                return
+            if (
+                isinstance(d, MprotectArgs)
+                and d.prot & _RW
+                and hits
+                and all(m.anon and m.prot == consts.PROT_NONE and not m.stack for m in hits)
+            ):  # part of a PROT_NONE reservation made accessible: an allocation of its own
+                self.judge_alloc(ev, "committed part of a reservation", end - start)
                 return
             if isinstance(d, MprotectArgs) and d.prot == consts.PROT_READ:
                 inside = mm.containing(start, end)

@@ -28,6 +28,7 @@ from nommu.strace.replay.policy import (
     _RW,
 )
 from nommu.strace.replay.state import (
+    STACK_TAG,
     _BoardFile,
     _Entry,
     _Proc,
@@ -218,7 +219,7 @@ class OtherCalls(Mappings):
         what = None
         if hits and all(e.kind == "host_libc" for e in hits):
             what = "gconv_cache"
-        elif hits and all(e.kind == "stack" for e in hits):
+        elif hits and all(e.kind == "stack" or e.path == STACK_TAG for e in hits):
             what = "thread_guard"
         elif any(a <= lo and hi <= b for a, b in proc.space.arenas):
             if isinstance(d, MprotectArgs) and d.prot & _RW:
@@ -299,8 +300,18 @@ class OtherCalls(Mappings):
             return
         mid = self.shm_ids.get(d.shmid)
         if mid is None:
-            self.note(ev, "not_replayed", f"shmat of segment {d.shmid}: not created in the trace")
-            return
+            try:
+                mid = proc.process.shmget(consts.IPC_PRIVATE, self.ps, consts.IPC_CREAT | 0o600)
+            except SyscallError as err:
+                self.fail(ev, err, f"shmget of a stand-in for segment {d.shmid}")
+                return
+            self.shm_ids[d.shmid] = mid
+            self.note(
+                ev,
+                "not_replayed",
+                f"shmat of segment {d.shmid}, not created in the trace: a one-page stand-in "
+                "is attached",
+            )
         try:
             addr = proc.process.shmat(mid, d.addr, d.flags)
         except SyscallError as err:

@@ -27,6 +27,7 @@ from nommu.strace.replay.policy import (
     _prot_text,
 )
 from nommu.strace.replay.state import (
+    STACK_TAG,
     _BoardFile,
     _Entry,
     _Proc,
@@ -81,8 +82,8 @@ class Mappings(BoardSetup):
                         "anonymous mapping, readable and writable (no guard page, never "
                         "grows)",
                     )
-                else:
-                    space.entries.append(_Entry(tstart, tend, None, "failed", ev.line))
+                else:  # the stack the board refused, still a thread stack for later calls
+                    space.entries.append(_Entry(tstart, tend, None, "failed", ev.line, STACK_TAG))
                 return
             if is_arena_reservation(d.prot, d.flags, True):
                 space.arenas.append((tstart, tend))

@@ -51,7 +51,7 @@ TRANSLATION_KINDS: dict[str, str] = {
 _RWX = consts.PROT_READ | consts.PROT_WRITE | consts.PROT_EXEC
 _RW = consts.PROT_READ | consts.PROT_WRITE
 _ANON = consts.MAP_PRIVATE | consts.MAP_ANONYMOUS
-_MODEL_CLONE = (
+MODEL_CLONE = (
     consts.CLONE_VM
     | consts.CLONE_FS
     | consts.CLONE_FILES

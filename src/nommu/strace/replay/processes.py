@@ -25,9 +25,9 @@ from nommu.strace.replay.calls import (
 )
 from nommu.strace.replay.policy import (
     _ANON,
-    _MODEL_CLONE,
     _RW,
     _SAMPLED,
+    MODEL_CLONE,
 )
 from nommu.strace.replay.result import (
     Translation,
@@ -294,7 +294,7 @@ class Processes(OtherCalls):
                 # fork() itself is EINVAL without an MMU; a clone without CLONE_VM succeeds
                 self.note(ev, kind, detail, "EINVAL" if ev.syscall == "fork" else None)
             else:
-                flags = d.flags & _MODEL_CLONE
+                flags = d.flags & MODEL_CLONE
                 child = proc.process.clone(flags)
                 if flags & consts.CLONE_VFORK:
                     created = "vfork"

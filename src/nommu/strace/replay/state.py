@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     pass
 
 
+#: The path of a thread stack's entry when the board refused the stack.
+STACK_TAG = "[thread stack]"
+
+
 class _Entry:
     """A trace address range and where the board put it."""
 
