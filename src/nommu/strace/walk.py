@@ -73,6 +73,7 @@ class Checker:
         self.host_failed: list[Note] = []
         self._seq = itertools.count()
         self._gid = itertools.count(1)
+        self._backing: dict[str, str] = {}
 
     # ---- helpers --------------------------------------------------------------------
     def new_gid(self) -> int:
@@ -148,6 +149,12 @@ class Checker:
         """Where the board keeps *path*: ramfs (direct_mappable), a device, or a disk."""
         if path is None:
             return "disk"
+        found = self._backing.get(path)
+        if found is None:
+            found = self._backing[path] = self._backing_of(path)
+        return found
+
+    def _backing_of(self, path: str) -> str:
         if path.startswith(("socket:", "TCP", "UDP", "UNIX", "NETLINK")):
             return "socket"
         if path.startswith(("pipe:", "anon_inode:")):
