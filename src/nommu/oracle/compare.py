@@ -147,9 +147,7 @@ def _result(op: str, r: int, side: _Side) -> str:
 
 
 def _delta(obs: Observed) -> tuple[int, ...] | None:
-    if obs.before is None or obs.after is None or len(obs.before) != len(obs.after):
-        return None
-    return tuple(a - b for a, b in zip(obs.after, obs.before, strict=True))
+    return obs.delta
 
 
 def _pages(delta: Sequence[int]) -> int:
@@ -164,9 +162,9 @@ def _show_delta(delta: Sequence[int] | None) -> str:
 
 
 def _mem(obs: Observed, name: str) -> int | None:
-    if name in obs.mem_before and name in obs.mem_after:
-        return obs.mem_after[name] - obs.mem_before[name]
-    return None
+    if obs.mem_delta is None:
+        return None
+    return obs.mem_delta.get(name, 0)
 
 
 def normalize_log(lines: Sequence[str], side: _Side) -> list[str]:

@@ -133,6 +133,13 @@ class ModelRun:
                 obs.ret = -int(e.errno)
             if op.measured:
                 obs.after, obs.mem_after = self.observe_mem()
+                assert obs.before is not None
+                obs.delta = tuple(a - b for a, b in zip(obs.after, obs.before, strict=True))
+                obs.mem_delta = {
+                    k: v - obs.mem_before[k]
+                    for k, v in obs.mem_after.items()
+                    if k in obs.mem_before
+                }
             obs.klog = self.machine.dmesg()[logged:]
             self.slots.append(obs.ret)
             out.append(obs)

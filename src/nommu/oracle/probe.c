@@ -240,76 +240,115 @@ static i64 pread_all(int fd, char *buf, i64 cap)
 	return n;
 }
 
-static void measure(struct out *o, char kind, int idx)
+/* What is measured around a call: free blocks per order, the unmovable lists,
+ * and five /proc/meminfo fields (kB). */
+#define NMEM 5
+struct meas {
+	i64 buddy[16], unmov[16], mem[NMEM];
+	int nb, nu;
+};
+
+static const char *mem_name(int i)
 {
-	char buf[4096];
-	char *p;
-	int fields = 0;
-	pread_all(FD_BUDDY, buf, sizeof(buf));
-	tag(o, "B", kind, idx);
-	/* "Node 0, zone   Normal      1      1 ...": the counts follow the zone's name */
-	for (p = buf; *p && !(p[0] == 'z' && p[1] == 'o' && p[2] == 'n' && p[3] == 'e'); p++)
-		;
+	return i == 0 ? "MemFree" : i == 1 ? "MmapCopy" : i == 2 ? "Cached" : i == 3 ? "Slab" :
+									       "KernelStack";
+}
+
+/* the numbers after the first occurrence of KEY and the word that follows it */
+static int numbers_after(const char *buf, const char *key, int skip_word, i64 *v)
+{
+	const char *p = buf;
+	int n = 0, k;
+	for (; *p; p++) {
+		for (k = 0; key[k] && p[k] == key[k]; k++)
+			;
+		if (!key[k])
+			break;
+	}
 	while (*p && *p != ' ')
 		p++;
-	while (*p == ' ')
-		p++;
-	while (*p && *p != ' ')
-		p++;
-	while (*p && *p != '\n') {
+	if (skip_word) {
+		while (*p == ' ')
+			p++;
+		while (*p && *p != ' ')
+			p++;
+	}
+	while (*p && *p != '\n' && n < 16) {
 		while (*p == ' ')
 			p++;
 		if (*p < '0' || *p > '9')
 			break;
-		putc_(o, ' ');
-		putnum(o, parse_num(p));
+		v[n++] = parse_num(p);
 		while (*p >= '0' && *p <= '9')
 			p++;
 	}
-	putc_(o, '\n');
-	if (kind == 'b') {
+	return n;
+}
+
+static void measure(struct meas *m, int unmovable)
+{
+	char buf[4096];
+	char *p;
+	/* "Node 0, zone   Normal      1      1 ...": the counts follow the zone's name */
+	pread_all(FD_BUDDY, buf, sizeof(buf));
+	m->nb = numbers_after(buf, "zone", 1, m->buddy);
+	m->nu = 0;
+	if (unmovable) {
 		/* the free blocks of the unmovable lists, which user pages come from */
 		pread_all(FD_PAGETYPE, buf, sizeof(buf));
-		tag(o, "U", kind, idx);
-		for (p = buf; *p && !(p[0] == 'U' && p[1] == 'n' && p[2] == 'm' && p[3] == 'o'); p++)
-			;
-		while (*p && *p != ' ')
-			p++;
-		while (*p && *p != '\n') {
-			while (*p == ' ')
-				p++;
-			if (*p < '0' || *p > '9')
-				break;
-			putc_(o, ' ');
-			putnum(o, parse_num(p));
-			while (*p >= '0' && *p <= '9')
-				p++;
-		}
-		putc_(o, '\n');
+		m->nu = numbers_after(buf, "Unmovable", 0, m->unmov);
 	}
 	pread_all(FD_MEMINFO, buf, sizeof(buf));
-	tag(o, "M", kind, idx);
-	for (p = buf; *p; fields++) {
+	for (int i = 0; i < NMEM; i++)
+		m->mem[i] = 0;
+	for (p = buf; *p;) {
 		char *name = p;
 		while (*p && *p != ':')
 			p++;
 		if (!*p)
 			break;
 		*p++ = 0;
-		if (streq(name, "MemFree") || streq(name, "MmapCopy") || streq(name, "Cached") ||
-		    streq(name, "Slab") || streq(name, "KernelStack")) {
-			while (*p == ' ')
-				p++;
-			putc_(o, ' ');
-			puts_(o, name);
-			putc_(o, '=');
-			putnum(o, parse_num(p));
-		}
+		for (int i = 0; i < NMEM; i++)
+			if (streq(name, mem_name(i))) {
+				while (*p == ' ')
+					p++;
+				m->mem[i] = parse_num(p);
+			}
 		while (*p && *p != '\n')
 			p++;
 		if (*p)
 			p++;
 	}
+}
+
+static void print_abs(struct out *o, int idx, struct meas *m)
+{
+	tag(o, "B", 'b', idx);
+	for (int i = 0; i < m->nb; i++)
+		putc_(o, ' '), putnum(o, m->buddy[i]);
+	putc_(o, '\n');
+	tag(o, "U", 'b', idx);
+	for (int i = 0; i < m->nu; i++)
+		putc_(o, ' '), putnum(o, m->unmov[i]);
+	putc_(o, '\n');
+	tag(o, "M", 'b', idx);
+	for (int i = 0; i < NMEM; i++)
+		putc_(o, ' '), puts_(o, mem_name(i)), putc_(o, '='), putnum(o, m->mem[i]);
+	putc_(o, '\n');
+}
+
+/* "@@d idx order:change ... | field:change ...": only what changed */
+static void print_delta(struct out *o, int idx, struct meas *b, struct meas *a)
+{
+	tag(o, "d", 0, idx);
+	for (int i = 0; i < a->nb && i < b->nb; i++)
+		if (a->buddy[i] != b->buddy[i])
+			putc_(o, ' '), putnum(o, i), putc_(o, ':'), putnum(o, a->buddy[i] - b->buddy[i]);
+	puts_(o, " |");
+	for (int i = 0; i < NMEM; i++)
+		if (a->mem[i] != b->mem[i])
+			putc_(o, ' '), puts_(o, mem_name(i)), putc_(o, ':'),
+				putnum(o, a->mem[i] - b->mem[i]);
 	putc_(o, '\n');
 }
 
@@ -497,7 +536,8 @@ static void run_case(const char *script)
 	i64 slots[MAX_SLOTS];
 	char dbuf[BUF];
 	int child_pid[MAX_CHILDREN];
-	int nchildren = 0, idx = 0;
+	int nchildren = 0, idx = 0, first = 1;
+	struct meas mb, ma;
 	o.n = 0;
 	s.pos = s.len = 0;
 	open_at(script, FD_SCRIPT);
@@ -505,8 +545,7 @@ static void run_case(const char *script)
 	open_at("/proc/meminfo", FD_MEMINFO);
 	open_at("/proc/pagetypeinfo", FD_PAGETYPE);
 	/* the first reads allocate the seq_file buffers: do them before anything is measured */
-	measure(&o, 'b', -1);
-	o.n = 0;
+	measure(&mb, 1);
 
 	klog(&o, -1);
 	flush(&o);
@@ -525,8 +564,12 @@ static void run_case(const char *script)
 		/* the console write comes first: it must not fall between the measurement
 		 * and the call */
 		flush(&o);
-		if (measured)
-			measure(&o, 'b', idx);
+		if (measured) {
+			measure(&mb, first);
+			if (first)
+				print_abs(&o, idx, &mb);
+			first = 0;
+		}
 		if (streq(op, "mmap")) {
 			r = sc6(NR_mmap, arg(&l, 1, slots), arg(&l, 2, slots), arg(&l, 3, slots),
 				arg(&l, 4, slots), arg(&l, 5, slots), arg(&l, 6, slots));
@@ -680,8 +723,10 @@ static void run_case(const char *script)
 		/* process ops: let the RCU callbacks of a dead task run before measuring */
 		if (streq(op, "vfork") || streq(op, "exit") || streq(op, "wait") || streq(op, "kill"))
 			nap(5000000);
-		if (measured)
-			measure(&o, 'a', idx);
+		if (measured) {
+			measure(&ma, 0);
+			print_delta(&o, idx, &mb, &ma);
+		}
 		if (dlen >= 0)
 			data(&o, idx, dbuf, dlen);
 		if (idx < MAX_SLOTS)

@@ -27,6 +27,8 @@ __all__ = ["CaseRun", "Observed", "boot_batch", "kernel_version"]
 APPEND = "earlycon=uart8250,mmio,0x10000000,115200n8 console=ttyS0 loglevel=1"
 #: seconds for one boot: generous, the boot itself takes under a second
 BOOT_TIMEOUT = 120
+#: free-list orders reported (MAX_PAGE_ORDER 10 on both kernels: 11 lists)
+MAX_ORDERS = 11
 _LOG_PREFIX = re.compile(r"^<\d+>(?:\[\s*\d+\.\d+\] )?")
 
 
@@ -38,6 +40,8 @@ class Observed:
     before: tuple[int, ...] | None = None  # free blocks per order
     after: tuple[int, ...] | None = None
     unmovable: tuple[int, ...] | None = None  # the unmovable lists before the op
+    delta: tuple[int, ...] | None = None  # the change of free blocks per order
+    mem_delta: dict[str, int] | None = None  # the change of meminfo fields, kB
     mem_before: dict[str, int] = field(default_factory=dict)  # meminfo, kB
     mem_after: dict[str, int] = field(default_factory=dict)
     data: bytes | None = None
@@ -189,6 +193,22 @@ def parse_console(console: str, ncases: int) -> list[CaseRun]:
                 obs.before = counts
             else:
                 obs.after = counts
+        elif kind == "d":
+            changes: dict[int, int] = {}
+            mem: dict[str, int] = {}
+            part = changes
+            for item in rest[1:]:
+                if item == "|":
+                    part = mem  # type: ignore[assignment]
+                    continue
+                key, _, value = item.partition(":")
+                if part is changes:
+                    changes[int(key)] = int(value)
+                else:
+                    mem[key] = int(value)
+            top = max(changes, default=-1) + 1
+            obs.delta = tuple(changes.get(j, 0) for j in range(max(top, MAX_ORDERS)))
+            obs.mem_delta = mem
         elif kind == "U":
             obs.unmovable = tuple(int(x) for x in rest[1:])
         elif kind == "M":

@@ -61,11 +61,16 @@ CFLAGS = (
     "-fno-pie",
     "-msmall-data-limit=0",
     "-fno-jump-tables",
+    "-fno-tree-switch-conversion",
     "-fno-tree-loop-distribute-patterns",
     "-fno-stack-protector",
     "-static",
     "-Wl,--no-relax",
+    "-Wl,--emit-relocs",
 )
+#: relocations that store an absolute address: the probe must have none (it is loaded
+#: anywhere and has no bFLT relocations): R_RISCV_32, _64, HI20, LO12_I, LO12_S
+ABSOLUTE_RELOCS = frozenset((1, 2, 26, 27, 28))
 
 LINKER_SCRIPT = """ENTRY(_start)
 SECTIONS {
@@ -131,7 +136,7 @@ def probe_code(tools: Toolchain, arch: ArchProfile) -> bytes:
         raise MissingComponent(f"the probe is built for riscv64 only, not {arch.name}")
     source = probe_source()
     key = hashlib.sha256(
-        (source + LINKER_SCRIPT + repr(sorted(arch.syscalls.items()))).encode()
+        (source + LINKER_SCRIPT + repr(CFLAGS) + repr(sorted(arch.syscalls.items()))).encode()
     ).hexdigest()[:16]
     cached = cache_dir() / f"probe-{arch.name}-{key}.bin"
     if cached.exists():
@@ -167,6 +172,14 @@ def extract_text(elf_path: str) -> bytes:
             sec = elf.get_section_by_name(name)
             if sec is not None and sec.data_size:
                 raise ValueError(f"probe has a non-empty {name} section")
+        for sec in elf.iter_sections():
+            if sec["sh_type"] in ("SHT_RELA", "SHT_REL"):
+                for rel in sec.iter_relocations():
+                    if rel["r_info_type"] in ABSOLUTE_RELOCS:
+                        raise ValueError(
+                            f"probe: an absolute address at {rel['r_offset']:#x} "
+                            f"(relocation type {rel['r_info_type']})"
+                        )
         text = elf.get_section_by_name(".text")
         if text is None or text["sh_addr"] != FLAT_HDR_SIZE or elf["e_entry"] != FLAT_HDR_SIZE:
             raise ValueError("probe: .text must start at 0x40 with the entry point")
