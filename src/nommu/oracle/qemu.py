@@ -29,7 +29,7 @@ APPEND = "earlycon=uart8250,mmio,0x10000000,115200n8 console=ttyS0 loglevel=1"
 BOOT_TIMEOUT = 120
 #: free-list orders reported (MAX_PAGE_ORDER 10 on both kernels: 11 lists)
 MAX_ORDERS = 11
-_LOG_PREFIX = re.compile(r"^<\d+>(?:\[\s*\d+\.\d+\] )?")
+_ESCAPE = re.compile(r"\\x([0-9a-f]{2})")
 
 
 @dataclass
@@ -79,6 +79,7 @@ def initramfs(probe: bytes, cases: Sequence[OracleCase]) -> bytes:
         CpioEntry.chardev("dev/console", 5, 1, 0o600),
         CpioEntry.chardev("dev/null", 1, 3),
         CpioEntry.chardev("dev/zero", 1, 5),
+        CpioEntry.chardev("dev/kmsg", 1, 11, 0o644),
         CpioEntry.file("init", probe, 0o755),
         CpioEntry.directory("files"),
     ]
@@ -146,8 +147,13 @@ def boot_batch(
     return runs, console
 
 
-def _klog_lines(text: str) -> list[str]:
-    return [_LOG_PREFIX.sub("", line) for line in text.splitlines() if line.strip()]
+def _klog_lines(record: str) -> list[str]:
+    """The text of one /dev/kmsg record: ``prio,seq,usec,flags;text`` and then
+    dictionary lines starting with a space; ``\\xNN`` escapes are decoded."""
+    _, sep, rest = record.partition(";")
+    text = (rest if sep else record).split("\n", 1)[0]
+    text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return [line for line in text.split("\n") if line.strip()]
 
 
 def parse_console(console: str, ncases: int) -> list[CaseRun]:
