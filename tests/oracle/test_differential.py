@@ -112,3 +112,20 @@ def test_case_agrees(kernel: str, name: str, request: pytest.FixtureRequest) -> 
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     report = results(kernel)[name]
     assert report.agrees, "\n".join(report.differences)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_docs_example(kernel: str, request: pytest.FixtureRequest) -> None:
+    """docs/oracle.md's worked example: all agree on 6.1; 6.12 adds the hole WARNING."""
+    why = _missing(kernel)
+    if why:
+        pytest.skip(why)
+    if kernel == "6.12":
+        request.applymarker(pytest.mark.xfail(reason=KNOWN[("munmap-hole", "6.12")], strict=True))
+    from nommu.cli import main
+
+    image = KERNEL_DIR / f"Image-{kernel}-riscv64-nommu"
+    assert (
+        main(["oracle", str(ROOT / "docs" / "examples" / "oracle.toml"), "--kernel", str(image)])
+        == 0
+    )

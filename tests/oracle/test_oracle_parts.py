@@ -454,7 +454,9 @@ def test_parse_console() -> None:
     runs = parse_console(
         "junk\n@@S\n@@C 0\n@@P 0 14\n@@B b1 1 2 3\n@@U b1 1 0 0\n"
         "@@M b1 MemFree=10 MmapCopy=0\n@@d 1 0:-1 2:1 | MmapCopy:4\n@@R 1 -12\n"
-        "@@D 1 6869\n@@W 2 15 768\n@@K 2 " + "4,120,333,-;nommu: x\\x3d1\n SUBSYSTEM=mem\n".encode().hex() + "\n"
+        "@@D 1 6869\n@@W 2 15 768\n@@K 2 "
+        + "4,120,333,-;nommu: x\\x3d1\n SUBSYSTEM=mem\n".encode().hex()
+        + "\n"
         "@@E\n@@X 0 0\n@@Z\n",
         1,
     )
