@@ -29,7 +29,8 @@ __all__ = ["CaseReport", "OpReport", "compare_case"]
 
 ADDRESS_OPS = frozenset(("mmap", "mremap"))
 _DUMP = re.compile(
-    r"^(------------\[ cut here \]|CPU: \d+ (?:UID: \d+ )?PID:|Tainted: \[|Hardware name:|Call Trace:|Modules linked in"
+    r"^(------------\[ cut here \]|CPU: \d+ (?:UID: \d+ )?PID:|Tainted: \["
+    r"|Hardware name:|Call Trace:|Modules linked in"
     r"|---\[ end trace|epc :|\s*ra :|status: [0-9a-f]+ badaddr|\[<[0-9a-f]+>\]"
     r"|\s*(?:[a-z0-9]{2,3}\s*: [0-9a-f]{16}\s*)+$)"
 )

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
 
 from nommu.binfmt.flat_format import FLAT_FLAG_RAM, FLAT_HDR_SIZE, build_flat
 from nommu.errors import NommuError
@@ -173,7 +174,7 @@ def extract_text(elf_path: str) -> bytes:
             if sec is not None and sec.data_size:
                 raise ValueError(f"probe has a non-empty {name} section")
         for sec in elf.iter_sections():
-            if sec["sh_type"] in ("SHT_RELA", "SHT_REL"):
+            if isinstance(sec, RelocationSection):
                 for rel in sec.iter_relocations():
                     if rel["r_info_type"] in ABSOLUTE_RELOCS:
                         raise ValueError(
