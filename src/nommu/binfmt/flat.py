@@ -222,7 +222,8 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     relocs = hdr.reloc_count
     full_data = hdr.full_data(word)
     extra = max(bss_len + stack_len, relocs * word)
-    start_offset = DATA_START_OFFSET_WORDS * word
+    # one word below the data, unless the arch selects BINFMT_FLAT_NO_DATA_START_OFFSET
+    start_offset = DATA_START_OFFSET_WORDS * word if machine.arch.flat_data_start_offset else 0
     file = bprm.file
 
     if not flags & (FLAT_FLAG_RAM | FLAT_FLAG_GZIP):

@@ -8,7 +8,8 @@ can be added beside them):
   ``--seeds N``, many runs and the failure probability (docs/sweeps.md);
 - ``nommu sweep FILE --param PATH=V1,V2``: failure probability per variant;
 - ``nommu check TRACE``: what in an strace log breaks without an MMU;
-- ``nommu replay TRACE``: replay an strace log onto a board and report on it.
+- ``nommu replay TRACE``: replay an strace log onto a board and report on it;
+- ``nommu oracle FILE``: a scenario on the model and on a real kernel in QEMU.
 
 Exit codes: 0 success, 1 an expectation or verdict failed, 2 usage or input
 errors (one line on stderr naming the file, line and field; never a traceback).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from nommu.cli.oracle_command import add_oracle_command
 from nommu.cli.scenario_commands import add_demo_command, add_run_command, error
 from nommu.cli.strace_commands import add_check_command, add_replay_command
 from nommu.cli.sweep_commands import add_sweep_command
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_command(sub)
     add_check_command(sub)
     add_replay_command(sub)
+    add_oracle_command(sub)
     return parser
 
 
