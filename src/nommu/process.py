@@ -183,7 +183,7 @@ class Process:
         self.tgid = pid
         self.name = name[:15]
         self.parent = parent
-        self.mm: MM | None = mm if mm is not None else MM()
+        self.mm: MM | None = mm if mm is not None else machine.nommu.new_mm()
         self.files = files if files is not None else FilesStruct()
         self.ptraced = False
         self.uid = 0
@@ -841,7 +841,7 @@ class Process:
             mm = self._mm()
             mm.mm_users += 1
         else:
-            mm = MM()
+            mm = m.nommu.new_mm()
             exe = self._mm().exe_file
             if exe is not None:
                 exe.inode.i_writecount -= 1  # dup_mm_exe_file: deny_write_access
@@ -1172,7 +1172,10 @@ class Process:
         mm = self.mm
         assert mm is not None
         nbytes = sbytes = slack = 0
-        for vma in mm.vmas():
+        own = self.nommu.task_mem(mm)  # a design that counts its mappings itself (2.6.24)
+        if own is not None:
+            nbytes, slack, sbytes = own
+        for vma in mm.vmas() if own is None else ():
             nbytes += K_VMA
             region = vma.vm_region
             if region is not None:

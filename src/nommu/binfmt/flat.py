@@ -292,7 +292,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     # brk: the slack between the bss and the stack, inside the same mapping
     mm.start_brk = datapos + data_len + bss_len
     mm.brk = (mm.start_brk + 3) & ~3
-    mm.end_brk = memp + memp_size - stack_len
+    mm.end_brk = memp + nommu.ksize(memp, memp_size) - stack_len
     if flags & FLAT_FLAG_KTRACE:
         machine.log(
             f"{PR_FMT}Mapping is {textpos:x}, Entry point is {hdr.entry_offset:x}, "
