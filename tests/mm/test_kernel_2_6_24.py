@@ -300,3 +300,32 @@ def test_slab_geometry() -> None:
     ]
     k = Kmalloc(nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M").zone, 4096)
     assert k.max_size == 4 << 20
+
+
+def test_meminfo_has_2_6_24_rows() -> None:
+    """meminfo_read_proc() of 2.6.24: no MmapCopy; the mappings are Slab."""
+    m = machine(ideal=True)
+    m.spawn(name="P1").mmap(0, 5 * P, RW, ANON)
+    text = m.cat("/proc/meminfo")
+    assert "MmapCopy" not in text
+    assert "Slab:               32 kB\n" in text
+    assert text.splitlines()[0] == "MemTotal:         4096 kB"
+
+
+def test_flat_loader_uses_the_slack() -> None:
+    """load_flat_file() of 2.6.24 remaps the data to ksize(): the stack ends the object."""
+    from nommu.binfmt.flat_format import build_flat
+
+    m = machine()
+    sh = m.spawn(name="sh")
+    fd = sh.open("/bin/prog", nommu.O_CREAT | nommu.O_WRONLY, 0o755)
+    sh.write(fd, build_flat(0x2040, 0x800, 0x800, 0x1000, 4, flags=1))  # FLAT_FLAG_RAM
+    sh.close(fd)
+    child = sh.vfork()
+    child.execve("/bin/prog", ["prog"])
+    mm = child.mm
+    assert mm is not None
+    (vml,) = mm.vmas()
+    assert vml.vm_end - vml.vm_start == 32768  # 0x2040 + 0x800 + 0x1000 + 4 -> size-32768
+    assert vml.vm_end - mm.end_brk == 0x1000 + 32  # the stack and the argument words
+    m.validate()

@@ -10,6 +10,13 @@
   with ``kobjsize``, text ``end_code - start_code``, data ``start_stack -
   start_data``), printed by ``proc_pid_statm`` as ``size resident shared
   text lib data dt`` with shared, lib and dt 0.
+- ``/proc/meminfo`` has 2.6.24's rows (fs/proc/proc_misc.c:
+  ``meminfo_read_proc``): no MmapCopy (added in 2.6.29); ``Slab`` and
+  ``SUnreclaim`` are the pages of the general caches, which hold every
+  private and anonymous mapping; ``CommitLimit`` is half of RAM
+  (``overcommit_ratio`` 50, no swap); Vmalloc is ARM no-MMU's whole 4 GiB
+  window with nothing used (``get_vmalloc_info`` reports 0 without an MMU).
+  The LRU lists (Active, Inactive) are not modelled: 0.
 - there is no ``/proc/sys/vm/nr_trim_pages`` (added in 2.6.29).
 """
 
@@ -75,9 +82,47 @@ def _int32(n: int) -> int:
     return n - (1 << 32) if n & 0x80000000 else n
 
 
+def render_meminfo(machine: Machine) -> str:
+    """``/proc/meminfo`` of 2.6.24 (``meminfo_read_proc``)."""
+    from nommu.mm.shared_vma import SharedVmaNommu
+
+    engine = machine.nommu
+    slab = engine.kmalloc.slab_pages() if isinstance(engine, SharedVmaNommu) else 0
+    k = machine.page_size >> 10
+    total = machine.zone.managed
+    rows = [
+        ("MemTotal", total * k),
+        ("MemFree", machine.zone.free_count * k),
+        ("Buffers", 0),
+        ("Cached", machine.cached_pages() * k),
+        ("SwapCached", 0),
+        ("Active", 0),
+        ("Inactive", 0),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Dirty", 0),
+        ("Writeback", 0),
+        ("AnonPages", 0),
+        ("Mapped", 0),
+        ("Slab", slab * k),
+        ("SReclaimable", 0),
+        ("SUnreclaim", slab * k),
+        ("PageTables", 0),
+        ("NFS_Unstable", 0),
+        ("Bounce", 0),
+        ("CommitLimit", total * 50 // 100 * k),
+        ("Committed_AS", 0),
+        ("VmallocTotal", 0xFFFFFFFF >> 10),
+        ("VmallocUsed", 0),
+        ("VmallocChunk", 0),
+    ]
+    return "".join(f"{(name + ':'):<14}{value:8d} kB\n" for name, value in rows)
+
+
 def register_proc_2_6_24(machine: Machine) -> None:
-    """The /proc files of a 2.6.24 machine besides maps, meminfo and buddyinfo."""
+    """The /proc files of a 2.6.24 machine besides maps and buddyinfo."""
     proc = machine.procfs
+    proc.add_file("meminfo", lambda who: render_meminfo(machine))
     proc.add_pid_file("maps", lambda pid, who: render_pid_maps(machine, pid))
     proc.add_pid_file("status", lambda pid, who: machine.process(pid).render_status(who))
     proc.add_pid_file("statm", lambda pid, who: render_statm(machine, pid))
