@@ -56,7 +56,7 @@ def test_an_expectation_that_does_not_hold_is_exit_1(
     monkeypatch.chdir(GOLDEN)
     code, out, err = run(capsys, "run", "fragmentation.toml")
     assert (code, err) == (1, "")
-    assert "Result: FAILED (2 of 2 expectations did not hold)" in out
+    assert "Result: FAILS: 2 of 2 expectations did not hold" in out
 
 
 def test_reports_are_written_and_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -249,12 +249,15 @@ def test_demo_writes_its_report_in_the_current_directory(
     first = data["failures"][data["summary"]["first_failure"] - 1]
     assert first["op"] == "exec" and first["explanation"]["cause"] == "fragmentation"
     assert data["summary"]["min_free_bytes"] > 2 << 20  # fails with megabytes free
-    assert data["run"]["ok"]
+    # the demonstration ran (exit 0), and its headline says the board does not fit
+    assert not data["run"]["ok"] and not data["verdict"]["fits"]
+    assert data["verdict"]["headline"].startswith("Does it fit? NO: ")
+    assert "Does it fit? NO: " in out and "Result: FAILS: " in out
     # the default board is also a plain scenario file
     shutil.copy(
         Path(nommu.cli.__file__).parent.parent / "boards" / "default.toml", tmp_path / "d.toml"
     )
-    assert main(["run", "d.toml", "-q", "--json", "run.json"]) == 0
+    assert main(["run", "d.toml", "-q", "--json", "run.json"]) == 1  # nommu run: the verdict
     assert (tmp_path / "run.json").read_text() == (tmp_path / "demo.json").read_text().replace(
         '"path": "default.toml"', '"path": "d.toml"'
     ).replace('"file": "default.toml"', '"file": "d.toml"')
