@@ -6,7 +6,8 @@ can be added beside them):
 - ``nommu demo``: run the default board and write ``nommu-report.html``;
 - ``nommu run FILE``: run a scenario file (docs/scenarios.md);
 - ``nommu check TRACE``: what in an strace log breaks without an MMU;
-- ``nommu replay TRACE``: replay an strace log onto a board and report on it.
+- ``nommu replay TRACE``: replay an strace log onto a board and report on it;
+- ``nommu compare FILE``: one scenario under several kernels and mm designs.
 
 Exit codes: 0 success, 1 an expectation or verdict failed, 2 usage or input
 errors (one line on stderr naming the file, line and field; never a traceback).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from nommu.cli.compare_command import add_compare_command
 from nommu.cli.scenario_commands import add_demo_command, add_run_command, error
 from nommu.cli.strace_commands import add_check_command, add_replay_command
 from nommu.errors import NommuError
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_command(sub)
     add_check_command(sub)
     add_replay_command(sub)
+    add_compare_command(sub)
     return parser
 
 

@@ -33,11 +33,14 @@ of a slab page, which SLUB never sets, so /proc and mremap see garbage):
   free objects (``(1 + cpus) * batchcount + objects per slab``), then given
   back to the page allocator (``free_block``).
 
-Not modelled: ``cache_reap``, the timer that every two seconds drains a fifth
-of each array and some free slabs: the model has no clock, so memory kfree'd
-into an array or a kept free slab stays there until :meth:`Kmalloc.reap` is
-called. Objects the kernel allocated before user space started are not
-modelled either: every cache starts empty.
+The model has no clock: ``cache_reap``, the work the kernel runs every two
+seconds (``REAPTIMEOUT_CPUC``) to drain a fifth of each untouched array and,
+every other time (``REAPTIMEOUT_LIST3``, 4 s), a fifth of the free slabs of
+an untouched cache, runs only when a caller calls :meth:`Kmalloc.cache_reap`
+(``nommu compare`` does, every two seconds of scenario time). Until then,
+memory kfree'd into an array or a kept free slab stays there. Objects the
+kernel allocated before user space started are not modelled: every cache
+starts empty.
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ class KmemCache:
     free_limit: int
     colour_next: int = 0
     free_objects: int = 0
+    touched: bool = False  # ``array_cache.touched``: an allocation since the last reap
+    free_touched: bool = False  # ``kmem_list3.free_touched``: a free slab used since
+    reap_passes: int = 0
     partial: list[Slab] = field(default_factory=list)
     full: list[Slab] = field(default_factory=list)
     free: list[Slab] = field(default_factory=list)
@@ -212,6 +218,7 @@ class Kmalloc:
             self.last_failure = KmallocFailure(size, cache.gfporder)
             return None
         addr = array.pop()
+        cache.touched = True
         self._live[addr] = cache
         return addr
 
@@ -223,6 +230,7 @@ class Kmalloc:
                 slab = cache.partial[0]
             elif cache.free:
                 slab = cache.free[0]
+                cache.free_touched = True
             else:
                 break
             while slab.inuse < cache.num and batch > 0:
@@ -318,6 +326,29 @@ class Kmalloc:
         self.zone.free_pages(slab.pfn, cache.gfporder)
         if slab.descriptor is not None:
             self.kfree(slab.descriptor)
+
+    def cache_reap(self) -> None:
+        """One pass of ``cache_reap``: drain arrays not used since, and some free slabs."""
+        for cache in self.caches:
+            if cache.touched:
+                cache.touched = False
+            elif cache.array:
+                count = (cache.limit + 4) // 5
+                if count > len(cache.array):
+                    count = (len(cache.array) + 1) // 2
+                self._flush_array(cache, count)
+            cache.reap_passes += 1
+            if cache.reap_passes % 2:
+                continue  # the lists are reaped every REAPTIMEOUT_LIST3, twice as long
+            if cache.free_touched:
+                cache.free_touched = False
+                continue
+            todo = (cache.free_limit + 5 * cache.num - 1) // (5 * cache.num)
+            while todo > 0 and cache.free:
+                slab = cache.free.pop()  # drain_freelist takes the list's last entry
+                cache.free_objects -= cache.num
+                self._destroy(cache, slab)
+                todo -= 1
 
     def reap(self) -> None:
         """Everything ``cache_reap`` would give back given time: arrays drained, free slabs freed.
