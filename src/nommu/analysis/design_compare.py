@@ -206,7 +206,7 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
         slab_held = kmalloc.slab_pages() * page - live
     metadata = metadata_rows(machine, mappings, objects)
     kinds = Counter(f.key for f in result.failures)
-    first = result.failures[0] if result.failures else None
+    first_rec = result.failures[0] if result.failures else None
     return Measure(
         seed=seed,
         mappings=mappings,
@@ -224,8 +224,10 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
         failures=result.total_failures,
         unexpected=result.unexpected_failures,
         kinds=tuple(sorted(kinds.items())),
-        first_failure_tick=first.tick if first is not None else None,
-        first_failure=f"{first.call} = -1 {first.errno}" if first is not None else None,
+        first_failure_tick=first_rec.tick if first_rec is not None else None,
+        first_failure=(
+            f"{first_rec.call} = -1 {first_rec.errno}" if first_rec is not None else None
+        ),
         events=result.events,
         ticks=result.ticks,
     )

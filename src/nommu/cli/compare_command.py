@@ -140,11 +140,15 @@ def render_text(
     label_w = max(len(r[0]) for r in rows)
     widths = [max(len(h), *(len(r[1][i]) for r in rows)) for i, h in enumerate(headers)]
     lines = [f"nommu compare: {name}", ""]
-    lines.append(" " * label_w + "  " + "  ".join(h.rjust(w) for h, w in zip(headers, widths)))
+    lines.append(
+        " " * label_w + "  " + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
+    )
     lines.append("-" * (label_w + sum(w + 2 for w in widths)))
     for label, cells in rows:
         lines.append(
-            label.ljust(label_w) + "  " + "  ".join(c.rjust(w) for c, w in zip(cells, widths))
+            label.ljust(label_w)
+            + "  "
+            + "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
         )
     lines += ["", _seed_note(seeds)]
     return "\n".join(lines)
