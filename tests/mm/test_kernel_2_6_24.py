@@ -329,3 +329,18 @@ def test_flat_loader_uses_the_slack() -> None:
     assert vml.vm_end - vml.vm_start == 32768  # 0x2040 + 0x800 + 0x1000 + 4 -> size-32768
     assert vml.vm_end - mm.end_brk == 0x1000 + 32  # the stack and the argument words
     m.validate()
+
+
+def test_romfs_on_flash_is_copied_before_2_6_30() -> None:
+    """romfs had no get_unmapped_area in 2.6.24: read-only mappings are shared copies."""
+    m = machine(flash="1M", flash_base=0x10000000)
+    m.mount("romfs", "/rom", files={"lib.so": bytes(10000)})
+    a, b = m.spawn(name="A"), m.spawn(name="B")
+    x = a.mmap(
+        0, 10000, nommu.PROT_READ | nommu.PROT_EXEC, nommu.MAP_PRIVATE, a.open("/rom/lib.so", 0)
+    )
+    y = b.mmap(
+        0, 10000, nommu.PROT_READ | nommu.PROT_EXEC, nommu.MAP_PRIVATE, b.open("/rom/lib.so", 0)
+    )
+    assert x == y and 0x400000 <= x < 0x800000  # in RAM, one copy for both
+    m.validate()

@@ -141,6 +141,7 @@ class RamfsSuperBlock(SuperBlock):
     def write_inode(self, inode: Inode, data: bytes, pos: int) -> int:
         """``generic_file_write_iter``: missing pages are allocated one at a time."""
         nommu = self.nommu
+        nommu.check_write(inode)  # a design that must refuse it (the page-cache design)
         shift, mask, psize = nommu.page_shift, nommu.page_mask, nommu.page_size
         written = 0
         total = len(data)
@@ -166,6 +167,7 @@ class RamfsSuperBlock(SuperBlock):
 
     def setattr_size(self, inode: Inode, size: int) -> None:
         """``ramfs_nommu_setattr`` → ``ramfs_nommu_resize``."""
+        self.nommu.check_write(inode)
         old = inode.i_size
         if size == old:
             return

@@ -42,9 +42,14 @@ def make_engine(
             word_bits=word_bits,
             ideal=ideal,
         )
-    if mm_design != "regions":
+    if mm_design not in ("regions", "pagecache"):
         raise ValueError(f"design: {mm_design!r} is not modelled yet")
-    return Nommu(
+    engine = Nommu
+    if mm_design == "pagecache":
+        from nommu.mm.pagecache_design import PageCacheNommu
+
+        engine = PageCacheNommu
+    return engine(
         memory,
         zone,
         page_size=page_size,

@@ -204,6 +204,9 @@ class Nommu:
         spans += [(s, e, f"stranded copy pages pfn {s:#x}-{e:#x}") for s, e in self.stranded]
         return spans
 
+    def check_write(self, inode: Inode) -> None:
+        """Refuse a write() or truncate of *inode* this design cannot let through (none here)."""
+
     def task_mem(self, mm: MM) -> tuple[int, int, int] | None:
         """``(bytes, slack, shared)`` of *mm*'s mappings if this design counts them itself."""
         return None

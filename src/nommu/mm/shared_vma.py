@@ -92,6 +92,27 @@ VMA_SIZE_2_6_24 = 88
 VML_SIZE_2_6_24 = 8
 
 
+#: Filesystems the model can map directly that 2.6.24 could not: romfs used
+#: generic_ro_fops (no get_unmapped_area: direct mapping on MTD came with the
+#: romfs rewrite of 2.6.30) and mainline cramfs had no execute-in-place
+#: (added in 4.15). Their files are copied, and read-only copies shared.
+NO_DIRECT_MAPPING = frozenset({"romfs", "cramfs"})
+
+
+def _has_get_unmapped_area(file: File) -> bool:
+    """``file->f_op->get_unmapped_area`` as 2.6.24's filesystems had it."""
+    return bool(file.f_op.has_get_unmapped_area) and (
+        file.inode.i_sb.fstype not in NO_DIRECT_MAPPING
+    )
+
+
+def _driver_mmap(file: File, vma: SharedVMA) -> None:
+    """``file->f_op->mmap``; romfs and cramfs had no-MMU ``generic_file_mmap``: -ENOSYS."""
+    if file.inode.i_sb.fstype in NO_DIRECT_MAPPING:
+        raise SyscallError(Errno.ENOSYS)
+    file.f_op.mmap(file, vma)  # type: ignore[arg-type]
+
+
 class SharedVMA:
     """2.6.24's ``struct vm_area_struct``: one mapping, used by ``vm_usage`` mms.
 
@@ -383,7 +404,7 @@ class SharedVmaNommu(Nommu):
             if default is None:
                 raise SyscallError(Errno.EINVAL, f"{file.path}: this file type cannot be mapped")
             caps = default
-        if not fop.has_get_unmapped_area:
+        if not _has_get_unmapped_area(file):
             caps &= ~NOMMU_MAP_DIRECT
         if not fop.has_read:
             caps &= ~NOMMU_MAP_COPY
@@ -471,7 +492,7 @@ class SharedVmaNommu(Nommu):
                     if found is not None:
                         found.vm_usage += 1
                         return self._attach(mm, found, vml_obj)
-                if file.f_op.has_get_unmapped_area:
+                if _has_get_unmapped_area(file):
                     try:
                         addr = self._get_unmapped_area(file, addr, length, pgoff, flags)
                     except SyscallError as e:
@@ -551,7 +572,7 @@ class SharedVmaNommu(Nommu):
 
     def _do_mmap_shared_file(self, file: File, vma: SharedVMA) -> None:
         try:
-            file.f_op.mmap(file, vma)  # type: ignore[arg-type]
+            _driver_mmap(file, vma)
         except SyscallError as e:
             if e.errno == Errno.ENOSYS:
                 raise SyscallError(
@@ -565,7 +586,7 @@ class SharedVmaNommu(Nommu):
         """``do_mmap_private`` of 2.6.24: the driver first, else a kmalloc'ed copy."""
         if file is not None:
             try:
-                file.f_op.mmap(file, vma)  # type: ignore[arg-type]
+                _driver_mmap(file, vma)
             except SyscallError as e:
                 if e.errno != Errno.ENOSYS:
                     raise
