@@ -10,10 +10,15 @@ in:
   of a power-of-two block, trimmed or not, or a kmalloc object); their
   difference is the **slack**.
 - **sharing**: how many mappings the processes hold, how many memory
-  objects (regions, shared VMAs, page-cache runs) back them, and the bytes
-  sharing saves (each object counted once per extra user).
+  objects (regions, shared VMAs, page-cache runs) back them, and the RAM
+  sharing saves: the bytes of RAM the mappings cover, each mapping counted,
+  minus the RAM pages they cover, each page counted once (a small mapping
+  inside a shared page counts as saved too; mappings outside RAM, such as
+  execute-in-place flash, are not counted).
 - **kernel metadata**: the structures each design needs, as objects times
   their size (:data:`METADATA_SIZES`).
+- **page-cache runs**: for the page-cache design, RAM its runs of files
+  that are not in RAM already (disk, NFS, flash) hold.
 - **slab held**: for 2.6.24, RAM the SLAB caches hold beyond the live
   objects (per-CPU arrays, free slabs, unused slots).
 - **failures**: counted by kind, and the tick of the first one (the time to
@@ -132,6 +137,7 @@ class Measure:
     mapped: int
     allocated: int
     shared_saving: int
+    pagecache_runs: int
     slab_held: int
     free: int
     min_free: int
@@ -182,17 +188,25 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
     page = machine.page_size
     mappings = 0
     seen: set[int] = set()
+    total = 0  # bytes of RAM the processes' mappings cover, counted once per mapping
+    pages: set[int] = set()  # the RAM pages they cover, each once
+    ram_lo, ram_hi = machine.ram_base, machine.ram_base + machine.ram_size
+    shift = machine.page_shift
     for p in machine.processes:
         mm = p.mm
         if mm is not None and id(mm) not in seen:
             seen.add(id(mm))
-            mappings += len(mm.vmas())
-    objects = mapped = allocated = saving = 0
+            for v in mm.vmas():
+                mappings += 1
+                if ram_lo <= v.vm_start < ram_hi and v.vm_end > v.vm_start:
+                    total += v.vm_end - v.vm_start
+                    pages.update(range(v.vm_start >> shift, (v.vm_end - 1 >> shift) + 1))
+    saving = max(total - (len(pages) << shift), 0)
+    objects = mapped = allocated = 0
     kmalloc = getattr(engine, "kmalloc", None)
     for r in engine.regions:
         objects += 1
         size = max(r.vm_end - r.vm_start, 0)
-        saving += (r.vm_usage - 1) * size
         if r.vm_flags & VM_MAPPED_COPY:
             mapped += size
             if kmalloc is not None:
@@ -214,6 +228,7 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
         mapped=mapped,
         allocated=allocated,
         shared_saving=saving,
+        pagecache_runs=getattr(engine, "pagecache_pages", 0) * page,
         slab_held=slab_held,
         free=machine.zone.free_count * page,
         min_free=result.min_free_pages * page,
@@ -330,6 +345,7 @@ def to_json(scenario: Scenario, results: Sequence[VariantResult]) -> dict[str, A
                         "allocated_bytes": m.allocated,
                         "slack_bytes": m.slack,
                         "shared_saving_bytes": m.shared_saving,
+                        "pagecache_run_bytes": m.pagecache_runs,
                         "slab_held_bytes": m.slab_held,
                         "free_bytes": m.free,
                         "min_free_bytes": m.min_free,
@@ -385,6 +401,7 @@ def table_rows(results: Sequence[VariantResult]) -> list[tuple[str, list[str]]]:
         ("RAM given to copies", [kib(vr.first.allocated) for vr in results]),
         ("slack", [kib(vr.first.slack) for vr in results]),
         ("saved by sharing", [kib(vr.first.shared_saving) for vr in results]),
+        ("RAM in page-cache runs", [kib(vr.first.pagecache_runs) for vr in results]),
         ("held by SLAB caches", [kib(vr.first.slab_held) for vr in results]),
     ]
     structs = sorted({r.struct for vr in results for r in vr.first.metadata})

@@ -27,6 +27,9 @@ it does, case by case (docs/designs.md tells why):
   no execute-in-place: flash is not page cache. MAP_SHARED of these files
   is ENODEV (point 5: no writable shared mappings of disks; the model
   refuses read-only ones too).
+- **SysV shm** segments live in ramfs's page cache: attaches map the
+  segment's pages as the newest kernel does (and fail as it does, with
+  ENODEV, unless ``sysv_shm="documented"``).
 - **character devices**: nothing is shared outside the page cache:
   MAP_SHARED is ENODEV (frame buffers, /dev/mem included), private mappings
   are copies.
@@ -62,7 +65,7 @@ from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.nommu import Nommu, Task, calc_vm_flag_bits, calc_vm_prot_bits
 from nommu.mm.page_alloc import BuddyAllocator
-from nommu.mm.region import Region
+from nommu.mm.region import SHARED_MASK, Region
 from nommu.mm.vma import MM, VMA
 
 if TYPE_CHECKING:
@@ -107,7 +110,18 @@ class PageCacheRegions:
         ]
 
     def shareable_of(self, inode: Inode) -> list[Region]:
-        return []  # regions are never shared: only page-cache runs are
+        """Regions the newest kernel's search may share: SysV shm attaches only."""
+        return sorted(
+            (
+                r
+                for r in self._all.values()
+                if r.vm_file is not None
+                and r.vm_file.inode is inode
+                and r.owner >= 0
+                and r.vm_flags & SHARED_MASK
+            ),
+            key=lambda r: r.vm_start,
+        )
 
     def validate(self) -> None:
         for r in self._all.values():
@@ -148,6 +162,8 @@ class PageCacheNommu(Nommu):
         caps = super().validate_mmap_request(file, addr, length, prot, flags, pgoff)
         if file is None:
             return caps
+        if _is_sysv_shm(file):
+            return caps  # the segment's pages are ramfs page cache: the newest kernel's way
         if file.inode.i_mode & S_IFMT == S_IFCHR or not _is_ramfs(file):
             if flags & MAP_TYPE == MAP_SHARED:
                 raise SyscallError(
@@ -171,6 +187,8 @@ class PageCacheNommu(Nommu):
     ) -> int:
         if file is None:
             return self.mmap_anonymous(mm, task, addr, length, prot, flags, pgoff)
+        if _is_sysv_shm(file):
+            return super().do_mmap(mm, task, file, addr, length, prot, flags, pgoff)
         caps = self.validate_mmap_request(file, addr, length, prot, flags, pgoff)
         shared = flags & MAP_TYPE == MAP_SHARED
         regular = file.inode.i_mode & S_IFMT == S_IFREG
@@ -356,3 +374,9 @@ def _is_ramfs(file: File) -> bool:
     from nommu.fs.ramfs import RamfsFileOperations
 
     return isinstance(file.f_op, RamfsFileOperations)
+
+
+def _is_sysv_shm(file: File) -> bool:
+    from nommu.ipc.shm import ShmFileOperations
+
+    return isinstance(file.f_op, ShmFileOperations)
