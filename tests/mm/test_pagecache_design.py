@@ -1,4 +1,4 @@
-"""Machine(design="pagecache"): the never-merged page-cache design, as docs/designs.md defines it."""
+"""Machine(design="pagecache"): the never-merged page-cache design of docs/designs.md."""
 
 from __future__ import annotations
 
