@@ -50,6 +50,7 @@ from nommu.profiles import (
     DEFAULT_ARCH,
     DEFAULT_KERNEL,
     DESIGNS,
+    ROMFS_DIRECT,
     SHMAT_ENODEV,
     ArchProfile,
     KernelProfile,
@@ -261,6 +262,10 @@ class Machine:
             mremap_variant=mremap,
             word_bits=8 * word_size,
             ideal=ideal,
+            # before 2.6.30 romfs (and mainline cramfs) could not map flash directly
+            no_direct_fstypes=(
+                frozenset() if self.kernel.has(ROMFS_DIRECT) else frozenset({"romfs", "cramfs"})
+            ),
         )
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "

@@ -28,6 +28,7 @@ def make_engine(
     mremap_variant: str,
     word_bits: int,
     ideal: bool,
+    no_direct_fstypes: frozenset[str] = frozenset(),
 ) -> Nommu:
     """The engine of *mm_design* (``"regions"``, ``"shared-vmas"`` or ``"pagecache"``)."""
     if mm_design == "shared-vmas":
@@ -41,6 +42,7 @@ def make_engine(
             max_map_count=max_map_count,
             word_bits=word_bits,
             ideal=ideal,
+            no_direct_fstypes=no_direct_fstypes,
         )
     if mm_design not in ("regions", "pagecache"):
         raise ValueError(f"design: {mm_design!r} is not modelled yet")

@@ -92,27 +92,6 @@ VMA_SIZE_2_6_24 = 88
 VML_SIZE_2_6_24 = 8
 
 
-#: Filesystems the model can map directly that 2.6.24 could not: romfs used
-#: generic_ro_fops (no get_unmapped_area: direct mapping on MTD came with the
-#: romfs rewrite of 2.6.30) and mainline cramfs had no execute-in-place
-#: (added in 4.15). Their files are copied, and read-only copies shared.
-NO_DIRECT_MAPPING = frozenset({"romfs", "cramfs"})
-
-
-def _has_get_unmapped_area(file: File) -> bool:
-    """``file->f_op->get_unmapped_area`` as 2.6.24's filesystems had it."""
-    return bool(file.f_op.has_get_unmapped_area) and (
-        file.inode.i_sb.fstype not in NO_DIRECT_MAPPING
-    )
-
-
-def _driver_mmap(file: File, vma: SharedVMA) -> None:
-    """``file->f_op->mmap``; romfs and cramfs had no-MMU ``generic_file_mmap``: -ENOSYS."""
-    if file.inode.i_sb.fstype in NO_DIRECT_MAPPING:
-        raise SyscallError(Errno.ENOSYS)
-    file.f_op.mmap(file, vma)  # type: ignore[arg-type]
-
-
 class SharedVMA:
     """2.6.24's ``struct vm_area_struct``: one mapping, used by ``vm_usage`` mms.
 
@@ -308,6 +287,7 @@ class SharedVmaNommu(Nommu):
         max_map_count: int = 65530,
         word_bits: int = 32,
         ideal: bool = False,
+        no_direct_fstypes: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(
             memory,
@@ -325,6 +305,21 @@ class SharedVmaNommu(Nommu):
         self.askedalloc = 0
         self.realalloc = 0
         self.ramfs_private_direct = False
+        #: filesystems whose files this kernel could only copy (profiles.ROMFS_DIRECT:
+        #: romfs used generic_ro_fops before 2.6.30; mainline cramfs had no XIP before 4.15)
+        self.no_direct_fstypes = no_direct_fstypes
+
+    def _has_get_unmapped_area(self, file: File) -> bool:
+        """``file->f_op->get_unmapped_area`` as this kernel's filesystems had it."""
+        return bool(file.f_op.has_get_unmapped_area) and (
+            file.inode.i_sb.fstype not in self.no_direct_fstypes
+        )
+
+    def _driver_mmap(self, file: File, vma: SharedVMA) -> None:
+        """``file->f_op->mmap``; no-MMU ``generic_file_mmap`` is -ENOSYS."""
+        if file.inode.i_sb.fstype in self.no_direct_fstypes:
+            raise SyscallError(Errno.ENOSYS)
+        file.f_op.mmap(file, vma)  # type: ignore[arg-type]
 
     # -- the interface's seams ---------------------------------------------------------
     def new_mm(self) -> SharedVmaMM:
@@ -404,7 +399,7 @@ class SharedVmaNommu(Nommu):
             if default is None:
                 raise SyscallError(Errno.EINVAL, f"{file.path}: this file type cannot be mapped")
             caps = default
-        if not _has_get_unmapped_area(file):
+        if not self._has_get_unmapped_area(file):
             caps &= ~NOMMU_MAP_DIRECT
         if not fop.has_read:
             caps &= ~NOMMU_MAP_COPY
@@ -492,7 +487,7 @@ class SharedVmaNommu(Nommu):
                     if found is not None:
                         found.vm_usage += 1
                         return self._attach(mm, found, vml_obj)
-                if _has_get_unmapped_area(file):
+                if self._has_get_unmapped_area(file):
                     try:
                         addr = self._get_unmapped_area(file, addr, length, pgoff, flags)
                     except SyscallError as e:
@@ -572,7 +567,7 @@ class SharedVmaNommu(Nommu):
 
     def _do_mmap_shared_file(self, file: File, vma: SharedVMA) -> None:
         try:
-            _driver_mmap(file, vma)
+            self._driver_mmap(file, vma)
         except SyscallError as e:
             if e.errno == Errno.ENOSYS:
                 raise SyscallError(
@@ -586,7 +581,7 @@ class SharedVmaNommu(Nommu):
         """``do_mmap_private`` of 2.6.24: the driver first, else a kmalloc'ed copy."""
         if file is not None:
             try:
-                _driver_mmap(file, vma)
+                self._driver_mmap(file, vma)
             except SyscallError as e:
                 if e.errno != Errno.ENOSYS:
                     raise
