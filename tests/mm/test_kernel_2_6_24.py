@@ -344,3 +344,29 @@ def test_romfs_on_flash_is_copied_before_2_6_30() -> None:
     )
     assert x == y and 0x400000 <= x < 0x800000  # in RAM, one copy for both
     m.validate()
+
+
+def test_validate_catches_vmlist_and_tree_corruption() -> None:
+    m = machine()
+    p = m.spawn(name="P1")
+    p.mmap(0, 100, RW, ANON)
+    p.mmap(0, 5 * P, RW, ANON)
+    mm = p.mm
+    assert mm is not None
+    vmlist = mm.vmlist  # type: ignore[attr-defined]
+    vmlist.reverse()
+    with pytest.raises(KernelBug, match="out of address order"):
+        m.validate()
+    vmlist.reverse()
+    mm.map_count += 1
+    with pytest.raises(KernelBug, match="map_count"):
+        m.validate()
+    mm.map_count -= 1
+    vma = vmlist[0].vma
+    vma.vm_usage += 1
+    with pytest.raises(KernelBug, match="vm_usage"):
+        m.validate()
+    vma.vm_usage -= 1
+    vma.vm_top = vma.vm_end - 1
+    with pytest.raises(KernelBug, match="out of order"):
+        m.validate()
