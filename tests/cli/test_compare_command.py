@@ -15,7 +15,7 @@ DESIGNS = ["--kernel", "2.6.24", "--kernel", "6.12", "--design", "pagecache"]
 #: What each example shows, per column (2.6.24, 6.12, 6.12+pagecache): failure kinds.
 KINDS = {
     "01_write_under_private_mapping": ({}, {}, {"write ETXTBSY a": 1}),
-    "04_contiguity": ({"mmap ENODEV other": 1}, {}, {}),
+    "04_contiguity": ({"mmap ENOMEM other": 1}, {}, {}),
     "05_shared_writable_disk": ({"mmap ENODEV a": 1},) * 3,
     "08_sysv_shm": ({}, {}, {}),
 }

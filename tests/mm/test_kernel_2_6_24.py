@@ -370,3 +370,24 @@ def test_validate_catches_vmlist_and_tree_corruption() -> None:
     vma.vm_top = vma.vm_end - 1
     with pytest.raises(KernelBug, match="out of order"):
         m.validate()
+
+
+def test_ramfs_get_unmapped_area_errors_of_2_6_24() -> None:
+    """ramfs_nommu_get_unmapped_area(): EINVAL past EOF, ENOMEM for missing pages."""
+    m = machine()
+    p = m.spawn(name="P1")
+    fd = p.open("/tmp/f", nommu.O_CREAT | nommu.O_RDWR, 0o644)
+    p.pwrite(fd, b"a" * P, 0)
+    p.pwrite(fd, b"c" * P, 2 * P)  # page 1 is a hole
+    with pytest.raises(SyscallError) as e:
+        p.mmap(0, 4 * P, RW, nommu.MAP_SHARED, fd)
+    assert e.value.errno == Errno.EINVAL
+    with pytest.raises(SyscallError) as e:
+        p.mmap(0, 3 * P, RW, nommu.MAP_SHARED, fd)
+    assert e.value.errno == Errno.ENOMEM
+    # find_get_pages skips the hole: pages 0 and 2 are taken for a two-page mapping
+    # and, being physically consecutive here, are mapped as if they were pages 0 and 1
+    assert (
+        p.mmap(0, 2 * P, RW, nommu.MAP_SHARED, fd) == m.ns.lookup("/tmp/f").inode.page_cache[0] * P
+    )
+    assert p.peek(p.mmap(0, 2 * P, RW, nommu.MAP_SHARED, fd) + P, 1) == b"c"

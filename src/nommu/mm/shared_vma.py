@@ -563,7 +563,42 @@ class SharedVmaNommu(Nommu):
         return None
 
     def _get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
+        """``file->f_op->get_unmapped_area``; ramfs's as 2.6.24 had it (below)."""
+        from nommu.fs.ramfs import RamfsFileOperations
+        from nommu.ipc.shm import ShmFileOperations
+
+        base = file.f_op.seg.file if isinstance(file.f_op, ShmFileOperations) else file
+        if isinstance(base.f_op, RamfsFileOperations):
+            return self._ramfs_get_unmapped_area(base, addr, length, pgoff, flags)
         return int(file.f_op.get_unmapped_area(file, addr, length, pgoff, flags))
+
+    def _ramfs_get_unmapped_area(
+        self, file: File, addr: int, length: int, pgoff: int, flags: int
+    ) -> int:
+        """2.6.24's ``ramfs_nommu_get_unmapped_area`` (fs/ramfs/file-nommu.c).
+
+        Not MAP_SHARED: the hint back (the mapping will be a copy). Beyond the
+        end of file: EINVAL. Then ``find_get_pages`` gathers the first
+        *lpages* pages present at or after *pgoff* (not necessarily at
+        consecutive indices: a hole is skipped, the bug fixed in 5.10), and
+        any missing or not physically consecutive page is ENOMEM; the later
+        kernels' ENOSYS (fall back to a copy) came with 2.6.29.
+        """
+        if not flags & MAP_SHARED:
+            return addr
+        shift, mask = self.page_shift, self.page_mask
+        inode = file.inode
+        lpages = (length + mask) >> shift
+        maxpages = (inode.i_size + mask) >> shift
+        if pgoff >= maxpages or maxpages - pgoff < lpages:
+            raise SyscallError(Errno.EINVAL, f"{file.path}: the mapping reaches past the end")
+        found = [pfn for index, pfn in sorted(inode.page_cache.items()) if index >= pgoff]
+        pages = found[:lpages]
+        if len(pages) != lpages or any(p != pages[0] + i for i, p in enumerate(pages)):
+            raise SyscallError(
+                Errno.ENOMEM, f"{file.path}: the file's pages are missing or not contiguous"
+            )
+        return pages[0] << shift
 
     def _do_mmap_shared_file(self, file: File, vma: SharedVMA) -> None:
         try:
