@@ -73,6 +73,17 @@ SHARED_VMAS = Change(
     "excess of the power-of-two block is trimmed (vm.nr_trim_pages)",
 )
 
+ROMFS_DIRECT = Change(
+    "romfs_direct",
+    since="2.6.30",
+    where="fs/romfs/mmap-nommu.c: romfs_get_unmapped_area(), romfs_mmap(); mm/filemap.c: "
+    "generic_file_mmap()",
+    before="romfs uses generic_ro_fops: no get_unmapped_area, and generic_file_mmap() is "
+    "-ENOSYS without an MMU, so every mapping of a romfs file is a copy (read-only ones "
+    "shared); nothing runs in place from flash",
+    after="romfs on an MTD device maps files directly from flash (execute in place)",
+)
+
 SHMAT_ENODEV = Change(
     "shmat_enodev",
     since="4.0",
@@ -125,6 +136,7 @@ PRIVATE_MAYOVERLAY = Change(
 #: Every change the profiles know, oldest first.
 CHANGES: tuple[Change, ...] = (
     SHARED_VMAS,
+    ROMFS_DIRECT,
     SHMAT_ENODEV,
     BOOT_FREE_TO_TAIL,
     KERNEL_READ_REFUSES_READ,

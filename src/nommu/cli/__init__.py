@@ -10,6 +10,7 @@ can be added beside them):
 - ``nommu check TRACE``: what in an strace log breaks without an MMU;
 - ``nommu replay TRACE``: replay an strace log onto a board and report on it;
 - ``nommu oracle FILE``: a scenario on the model and on a real kernel in QEMU.
+- ``nommu compare FILE``: one scenario under several kernels and mm designs.
 
 Exit codes: 0 success, 1 an expectation or verdict failed, 2 usage or input
 errors (one line on stderr naming the file, line and field; never a traceback).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from nommu.cli.compare_command import add_compare_command
 from nommu.cli.oracle_command import add_oracle_command
 from nommu.cli.scenario_commands import add_demo_command, add_run_command, error
 from nommu.cli.strace_commands import add_check_command, add_replay_command
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_command(sub)
     add_replay_command(sub)
     add_oracle_command(sub)
+    add_compare_command(sub)
     return parser
 
 
