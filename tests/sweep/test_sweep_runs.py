@@ -167,7 +167,7 @@ def test_python_dash_m_with_a_pool(tmp_path: Path) -> None:
             "-q",
             "--json",
             str(out),
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=300,
