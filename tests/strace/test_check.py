@@ -55,6 +55,13 @@ def test_fork_kinds_and_child_analysis() -> None:
     assert rep.exit_code == 1
 
 
+def test_fork_split_by_a_child_line_points_at_its_start() -> None:
+    """strace splits a call when a child prints before it returns; the finding is the same."""
+    rep = report("check_fork_split.txt")
+    assert rows(rep) == [(2, "fork", "EINVAL", "change")]
+    assert "execve (line 3)" in rep.findings[0].detail
+
+
 def test_fork_children_with_a_reused_pid_are_judged_apart() -> None:
     rep = report("check_pid_reuse.txt")
     assert rows(rep) == [(1, "fork", None, "change"), (4, "fork", None, "fatal")]
