@@ -288,10 +288,16 @@ def test_check_kernel_and_libc(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["schema"] == "nommu-check/2" and doc["board"]["kernel"] == "6.12"
     assert [f["line"] for f in doc["findings"] if f["kind"] == "shmat"] == [13]
     # before v4.0 shmat attached the segment: no finding at line 13
-    assert cli("check", trace, "--kernel", "2.6.24", "--arch", "riscv64", "--json", "-") == 1
+    assert cli("check", trace, "--kernel", "2.6.24", "--json", "-") == 1
     doc = json.loads(capsys.readouterr().out)
-    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("2.6.24", "riscv64")
+    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("2.6.24", "arm")
     assert [f for f in doc["findings"] if f["kind"] == "shmat"] == []
+    assert cli("check", trace, "--kernel", "6.8", "--arch", "riscv64", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("6.8", "riscv64")
+    # a profile the model does not have: one line naming the board, exit 2
+    assert cli("check", trace, "--kernel", "2.6.24", "--arch", "riscv64") == 2
+    assert "riscv64" in one_error(capsys.readouterr().err)
     # brk growth is glibc's unless glibc is the target's library
     brk = str(FIX / "check_brk.txt")
     assert cli("check", brk, "--json", "-") == 0
