@@ -157,7 +157,7 @@ def check_trace(
         )
     profile = libc_profile(libc)
     with gc_paused():
-        plan = prepass(trace, lim.page_size)
+        plan = prepass(trace, lim.page_size, sizes=False)
         checker = Checker(trace, lim, Decisions(board), profile, plan)
         checker.run()
         findings = checker.finalize()
