@@ -245,7 +245,9 @@ class Machine:
             allow_uninitialized=allow_uninitialized,
             mremap_variant=mremap,
             word_bits=8 * word_size,
+            kernel=self.kernel,
         )
+        self.nommu.pagecache_pages = self.cached_pages
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
             f"available ({reserved >> 10}K kernel code/data, reserved)"

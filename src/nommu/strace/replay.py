@@ -996,7 +996,7 @@ class _Replayer:
         dmesg: tuple[str, ...] = ()
         if len(self.failures) < _EXPLAINED_FAILURES:
             log = self.m.dmesg()
-            dmesg = tuple(log[self.dmesg_seen :][-8:])
+            dmesg = tuple(log[self.dmesg_seen :][-16:])
             self.dmesg_seen = len(log)
         live = proc if proc is not None else self.live.get(ev.pid)
         self.failures.append(
@@ -1269,7 +1269,7 @@ class _Replayer:
                 self.fail(ev, err, what)
             else:
                 alloc, explanation, snap = self.explain(err)
-                dmesg = tuple(self.m.dmesg()[before:][-8:])
+                dmesg = tuple(self.m.dmesg()[before:][-16:])
                 self.setup_errors[f.path] = ReplayFailure(
                     f.line,
                     0,
