@@ -332,8 +332,8 @@ def add_replay_command(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_replay(args: argparse.Namespace) -> int:
     """``nommu replay``: print the report; 0 no failure, 1 a call failed, 2 bad input."""
+    from nommu.report.replay import render_html, replay_text, report_document
     from nommu.strace.replay import ReplayPolicy, replay
-    from nommu.strace.report import render_html, replay_text, report_document
 
     board = args.board if args.board else "the default board"
     try:
