@@ -83,3 +83,21 @@ def test_bad_kernel_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -
     assert main(["compare", str(EXAMPLES[0]), "--kernel", "3.0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nommu: error: --kernel: unknown version '3.0'") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "0"], "nommu: error: --seeds: must be at least 1\n"),
+        (
+            ["--design", "magic"],
+            "nommu: error: --design: unknown design 'magic'; known: pagecache\n",
+        ),
+        (["--json", "/nonexistent/x.json"], "nommu: error: cannot write /nonexistent/x.json: "),
+    ],
+)
+def test_bad_options_are_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", str(EXAMPLES[0]), "-q", *args]) == 2
+    assert capsys.readouterr().err.startswith(message)

@@ -276,13 +276,15 @@ def run_variant(
     scenario: Scenario,
     variant: Variant,
     seeds: Sequence[int | None],
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], Any] | None = None,
     reap_every: int | None = None,
 ) -> VariantResult:
     """Run *scenario* under *variant* once per seed.
 
     A 2.6.24 machine's SLAB caches are reaped every :func:`reap_interval`
     ticks (never when the scenario gives no time and *reap_every* is None).
+    *progress*, given the run's label, returns the runner's progress callback
+    (with a ``stop()``) or None.
     """
     from nommu.scenario.engine import Runner
 
@@ -309,10 +311,15 @@ def run_variant(
     variant_scenario = replace(scenario, board=board)
     runs = []
     for seed in seeds:
+        bar = None
         if progress is not None:
-            progress(f"{variant.label}, seed {seed if seed is not None else scenario.seed}")
-        runner = ReapingRunner(variant_scenario, seed=seed)
-        result = runner.run()
+            bar = progress(f"{variant.label}, seed {seed if seed is not None else scenario.seed}")
+        runner = ReapingRunner(variant_scenario, seed=seed, progress=bar)
+        try:
+            result = runner.run()
+        finally:
+            if bar is not None:
+                bar.stop()
         runs.append(measure(runner.machine, result, result.seed))
     return VariantResult(variant, tuple(runs))
 
