@@ -58,6 +58,9 @@ def test_per_process_vmas_cost_more_metadata(tmp_path: Path) -> None:
     assert meta[0] == {"vm_area_struct": (99, 96), "vm_list_struct": (168, 32)}
     assert meta[1] == {"vm_area_struct": (168, 88), "vm_region": (99, 48)}
     assert meta[2] == {"vm_area_struct": (168, 88)}
+    assert [r["kernel_metadata_peak"]["bytes"] for r in runs] == [  # type: ignore[index]
+        r["kernel_metadata_bytes"] for r in runs
+    ]
 
 
 def test_seeds_give_a_distribution_and_html(tmp_path: Path) -> None:
