@@ -275,6 +275,9 @@ class Machine:
         self._anon_minor = itertools.count(13)
         self._pids = itertools.count(1)
         self.procs: dict[int, Process] = {}
+        # a CLONE_THREAD was made: a thread group may hold several tasks (exec and exit
+        # then look for the others; until then every group is one task)
+        self.threaded = False
         # per-machine kernel state of optional subsystems, by name: "extra_ramfs" (internal
         # ramfs instances such as the SysV shm mount, counted in meminfo and validate),
         # "ipc_shm", "mtd", "pipefs", "sockfs", "blockdev_minors"

@@ -327,11 +327,17 @@ def cpu_byteorder(machine: Machine) -> Literal["little", "big"]:
 Loader = Callable[[LinuxBinprm], LoadedImage]
 
 
-def _loaders() -> list[Loader]:
-    from nommu.binfmt.elf_fdpic import load_elf_fdpic_binary
-    from nommu.binfmt.flat import load_flat_binary
+_LOADERS: list[Loader] = []
 
-    return [load_flat_binary, load_elf_fdpic_binary]
+
+def _loaders() -> list[Loader]:
+    """The registered formats in search order (imported on the first exec)."""
+    if not _LOADERS:
+        from nommu.binfmt.elf_fdpic import load_elf_fdpic_binary
+        from nommu.binfmt.flat import load_flat_binary
+
+        _LOADERS[:] = [load_flat_binary, load_elf_fdpic_binary]
+    return _LOADERS
 
 
 def do_execve(
