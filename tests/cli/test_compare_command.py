@@ -104,3 +104,13 @@ def test_bad_options_are_one_line(
 ) -> None:
     assert main(["compare", str(EXAMPLES[0]), "-q", *args]) == 2
     assert capsys.readouterr().err.startswith(message)
+
+
+def test_cache_reap_runs_on_scenario_time(tmp_path: Path) -> None:
+    """tiny.toml says a tick is 1 s: cache_reap runs every 2 ticks unless --reap-every 0."""
+    tiny = Path(__file__).resolve().parents[1] / "sweep" / "tiny.toml"
+    base = ["compare", str(tiny), "--kernel", "2.6.24"]
+    reaped = run(tmp_path, *base)["variants"][0]["runs"][0]  # type: ignore[index]
+    kept = run(tmp_path, *base, "--reap-every", "0")["variants"][0]["runs"][0]  # type: ignore[index]
+    assert reaped["slab_held_bytes"] < kept["slab_held_bytes"]
+    assert reaped["kernel_metadata_peak"]["bytes"] > 0

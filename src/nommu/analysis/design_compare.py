@@ -312,18 +312,25 @@ def run_variant(
 
         peak: tuple[int, ...] = (0, 0, 0)
 
-        def after_event(self) -> None:
-            mappings, objects = structure_counts(self.machine)
-            total = sum(r.bytes for r in metadata_rows(self.machine, mappings, objects))
-            if total > self.peak[0]:
-                self.peak = (total, mappings, objects)
-            if interval is not None and self.tick >= self.next_reap:
-                kmalloc = getattr(self.machine.nommu, "kmalloc", None)
-                while self.tick >= self.next_reap:
-                    if kmalloc is not None:
-                        kmalloc.cache_reap()
-                    self.next_reap += interval
-            super().after_event()
+        def _bookkeeping(self) -> Callable[[], None]:
+            """The runner's bookkeeping after every event, with the peak and the reaping."""
+            inner = super()._bookkeeping()
+            machine = self.machine
+
+            def after_event() -> None:
+                mappings, objects = structure_counts(machine)
+                total = sum(r.bytes for r in metadata_rows(machine, mappings, objects))
+                if total > self.peak[0]:
+                    self.peak = (total, mappings, objects)
+                if interval is not None and self.tick >= self.next_reap:
+                    kmalloc = getattr(machine.nommu, "kmalloc", None)
+                    while self.tick >= self.next_reap:
+                        if kmalloc is not None:
+                            kmalloc.cache_reap()
+                        self.next_reap += interval
+                inner()
+
+            return after_event
 
     board = replace(
         scenario.board,
