@@ -12,7 +12,8 @@ a value by its TOML path and gives the values to try::
 Values are read as TOML values when they parse as one (``true``, ``0``,
 ``0.5``, ``"x"``), else as strings (``4M``), so a value means what it would
 mean written in the file; ``[board]`` options that are text (``kernel``,
-``arch``, ``mremap``) keep the text as given (``board.kernel=5.10``). The changed document is loaded as usual, so a
+``arch``, ``mremap``) keep the text as given (``board.kernel=5.10``). The
+changed document is loaded as usual, so a
 wrong key or value gives the loader's one-line error naming the field. Keys
 the loader accepts, such as new ``[board]`` options, can be swept with no
 change here.
