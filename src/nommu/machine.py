@@ -479,7 +479,7 @@ class Machine:
             self._ramfs_key = key
             self._ramfs = self._ramfs_instances()
         # the page-cache design's runs of files outside RAM are page cache too
-        runs: int = getattr(self.nommu, "pagecache_pages", 0)
+        runs: int = getattr(self.nommu, "run_pages", 0)
         return sum(sb.cached_pages for sb in self._ramfs) + runs
 
     def _ramfs_instances(self) -> list[RamfsSuperBlock]:
