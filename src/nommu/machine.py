@@ -106,9 +106,13 @@ class Machine:
             (docs/kernels.md).
         arch: ``"arm"`` (32-bit, default) or ``"riscv64"``
             (:data:`nommu.profiles.ARCHES`).
-        design: None (the profile's own mm design) or a what-if design.
+        design: None (the profile's own mm design) or a what-if design of the
+            newest kernel: ``"pagecache"``, sharing only through a contiguous
+            page cache (docs/designs.md).
         ideal: leave out the kernel's own memory and its reaction to pressure
-            (the idealised model of the worked cases).
+            (the idealised model of the worked cases); with ``kernel="2.6.24"``
+            the VMAs, vm_list_structs and slab descriptors, never the kmalloc
+            blocks that are the mappings.
 
     Keyword options (``**options``, kept in :attr:`options`):
         compressed_flat: load gzip-compressed bFLT (``CONFIG_BINFMT_ZFLAT``);
