@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Literal
 from nommu.consts import O_RDONLY, S_IFREG, SIGSEGV
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode, open_file
-from nommu.mm.vma import MM
 from nommu.profiles import EMPTY_ARGV_FILLED, EXECVE_OPENS_FIRST
 
 if TYPE_CHECKING:
@@ -208,7 +207,7 @@ class LinuxBinprm:
         self.p = self.top - self.word
         self.argc = len(argv)
         self.envc = len(envp)
-        self.mm = MM()  # bprm_mm_init: the new, empty address space
+        self.mm = machine.nommu.new_mm()  # bprm_mm_init: the new, empty address space
         self.point_of_no_return = False
         self._strings: list[bytes] = []  # from the lowest address up
         self._copy_string(filename.encode("utf-8", "surrogateescape"))

@@ -69,12 +69,14 @@ from nommu.binfmt.flat_format import (
     parse_flat_header,
 )
 from nommu.binfmt.flat_reloc import PlanCache, RelocLayout, RelocPlan, make_plan
-from nommu.consts import MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE
+from nommu.consts import MAP_PRIVATE, MREMAP_FIXED, PROT_EXEC, PROT_READ, PROT_WRITE
 from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.mm.memory import PhysicalMemory
 
 if TYPE_CHECKING:
     from nommu.machine import Machine
+    from nommu.mm.nommu import Nommu
+    from nommu.mm.vma import MM
 
 __all__ = ["FLAT_STACK_ALIGN", "data_start_offset", "load_flat_binary"]
 #: ``max(sizeof(void *), ARCH_SLAB_MINALIGN)``: 8 on ARM and most 32-bit arches.
@@ -251,6 +253,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
             machine.log(f"{PR_FMT}Unable to allocate RAM for process data, errno {int(e.errno)}")
             nommu.do_munmap(mm, process, textpos, text_len)
             raise
+        length = _use_slack(nommu, mm, realdatastart, length)
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
         memp, memp_size = realdatastart, length
 
@@ -280,6 +283,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                 f"{PR_FMT}Unable to allocate RAM for process text/data, errno {int(e.errno)}"
             )
             raise
+        length = _use_slack(nommu, mm, textpos, length)
         realdatastart = textpos + hdr.data_start
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
         memp, memp_size = textpos, length
@@ -434,3 +438,17 @@ def _old_reloc(machine: Machine, rel: _Relocator, relval: int) -> None:
     else:
         machine.log(f"{PR_FMT}Unknown relocation type={kind:x}")
     rel.put(ptr, val)
+
+
+def _use_slack(nommu: Nommu, mm: MM, addr: int, length: int) -> int:
+    """Before 2.6.29 the loader grew the mapping over its kmalloc object's slack.
+
+    2.6.24's load_flat_file(): "Remap to use all availabe slack region space":
+    ``do_mremap(addr, len, ksize(addr), MREMAP_FIXED, addr)`` when the object
+    is larger, so the stack and the brk area end where the object ends. The
+    newer engines report no slack (``ksize`` is the length) and nothing moves.
+    """
+    reallen = nommu.ksize(addr, length)
+    if reallen > length:
+        nommu.do_mremap(mm, addr, length, reallen, MREMAP_FIXED, addr)
+    return max(reallen, length)

@@ -69,6 +69,8 @@ from nommu.mm.page_alloc import BuddyAllocator
 from nommu.mm.region import SHARED_MASK, Region, RegionTree, is_nommu_shared_mapping
 from nommu.mm.vma import MM, VMA
 from nommu.profiles import (
+    ALLOC_PAGES_COMBINED,
+    ALLOC_PAGES_NOPROF,
     KERNEL_READ_REFUSES_READ,
     NOMMU_PR_FMT,
     PRIVATE_MAYOVERLAY,
@@ -152,6 +154,11 @@ def calc_vm_flag_bits(flags: int) -> int:
 class Nommu:
     """The global state of mm/nommu.c and its system-call engine."""
 
+    #: the mm design this engine models (:attr:`nommu.profiles.KernelProfile.mm_design`)
+    design = "regions"
+    #: ramfs maps a read-only private mapping straight onto its page cache (2.6.29+)
+    ramfs_private_direct = True
+
     def __init__(
         self,
         memory: PhysicalMemory,
@@ -197,8 +204,42 @@ class Nommu:
         self.kernel = kernel if kernel is not None else kernel_profile("6.12")
         #: mm/nommu.c's pr_fmt(): pr_warn()/pr_err() lines start with the module name
         self.pr_prefix = "nommu: " if self.kernel.has(NOMMU_PR_FMT) else ""
+        #: the function the order > MAX_PAGE_ORDER warning names (v6.10: "_noprof")
+        self.alloc_pages_fn = (
+            "__alloc_pages_noprof"
+            if self.kernel.has(ALLOC_PAGES_NOPROF)
+            else "__alloc_pages"
+            if self.kernel.has(ALLOC_PAGES_COMBINED)
+            else "__alloc_pages_nodemask"
+        )
         #: pages in the page cache (show_mem's "total pagecache pages"); set by the machine
-        self.pagecache_pages: Callable[[], int] = lambda: 0
+        self.pagecache_total: Callable[[], int] = lambda: 0
+
+    # -- seams for other mm designs (nommu.mm.engine) -----------------------------------
+    def new_mm(self) -> MM:
+        """A new, empty ``mm_struct`` of this design."""
+        return MM()
+
+    def ksize(self, addr: int, length: int) -> int:
+        """Bytes usable in the anonymous mapping at *addr* of *length* bytes (the loader's brk)."""
+        return length
+
+    def owned_spans(self) -> list[tuple[int, int, str]]:
+        """``(first pfn, end pfn, what)`` of every page this engine holds (private copies)."""
+        spans = [
+            (*self.copy_pfns(r), f"region {r!r}")
+            for r in self.regions
+            if r.vm_flags & VM_MAPPED_COPY
+        ]
+        spans += [(s, e, f"stranded copy pages pfn {s:#x}-{e:#x}") for s, e in self.stranded]
+        return spans
+
+    def check_write(self, inode: Inode) -> None:
+        """Refuse a write() or truncate of *inode* this design cannot let through (none here)."""
+
+    def task_mem(self, mm: MM) -> tuple[int, int, int] | None:
+        """``(bytes, slack, shared)`` of *mm*'s mappings if this design counts them itself."""
+        return None
 
     # -- helpers -----------------------------------------------------------------------
     def page_align(self, n: int) -> int:
@@ -223,7 +264,7 @@ class Nommu:
         present = zone.end_pfn - zone.start_pfn
         self.log("Mem-Info:")
         self.log(self.free_area_line())
-        self.log(f"{self.pagecache_pages()} total pagecache pages")
+        self.log(f"{self.pagecache_total()} total pagecache pages")
         self.log(f"{present} pages RAM")
         self.log("0 pages HighMem/MovableOnly")
         self.log(f"{present - zone.managed} pages reserved")
@@ -244,7 +285,7 @@ class Nommu:
             if not self.warned_order:
                 self.warned_order = True
                 self.log(
-                    f"WARNING: at mm/page_alloc.c __alloc_pages: order {order} > "
+                    f"WARNING: at mm/page_alloc.c {self.alloc_pages_fn}: order {order} > "
                     f"MAX_PAGE_ORDER {zone.max_order}"
                 )
         else:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
-class _Seg:
+class Seg:
     """One segment of a library: its trace range, protection and file offset."""
 
     index: int  # event index that maps it (the reservation's for the head)
@@ -58,7 +58,7 @@ class _Seg:
 
 
 @dataclass(slots=True)
-class _LibPlan:
+class LibPlan:
     """A library loaded by ld.so: its reservation and its MAP_FIXED segments."""
 
     path: str
@@ -68,8 +68,8 @@ class _LibPlan:
     tend: int
     prot: int
     offset: int
-    segs: list[_Seg] = field(default_factory=list)
-    head: _Seg | None = None
+    segs: list[Seg] = field(default_factory=list)
+    head: Seg | None = None
 
 
 @dataclass(slots=True)
@@ -81,13 +81,13 @@ class _Res:
     index: int
     ev: Event
     d: MmapArgs
-    plan: _LibPlan | None = None
+    plan: LibPlan | None = None
 
 
 @dataclass(slots=True)
-class _Plan:
-    lib_at_res: dict[int, _LibPlan] = field(default_factory=dict)
-    seg_at: dict[int, tuple[_LibPlan, _Seg]] = field(default_factory=dict)
+class Plan:
+    lib_at_res: dict[int, LibPlan] = field(default_factory=dict)
+    seg_at: dict[int, tuple[LibPlan, Seg]] = field(default_factory=dict)
     child_state: dict[int, tuple[str, int, str]] = field(default_factory=dict)
     creators: dict[int, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)  # trace path -> st_size
@@ -147,8 +147,8 @@ def _stat_size(ev: Event, opened: dict[tuple[int, int], str]) -> tuple[str, int]
     return path, int(m.group(1))
 
 
-def _prepass(trace: Trace, page_size: int) -> _Plan:
-    plan = _Plan()
+def prepass(trace: Trace, page_size: int) -> Plan:
+    plan = Plan()
     spaces: dict[int, list[_Res]] = {}
     watch: dict[int, _PreWatch] = {}
     clone_children: set[int] = set()
@@ -204,12 +204,12 @@ def _prepass(trace: Trace, page_size: int) -> _Plan:
                     if r.plan is None:
                         if r.path is None:
                             break
-                        r.plan = _LibPlan(
+                        r.plan = LibPlan(
                             r.path, r.index, r.ev.line, r.start, r.end, r.d.prot, r.d.offset
                         )
                         plan.lib_at_res[r.index] = r.plan
                         plan.lib_paths.setdefault(r.path, r.ev.line)
-                    seg = _Seg(
+                    seg = Seg(
                         index,
                         _role(d.prot, d.anonymous),
                         start,
@@ -271,7 +271,7 @@ def _prepass(trace: Trace, page_size: int) -> _Plan:
         first = min(s.tstart for s in lib.segs)
         if lib.prot != consts.PROT_NONE and first > lib.tstart:
             length = first - lib.tstart
-            lib.head = _Seg(lib.res_index, "head", lib.tstart, first, length, lib.prot, lib.offset)
+            lib.head = Seg(lib.res_index, "head", lib.tstart, first, length, lib.prot, lib.offset)
             plan.needs[lib.path] = max(plan.needs.get(lib.path, 0), lib.offset + length)
         for s in lib.segs:
             if s.file:
