@@ -261,14 +261,14 @@ class Machine:
             allow_uninitialized=allow_uninitialized,
             mremap_variant=mremap,
             word_bits=8 * word_size,
-            kernel=self.kernel,
             ideal=ideal,
             # before 2.6.30 romfs (and mainline cramfs) could not map flash directly
             no_direct_fstypes=(
                 frozenset() if self.kernel.has(ROMFS_DIRECT) else frozenset({"romfs", "cramfs"})
             ),
+            kernel=self.kernel,
         )
-        self.nommu.pagecache_total = self.cached_pages
+        self.nommu.pagecache_pages = self.cached_pages
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
             f"available ({reserved >> 10}K kernel code/data, reserved)"

@@ -607,7 +607,10 @@ def test_status_memory_lines(machine: nommu.Machine, proc: nommu.Process) -> Non
     ],
 )
 def test_mmap_failure_log_follows_the_kernel(kernel: str, prefix: str, after: str) -> None:
-    """mm/nommu.c's pr_fmt() prefix and what do_mmap_private() prints after its line."""
+    """mm/nommu.c's pr_fmt() prefix and what do_mmap_private() prints after its line.
+
+    2.6.24 runs the shared-VMA engine, whose kmalloc failure path has its own test
+    (tests/mm/test_kernel_2_6_24.py)."""
     m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel=kernel)
     p = m.spawn(name="P1")
     before = m.dmesg_count

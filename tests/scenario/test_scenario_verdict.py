@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from nommu.report import render_text, report_data
@@ -117,16 +119,21 @@ def test_a_new_kind_of_failure_is_counted_by_the_verdict_unchanged() -> None:
 def _run_with_oom_kill(text: str) -> RunResult:
     """Run, recording an OOM kill of "app" right after the second event."""
     runner = Runner(loads_scenario(text, "v.toml"))
-    real_after = runner.after_event
+    real_bookkeeping = runner._bookkeeping
 
-    def after() -> None:
-        real_after()
-        if runner.event == 3:
-            runner.note_failure(
-                "oom-kill", None, runner.procs["app"], detail="killed for lack of memory"
-            )
+    def bookkeeping() -> Callable[[], None]:
+        real_after = real_bookkeeping()
 
-    runner.after_event = after  # type: ignore[method-assign]
+        def after() -> None:
+            real_after()
+            if runner.event == 3:
+                runner.note_failure(
+                    "oom-kill", None, runner.procs["app"], detail="killed for lack of memory"
+                )
+
+        return after
+
+    runner._bookkeeping = bookkeeping  # type: ignore[method-assign]
     return runner.run()
 
 

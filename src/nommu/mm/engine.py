@@ -29,8 +29,8 @@ def make_engine(
     mremap_variant: str,
     word_bits: int,
     ideal: bool,
+    kernel: KernelProfile,
     no_direct_fstypes: frozenset[str] = frozenset(),
-    kernel: KernelProfile | None = None,
 ) -> Nommu:
     """The engine of *mm_design* (``"regions"``, ``"shared-vmas"`` or ``"pagecache"``)."""
     if mm_design == "shared-vmas":
@@ -44,8 +44,8 @@ def make_engine(
             max_map_count=max_map_count,
             word_bits=word_bits,
             ideal=ideal,
-            no_direct_fstypes=no_direct_fstypes,
             kernel=kernel,
+            no_direct_fstypes=no_direct_fstypes,
         )
     if mm_design not in ("regions", "pagecache"):
         raise ValueError(f"design: {mm_design!r} is not modelled yet")

@@ -213,7 +213,7 @@ class Nommu:
             else "__alloc_pages_nodemask"
         )
         #: pages in the page cache (show_mem's "total pagecache pages"); set by the machine
-        self.pagecache_total: Callable[[], int] = lambda: 0
+        self.pagecache_pages: Callable[[], int] = lambda: 0
 
     # -- seams for other mm designs (nommu.mm.engine) -----------------------------------
     def new_mm(self) -> MM:
@@ -264,7 +264,7 @@ class Nommu:
         present = zone.end_pfn - zone.start_pfn
         self.log("Mem-Info:")
         self.log(self.free_area_line())
-        self.log(f"{self.pagecache_total()} total pagecache pages")
+        self.log(f"{self.pagecache_pages()} total pagecache pages")
         self.log(f"{present} pages RAM")
         self.log("0 pages HighMem/MovableOnly")
         self.log(f"{present - zone.managed} pages reserved")
