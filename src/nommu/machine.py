@@ -97,7 +97,7 @@ class Machine:
         allow_uninitialized: CONFIG_MMAP_ALLOW_UNINITIALIZED.
         framebuffer: size of the frame buffer behind /dev/fb0 (0 for none).
         framebuffer_base: its physical address.
-        mremap: ``"mainline"`` (spec 5.1) or ``"mm"`` (the mm-tree rework, 5.2).
+        mremap: ``"mainline"`` (mm/nommu.c ``do_mremap()``) or ``"mm"`` (the mm-tree rework).
         word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit); default: the
             arch's.
         kernel: the kernel version profile (``"6.1"``; default the newest the

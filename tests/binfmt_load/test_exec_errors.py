@@ -193,7 +193,7 @@ def test_elf_segment_offset_not_congruent_kills() -> None:
     _killed(init, "/bin/odd", errno.EINVAL)
 
 
-# -- ETXTBSY (spec 15, case C123) -----------------------------------------------------------
+# -- ETXTBSY (deny_write_access) ------------------------------------------------------------
 def test_C123_running_program_is_write_denied() -> None:
     m = z1024()
     m.mount(

@@ -1,4 +1,4 @@
-"""ramfs and tmpfs on NOMMU: truncate, direct mappings, write-through (spec 19.G, 11, 12)."""
+"""ramfs and tmpfs on NOMMU: truncate, direct mappings, write-through (fs/ramfs/file-nommu.c)."""
 
 from __future__ import annotations
 

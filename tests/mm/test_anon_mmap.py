@@ -1,4 +1,4 @@
-"""Anonymous mmap, munmap, mremap and brk: the worked cases of spec 19.A-D, 19.K, 19.L."""
+"""Anonymous mmap, munmap, mremap and brk: worked cases on the Z1024 board."""
 
 from __future__ import annotations
 

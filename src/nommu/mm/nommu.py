@@ -920,7 +920,7 @@ class Nommu:
                 )
             self._set_vma_end(mm, vma, vma.vm_start + new_len)
             return vma.vm_start
-        # mm-tree rework (spec 5.2)
+        # the mm-tree rework of do_mremap()
         if new_len > region.vm_top - region.vm_start:
             raise SyscallError(
                 Errno.ENOMEM,
