@@ -37,7 +37,6 @@ KNOWN: dict[tuple[str, str | None], str] = {
     ("anon-huge", None): MEMINFO,
     ("munmap-nothing", None): ADDRESS,
     ("munmap-twice", None): ADDRESS,
-    ("ramfs-hole-read", None): "reading a ramfs hole caches a zeroed page (fix pending)",
     ("dev-zero-private", None): (
         "log: %pD4 names /dev/zero inside its own mount: the probe's /dev is part of the "
         "initramfs (/dev/zero), the model's a devtmpfs mount (/zero); the pid differs"
