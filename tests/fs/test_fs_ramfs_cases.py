@@ -513,3 +513,21 @@ def test_cached_counts_ramfs_mounted_after_it_was_first_read() -> None:
     assert shmid >= 0
     assert meminfo(m, "Cached") == 8 + 12
     assert m.cached_pages() == 5
+
+
+def test_deleted_follows_the_name_not_the_link_count() -> None:
+    """seq_path() appends " (deleted)" when d_unlinked() of the mapped file's dentry:
+    unlinking another name of the inode changes nothing, unlinking the name it was
+    opened by marks it although the inode keeps a link."""
+    m, p1, _ = ram_machine()
+    fd = rf(p1, P)
+    p1.link("/ram/f", "/ram/g")
+    p1.mmap(0, P, R, SHARED, fd, 0)
+    p1.unlink("/ram/g")
+    assert maps_lines(m)[0].endswith(" /ram/f")
+    p1.link("/ram/f", "/ram/g")
+    p1.unlink("/ram/f")
+    assert p1.stat("/ram/g").st_nlink == 1
+    assert maps_lines(m)[0].endswith("/ram/f (deleted)")
+    assert maps_lines(m, p1.pid)[0].endswith("/ram/f (deleted)")
+    m.validate()
