@@ -581,6 +581,9 @@ def test_proc_through_open_and_read(machine: nommu.Machine, proc: nommu.Process)
     assert a == 0x00400000
     fd2 = proc.open("/proc/sys/vm/nr_trim_pages", nommu.O_RDWR)
     assert proc.read(fd2, 10) == b"1\n"
+    assert proc.write(fd2, b"0\n") == 2  # at position 2: ignored (sysctl_writes_strict)
+    assert machine.sysctl("vm.nr_trim_pages") == 1
+    proc.lseek(fd2, 0, 0)
     assert proc.write(fd2, b"0\n") == 2
     assert machine.sysctl("vm.nr_trim_pages") == 0
     with pytest.raises(SyscallError) as e:
