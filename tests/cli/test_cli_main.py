@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -261,3 +262,27 @@ def test_demo_writes_its_report_in_the_current_directory(
     assert (tmp_path / "run.json").read_text() == (tmp_path / "demo.json").read_text().replace(
         '"path": "default.toml"', '"path": "d.toml"'
     ).replace('"file": "default.toml"', '"file": "d.toml"')
+
+
+def test_run_shows_a_progress_bar_with_an_eta_on_a_terminal_only(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nommu run`: a bar (share done, elapsed, time left) on a terminal; nothing else
+    when the output is not a terminal or with --quiet."""
+    monkeypatch.chdir(GOLDEN)
+    monkeypatch.setattr(nommu.cli.progress, "PROGRESS_AFTER", 0.0)  # every run is "long"
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: stdout is a terminal
+    code, out, err = run(capsys, "run", "fragmentation.toml", "--width", "100")
+    assert (code, err) == (1, "")
+    bar = out[: out.index("nommu: fragmentation")]
+    assert "running fragmentation" in bar
+    assert re.search(r"100%\S* \S*0:00:\d\d\S* \S*0:00:0\d", bar)  # elapsed, then time left
+    assert re.search(r" \S*\d:\d\d:\d\d\S*\r", bar)  # the ETA column while running
+    code, out, err = run(capsys, "run", "fragmentation.toml", "--quiet")
+    assert (code, out, err) == (1, "", "")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")  # not a terminal: the report alone
+    code, out, err = run(capsys, "run", "fragmentation.toml")
+    assert (code, err) == (1, "")
+    assert "running" not in out and "\x1b" not in out and "\r" not in out
+    monkeypatch.setattr(nommu.cli.progress, "PROGRESS_AFTER", 1e9)
+    assert run(capsys, "run", "fragmentation.toml") == (code, out, err)

@@ -81,6 +81,8 @@ from nommu.scenario.schema import (
 DETAIL_LIMIT = 20
 #: Samples of the free lists kept per run.
 MAX_SAMPLES = 1024
+#: Process names kept before those of pids that are gone (and own nothing) are dropped.
+NAMES_KEPT = 4096
 
 Progress = Callable[[int, int], None]
 
@@ -174,6 +176,8 @@ class Runner:
         self.procs: dict[str, Process] = {}
         self.vars: dict[str, int] = {}
         self.pid_names: dict[int, str] = {}
+        self._names_limit = NAMES_KEPT
+        self.after_event: Callable[[], None] = self._after_event
         self.event = 0
         self.tick = 0
         self.units = 0
@@ -206,6 +210,7 @@ class Runner:
         self.started = 0
         self.workloads = 0  # workloads compiled so far (each seeds its own generator)
         self.skipped = 0  # steps not made: a value they read was not saved
+        self.boot_notes: list[str] = []  # what a boot step did, line by line
 
     # -- building the board --------------------------------------------------------
     def _fail_at(self, where: Location, lines: dict[str, int] | Any, err: Exception) -> None:
@@ -323,8 +328,8 @@ class Runner:
         )
         self._next_sample = self.event + self.sample_every
 
-    def after_event(self) -> None:
-        """Bookkeeping after every system call."""
+    def _after_event(self) -> None:
+        """Bookkeeping after every system call (the reference :meth:`_bookkeeping` follows)."""
         self.event += 1
         zone = self.zone
         free = zone.free_count
@@ -341,6 +346,37 @@ class Runner:
             self._pending.clear()
         if self.check:
             self.machine.validate()
+
+    def _bookkeeping(self) -> Callable[[], None]:
+        """:meth:`_after_event` as a closure over the run's zone: the same steps, fewer lookups.
+
+        It runs after every system call, so its attribute lookups are a
+        measurable part of the runner's overhead over calling the API directly.
+        """
+        zone = self.zone
+        largest_free_order = zone.largest_free_order
+        pending = self._pending
+        sample = self._sample
+        validate = self.machine.validate if self.check else None
+
+        def after_event() -> None:
+            self.event = event = self.event + 1
+            free = zone.free_count
+            if free < self.min_free:
+                self.min_free = free
+                self.min_free_event = event
+            order = largest_free_order()
+            if order < self.min_order:
+                self.min_order = order
+                self.min_order_event = event
+            if event >= self._next_sample:
+                sample()
+            if pending:
+                pending.clear()
+            if validate is not None:
+                validate()
+
+        return after_event
 
     def advance(self, units: int) -> None:
         """Progress for the user: *units* more of :attr:`total_units` are done."""
@@ -558,6 +594,21 @@ class Runner:
             return self._sysctl(step)
         if op == "spawn":
             return self._spawn(step)
+        if op == "boot":
+            from nommu.scenario.rootfs import Boot
+
+            init = step.args["init"]
+            names = tuple(step.args["procs"])
+
+            def boot() -> None:
+                Boot(self, step.where, str(init) if init else None).run()
+                for name in names:
+                    if name not in self.procs:
+                        raise ScenarioError(
+                            step.where, f"procs: the boot started no process named {name!r}"
+                        )
+
+            return boot
         build = getattr(self, f"_op_{op}")
         invoke, describe, proc_key = build(step)
         return self._call(step, proc_key, invoke, describe)
@@ -754,7 +805,25 @@ class Runner:
 
     # -- processes -----------------------------------------------------------------------
     def note_name(self, p: Process) -> None:
-        self.pid_names[p.pid] = p.name
+        names = self.pid_names
+        names[p.pid] = p.name
+        if len(names) > self._names_limit:
+            self._forget_names()
+
+    def _forget_names(self) -> None:
+        """Drop the names no snapshot can ask for again, so long runs stay flat in memory.
+
+        Snapshots name the creator of each region (``Region.owner``, the pid of a
+        live task when the region was made): a pid that is gone and owns no
+        region will never be looked up again.
+        """
+        m = self.machine
+        keep = {r.owner for r in m.nommu.regions}
+        keep.update(m.procs)
+        names = self.pid_names
+        for pid in [pid for pid in names if pid not in keep]:
+            del names[pid]
+        self._names_limit = max(NAMES_KEPT, 2 * len(names))
 
     def _spawn(self, step: Step) -> Callable[[], None]:
         name = str(step.args["name"])
@@ -1094,11 +1163,17 @@ class Runner:
         # the kernel log itself: its length marks where a step's lines start (hot path)
         self.log: list[str] = m._dmesg
         board = self._board_summary()
+        if scenario.root is not None:
+            from nommu.scenario.rootfs import mount_root
+
+            root = scenario.root
+            mount_root(m, root.fstype, root.image, dict(root.options), root.where)
         for spec in scenario.mounts:
             self._mount(m, spec)
         for entry in scenario.files:
             self._install(m, entry.path, entry)
         self.zone = m.zone
+        self.after_event = self._bookkeeping()
         # repeats and workloads at the top level report their own progress
         compiled = [
             (self.compile(step, 0), step.op not in ("repeat", "workload"))
@@ -1176,6 +1251,7 @@ class Runner:
             failure_marks=tuple(self.marks),
             failure_allowance=allowance[0] if allowance is not None else 0,
             tick_seconds=scenario.tick_seconds,
+            boot=tuple(self.boot_notes),
             flash_partitions=tuple(
                 FlashPartition(d.name, d.base, d.size, d.type_name) for d in mtd_table(m).devices
             )
