@@ -601,14 +601,16 @@ def test_status_memory_lines(machine: nommu.Machine, proc: nommu.Process) -> Non
 @pytest.mark.parametrize(
     ("kernel", "prefix", "after"),
     [
-        ("2.6.24", "", "free areas"),  # before "nommu: refactor debug and warning prints" (v4.2)
         ("4.4", "nommu: ", "free areas"),
         ("6.3", "nommu: ", "free areas"),  # do_mmap_private(): show_free_areas(0, NULL)
         ("6.8", "nommu: ", "show_mem"),  # v6.6: show_mem()
     ],
 )
 def test_mmap_failure_log_follows_the_kernel(kernel: str, prefix: str, after: str) -> None:
-    """mm/nommu.c's pr_fmt() prefix and what do_mmap_private() prints after its line."""
+    """mm/nommu.c's pr_fmt() prefix and what do_mmap_private() prints after its line.
+
+    2.6.24 runs the shared-VMA engine, whose kmalloc failure path has its own test
+    (tests/mm/test_kernel_2_6_24.py)."""
     m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel=kernel)
     p = m.spawn(name="P1")
     before = m.dmesg_count
