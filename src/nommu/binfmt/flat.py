@@ -11,7 +11,8 @@ no-MMU mapping rules:
   ramfs a direct overlay of the page cache, on disk filesystems one copy that
   every process running the same file shares; a ptraced loader gets its own
   copy. Data, bss, brk and stack share one anonymous RWX mapping of
-  ``PAGE_ALIGN(data_len + extra + DATA_START_OFFSET_WORDS * sizeof(long))``.
+  ``PAGE_ALIGN(data_len + extra + DATA_START_OFFSET_WORDS * sizeof(long))``
+  (one word on ARM, none on RISC-V: :func:`data_start_offset`).
 * **Case B** (``FLAT_FLAG_RAM`` or ``FLAT_FLAG_GZIP``): one anonymous RWX
   mapping holds text, data, bss, brk and stack; nothing is shared.
 
@@ -68,17 +69,16 @@ from nommu.binfmt.flat_format import (
     parse_flat_header,
 )
 from nommu.binfmt.flat_reloc import PlanCache, RelocLayout, RelocPlan, make_plan
-from nommu.consts import MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE
+from nommu.consts import MAP_PRIVATE, MREMAP_FIXED, PROT_EXEC, PROT_READ, PROT_WRITE
 from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.mm.memory import PhysicalMemory
 
 if TYPE_CHECKING:
     from nommu.machine import Machine
+    from nommu.mm.nommu import Nommu
+    from nommu.mm.vma import MM
 
-__all__ = ["DATA_START_OFFSET_WORDS", "FLAT_STACK_ALIGN", "load_flat_binary"]
-
-#: Words reserved below the data for the data-segment pointer (v5.19+: 1).
-DATA_START_OFFSET_WORDS = 1
+__all__ = ["FLAT_STACK_ALIGN", "data_start_offset", "load_flat_binary"]
 #: ``max(sizeof(void *), ARCH_SLAB_MINALIGN)``: 8 on ARM and most 32-bit arches.
 FLAT_STACK_ALIGN = 8
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
@@ -86,6 +86,18 @@ PR_FMT = "binfmt_flat: "
 #: Use relocation plans (:mod:`nommu.binfmt.flat_reloc`); False runs the word-by-word pass
 #: on every exec (the reference the plans are tested against).
 RELOC_PLANS = True
+
+
+def data_start_offset(machine: Machine, word: int) -> int:
+    """Bytes reserved below the data (``DATA_START_OFFSET_WORDS * sizeof(long)``).
+
+    One word on ARM; none on RISC-V, which selects
+    ``BINFMT_FLAT_NO_DATA_START_OFFSET`` (the arch profile's
+    ``flat_data_start_offset``, counted in words so a ``word_size`` override
+    scales it).
+    """
+    arch = machine.arch
+    return arch.flat_data_start_offset // arch.word_size * word
 
 
 def _align(value: int, alignment: int) -> int:
@@ -222,7 +234,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     relocs = hdr.reloc_count
     full_data = hdr.full_data(word)
     extra = max(bss_len + stack_len, relocs * word)
-    start_offset = DATA_START_OFFSET_WORDS * word
+    start_offset = data_start_offset(machine, word)
     file = bprm.file
 
     if not flags & (FLAT_FLAG_RAM | FLAT_FLAG_GZIP):
@@ -241,6 +253,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
             machine.log(f"{PR_FMT}Unable to allocate RAM for process data, errno {int(e.errno)}")
             nommu.do_munmap(mm, process, textpos, text_len)
             raise
+        length = _use_slack(nommu, mm, realdatastart, length)
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
         memp, memp_size = realdatastart, length
 
@@ -270,6 +283,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                 f"{PR_FMT}Unable to allocate RAM for process text/data, errno {int(e.errno)}"
             )
             raise
+        length = _use_slack(nommu, mm, textpos, length)
         realdatastart = textpos + hdr.data_start
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
         memp, memp_size = textpos, length
@@ -424,3 +438,17 @@ def _old_reloc(machine: Machine, rel: _Relocator, relval: int) -> None:
     else:
         machine.log(f"{PR_FMT}Unknown relocation type={kind:x}")
     rel.put(ptr, val)
+
+
+def _use_slack(nommu: Nommu, mm: MM, addr: int, length: int) -> int:
+    """Before 2.6.29 the loader grew the mapping over its kmalloc object's slack.
+
+    2.6.24's load_flat_file(): "Remap to use all availabe slack region space":
+    ``do_mremap(addr, len, ksize(addr), MREMAP_FIXED, addr)`` when the object
+    is larger, so the stack and the brk area end where the object ends. The
+    newer engines report no slack (``ksize`` is the length) and nothing moves.
+    """
+    reallen = nommu.ksize(addr, length)
+    if reallen > length:
+        nommu.do_mremap(mm, addr, length, reallen, MREMAP_FIXED, addr)
+    return max(reallen, length)

@@ -83,6 +83,15 @@ def add_run_command(sub: Any) -> None:
     )
     p.add_argument("scenario", metavar="FILE", help="the scenario (TOML)")
     _add_run_options(p, html_default=None)
+    p.add_argument(
+        "--seeds",
+        metavar="N|A-B",
+        help="run seeds 1..N (or the range A-B) and report the probability that the board "
+        "fails, with its interval (docs/sweeps.md); exit 1 when any run fails",
+    )
+    from nommu.cli.sweep_commands import add_pool_options
+
+    add_pool_options(p)
     p.set_defaults(func=_run)
 
 
@@ -145,6 +154,15 @@ def _execute(scenario: Any, args: argparse.Namespace, *, demo: bool = False) -> 
 
 def _run(args: argparse.Namespace) -> int:
     from nommu.scenario import load_scenario
+
+    if args.seeds is not None:
+        if args.seed is not None or args.check:
+            return error("--seeds runs many seeds: give it without --seed and --check")
+        from nommu.cli.sweep_commands import run_many
+
+        return run_many(args, [], None)
+    if args.workers is not None or args.dask is not None:
+        return error("--workers and --dask go with --seeds")
 
     return _execute(load_scenario(args.scenario), args)
 

@@ -78,7 +78,7 @@ class ForkCalls(TaskStruct):
             mm = self._mm()
             mm.mm_users += 1
         else:
-            mm = MM()
+            mm = m.nommu.new_mm()
             exe = self._mm().exe_file
             if exe is not None:
                 exe.inode.i_writecount -= 1  # dup_mm_exe_file: deny_write_access

@@ -299,6 +299,7 @@ def report_data(result: RunResult) -> dict[str, Any]:
             "tick_seconds": result.tick_seconds,
         },
         "verdict": verdict_data(result),
+        "boot": list(result.boot),
         "summary": {
             "ram_bytes": b.ram_size,
             "managed_bytes": end.managed_pages * ps,

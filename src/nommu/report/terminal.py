@@ -260,6 +260,11 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
     v = d["verdict"]
     console.print(Text(v["headline"], style="bold green" if v["fits"] else "bold red"))
     console.print()
+    if d.get("boot"):
+        console.print(Text("Boot (the root filesystem's init)", style="bold"))
+        for line in d["boot"]:
+            console.print(f"  {line}")
+        console.print()
     console.print(_summary(d))
     if d.get("flash"):
         console.print(_flash_line(d["flash"]))

@@ -210,6 +210,7 @@ class Runner:
         self.started = 0
         self.workloads = 0  # workloads compiled so far (each seeds its own generator)
         self.skipped = 0  # steps not made: a value they read was not saved
+        self.boot_notes: list[str] = []  # what a boot step did, line by line
 
     # -- building the board --------------------------------------------------------
     def _fail_at(self, where: Location, lines: dict[str, int] | Any, err: Exception) -> None:
@@ -593,6 +594,21 @@ class Runner:
             return self._sysctl(step)
         if op == "spawn":
             return self._spawn(step)
+        if op == "boot":
+            from nommu.scenario.rootfs import Boot
+
+            init = step.args["init"]
+            names = tuple(step.args["procs"])
+
+            def boot() -> None:
+                Boot(self, step.where, str(init) if init else None).run()
+                for name in names:
+                    if name not in self.procs:
+                        raise ScenarioError(
+                            step.where, f"procs: the boot started no process named {name!r}"
+                        )
+
+            return boot
         build = getattr(self, f"_op_{op}")
         invoke, describe, proc_key = build(step)
         return self._call(step, proc_key, invoke, describe)
@@ -1147,6 +1163,11 @@ class Runner:
         # the kernel log itself: its length marks where a step's lines start (hot path)
         self.log: list[str] = m._dmesg
         board = self._board_summary()
+        if scenario.root is not None:
+            from nommu.scenario.rootfs import mount_root
+
+            root = scenario.root
+            mount_root(m, root.fstype, root.image, dict(root.options), root.where)
         for spec in scenario.mounts:
             self._mount(m, spec)
         for entry in scenario.files:
@@ -1230,6 +1251,7 @@ class Runner:
             failure_marks=tuple(self.marks),
             failure_allowance=allowance[0] if allowance is not None else 0,
             tick_seconds=scenario.tick_seconds,
+            boot=tuple(self.boot_notes),
             flash_partitions=tuple(
                 FlashPartition(d.name, d.base, d.size, d.type_name) for d in mtd_table(m).devices
             )

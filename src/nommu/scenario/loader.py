@@ -60,6 +60,7 @@ from nommu.scenario.schema import (
     Location,
     MountSpec,
     Ref,
+    RootSpec,
     Scenario,
     ScenarioError,
     SizeDist,
@@ -204,6 +205,7 @@ OPS: dict[str, dict[str, ArgSpec]] = {
         "largest_block_above": ("size", False, None),
     },
     "repeat": {"count": ("count", True, None), "var": ("name", False, "i")},
+    "boot": {"init": ("path", False, None), "procs": ("newprocs", False, ("init",))},
     "workload": {
         "name": ("str", False, "workload"),
         "ticks": ("count", True, None),
@@ -213,7 +215,7 @@ OPS: dict[str, dict[str, ArgSpec]] = {
     },
 }
 #: Ops that are not system calls (no ``save``/``expect``).
-CONTROL_OPS = ("snapshot", "expect", "repeat", "workload")
+CONTROL_OPS = ("snapshot", "expect", "repeat", "workload", "boot")
 COMMON_KEYS = ("op", "note")
 CALL_KEYS = ("save", "expect", "allow")
 LAUNCH_KEYS = (
@@ -349,6 +351,12 @@ class _Loader:
         s = self.r_name(path, v)
         self.procs.add(s)
         return s
+
+    def r_newprocs(self, path: Path, v: object) -> tuple[str, ...]:
+        names = tuple(self.r_name(path, x) for x in self.r_strlist(path, v))
+        self.procs.update(names)
+        self.procs.add("init")
+        return names
 
     def r_proc(self, path: Path, v: object) -> str:
         s = self.r_str(path, v)
@@ -491,7 +499,7 @@ class _Loader:
 
     # -- top level ---------------------------------------------------------------------
     def scenario(self, doc: dict[str, Any]) -> Scenario:
-        self.table((), doc, ("scenario", "board", "mount", "file", "step", "expect"))
+        self.table((), doc, ("scenario", "board", "root", "mount", "file", "step", "expect"))
         meta = self.table(
             ("scenario",), doc.get("scenario", {}), ("name", "description", "seed", "tick")
         )
@@ -502,6 +510,7 @@ class _Loader:
         description = self.r_str(("scenario", "description"), meta.get("description", ""))
         seed = self.convert(("scenario", "seed"), meta.get("seed", 0), val.integer)
         board = self.board(doc.get("board", {}))
+        root = self.root(doc["root"]) if "root" in doc else None
         mounts = tuple(self.mount(i, m) for i, m in enumerate(self.array(("mount",), doc)))
         files = tuple(
             self.file_entry(("file", i), f, root=True)
@@ -511,8 +520,33 @@ class _Loader:
         expect = self.global_expect(doc.get("expect", {}))
         tick = self.r_tick(("scenario", "tick"), meta["tick"]) if "tick" in meta else None
         return Scenario(
-            self.file, name, description, seed, board, mounts, files, steps, expect, tick
+            self.file, name, description, seed, board, mounts, files, steps, expect, tick, root
         )
+
+    def root(self, value: object) -> RootSpec:
+        path: Path = ("root",)
+        t = self.table(
+            path,
+            value,
+            ("type", "image", "device", "mtd_type", "pointable", "size"),
+            ("type", "image"),
+        )
+        fstype = self.r_str((*path, "type"), t["type"])
+        if fstype not in ("romfs", "cpio"):
+            raise self.fail((*path, "type"), f"expected 'romfs' or 'cpio', got {fstype!r}")
+        host = self.host_path((*path, "image"), t["image"])
+        try:
+            with open(host, "rb") as f:
+                image = f.read(MAX_FILE_SIZE + 1)
+        except OSError as e:
+            raise self.fail((*path, "image"), f"cannot read {host}: {e.strerror}") from None
+        self.check_file_size((*path, "image"), len(image))
+        options = {k: v for k, v in t.items() if k not in ("type", "image")}
+        if fstype == "cpio" and options:
+            raise self.fail((*path, sorted(options)[0]), "a cpio archive takes no mount options")
+        if "size" in options:
+            options["size"] = self.convert((*path, "size"), options["size"], val.size)
+        return RootSpec(self.where(path), fstype, image, MappingProxyType(options))
 
     def array(self, path: Path, doc: Mapping[str, Any]) -> list[Any]:
         value = doc.get(str(path[-1]), [])
@@ -864,6 +898,9 @@ class _Loader:
 
     def finish_args(self, path: Path, op: str, t: dict[str, Any], args: dict[str, Any]) -> None:
         """Per-op checks that involve more than one key."""
+        if op == "boot":
+            self.procs.add("init")
+            self.procs.update(args["procs"])
         if op == "mmap" and args["flags"] is None:
             args["flags"] = MAP_PRIVATE | (MAP_ANONYMOUS if "fd" not in t else 0)
         if op in ("exec", "start") and args["argv"] is None:

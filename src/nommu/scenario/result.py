@@ -180,6 +180,7 @@ class RunResult:
     failure_allowance: int = 0  # unexpected failures tolerated ([expect] max_failures)
     tick_seconds: float | None = None  # what a tick is ([scenario] tick), if said
     flash_partitions: tuple[FlashPartition, ...] = ()
+    boot: tuple[str, ...] = ()  # what a boot step did (the root filesystem's init), in order
 
     @property
     def final(self) -> MachineSnapshot:

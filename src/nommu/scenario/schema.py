@@ -206,6 +206,16 @@ class MountSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RootSpec:
+    """A root filesystem image: romfs mounted at ``/``, or a cpio archive unpacked there."""
+
+    where: Location
+    fstype: str  # "romfs" or "cpio"
+    image: bytes
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Board:
     """Keyword arguments of :class:`nommu.Machine`, with their lines."""
 
@@ -240,3 +250,4 @@ class Scenario:
     steps: tuple[Step, ...]
     expect: GlobalExpect
     tick_seconds: float | None = None  # what one tick is, in seconds ([scenario] tick)
+    root: RootSpec | None = None  # [root]: a real root filesystem

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import posixpath
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nommu.analysis.failure import FailureExplanation, explain_failure
 from nommu.analysis.snapshot import MachineSnapshot, capture
 from nommu.errors import ConfigError, SyscallError
 from nommu.process import Process
+from nommu.strace.libc import libc_profile
 from nommu.strace.parse import (
     Event,
     Trace,
 )
 from nommu.strace.replay.plan import (
-    _prepass,
+    prepass,
 )
 from nommu.strace.replay.policy import (
     _EXPLAINED_FAILURES,
@@ -43,10 +45,12 @@ class ReplayerBase:
         self.trace = trace
         self.m = machine
         self.policy = policy
+        self.libc = libc_profile(policy.libc)
+        self.progress: Callable[[int, int], None] | None = None
         self.ps = machine.page_size
         self.pmask = machine.page_size - 1
         self.events = trace.events
-        self.plan = _prepass(trace, machine.page_size)
+        self.plan = prepass(trace, machine.page_size)
         if policy.libs == "xip" and not machine.flash_size:
             raise ConfigError(
                 "libs: 'xip' needs a machine with memory-mapped flash "
@@ -117,7 +121,7 @@ class ReplayerBase:
         dmesg: tuple[str, ...] = ()
         if len(self.failures) < _EXPLAINED_FAILURES:
             log = self.m.dmesg()
-            dmesg = tuple(log[self.dmesg_seen :][-8:])
+            dmesg = tuple(log[self.dmesg_seen :][-16:])
             self.dmesg_seen = len(log)
         live = proc if proc is not None else self.live.get(ev.pid)
         self.failures.append(

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from nommu import consts
 from nommu.analysis.failure import size_text
 from nommu.errors import SyscallError
+from nommu.strace.libc import file_artefact
 from nommu.strace.parse import (
     BrkArgs,
     Event,
     FtruncateArgs,
+    MmapArgs,
     MprotectArgs,
     ShmatArgs,
     ShmctlArgs,
@@ -26,10 +28,12 @@ from nommu.strace.replay.policy import (
     _RW,
 )
 from nommu.strace.replay.state import (
+    STACK_TAG,
     _BoardFile,
     _Entry,
     _Proc,
 )
+from nommu.strace.syscalls import ENOSYS_CALLS
 
 if TYPE_CHECKING:
     pass
@@ -133,11 +137,21 @@ class OtherCalls(Mappings):
             return
         lo, hi = d.addr, d.addr + self.align(d.length)
         space = proc.space
+        hits = space.overlapping(lo, hi)
         if d.prot & _RW:
-            reservations = [e for e in space.overlapping(lo, hi) if e.kind == "reservation"]
+            reservations = [e for e in hits if e.kind == "reservation"]
             if reservations:
                 self.commit(proc, ev, lo, hi)
                 return
+        if d.prot == consts.PROT_READ and all(e.kind in ("lib", "libspan") for e in hits):
+            where = f"library {hits[0].path}" if hits else "memory the kernel mapped at exec"
+            self.note(
+                ev,
+                "loader_mprotect",
+                f"the dynamic loader write-protects RELRO in the {where}: skipped (an FDPIC "
+                "loader does not)",
+            )
+            return
         self.on_enosys(proc, ev)
 
     def commit(self, proc: _Proc, ev: Event, lo: int, hi: int) -> None:
@@ -182,6 +196,39 @@ class OtherCalls(Mappings):
                     f"mprotect makes {size_text(b - a)} of a PROT_NONE reservation "
                     f"accessible -> its own anonymous mapping at {addr:#x}",
                 )
+
+    def set_apart(self, proc: _Proc, ev: Event) -> bool:
+        """A call only the host's glibc makes (policy ``libc``): noted, not replayed."""
+        d = ev.decoded
+        libc = self.libc
+        if isinstance(d, MmapArgs):
+            what = file_artefact(None if d.anonymous else d.path)
+            if what is None or not libc.sets_apart(what) or ev.result is None:
+                return False
+            tend = ev.result + self.align(d.length)
+            proc.space.entries.append(_Entry(ev.result, tend, None, "host_libc", ev.line, d.path))
+            self.note(ev, "host_libc", f"{what}: a mapping of {d.path}, which only glibc maps")
+            return True
+        if ev.syscall not in ENOSYS_CALLS:
+            return False
+        addr, length = getattr(d, "addr", None), getattr(d, "length", None)
+        if not isinstance(addr, int) or not isinstance(length, int):
+            return False
+        lo, hi = addr, addr + self.align(length)
+        hits = proc.space.overlapping(lo, hi)
+        what = None
+        if hits and all(e.kind == "host_libc" for e in hits):
+            what = "gconv_cache"
+        elif hits and all(e.kind == "stack" or e.path == STACK_TAG for e in hits):
+            what = "thread_guard"
+        elif any(a <= lo and hi <= b for a, b in proc.space.arenas):
+            if isinstance(d, MprotectArgs) and d.prot & _RW:
+                return False  # a commit: memory the program uses, replayed as a mapping
+            what = "malloc_arena"
+        if what is None or not libc.sets_apart(what):
+            return False
+        self.note(ev, "host_libc", f"{what}: {ev.syscall} of memory only glibc manages")
+        return True
 
     def on_enosys(self, proc: _Proc, ev: Event) -> None:
         if not ev.ok:
@@ -253,8 +300,18 @@ class OtherCalls(Mappings):
             return
         mid = self.shm_ids.get(d.shmid)
         if mid is None:
-            self.note(ev, "not_replayed", f"shmat of segment {d.shmid}: not created in the trace")
-            return
+            try:
+                mid = proc.process.shmget(consts.IPC_PRIVATE, self.ps, consts.IPC_CREAT | 0o600)
+            except SyscallError as err:
+                self.fail(ev, err, f"shmget of a stand-in for segment {d.shmid}")
+                return
+            self.shm_ids[d.shmid] = mid
+            self.note(
+                ev,
+                "not_replayed",
+                f"shmat of segment {d.shmid}, not created in the trace: a one-page stand-in "
+                "is attached",
+            )
         try:
             addr = proc.process.shmat(mid, d.addr, d.flags)
         except SyscallError as err:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from nommu import consts
 from nommu.analysis.failure import size_text
 from nommu.errors import Errno, SyscallError
+from nommu.strace.libc import is_arena_reservation, is_host_default_stack
 from nommu.strace.parse import (
     Event,
     MmapArgs,
@@ -17,8 +18,8 @@ from nommu.strace.replay.board import (
     BoardSetup,
 )
 from nommu.strace.replay.plan import (
-    _LibPlan,
-    _Seg,
+    LibPlan,
+    Seg,
 )
 from nommu.strace.replay.policy import (
     _ANON,
@@ -26,6 +27,7 @@ from nommu.strace.replay.policy import (
     _prot_text,
 )
 from nommu.strace.replay.state import (
+    STACK_TAG,
     _BoardFile,
     _Entry,
     _Proc,
@@ -57,8 +59,19 @@ class Mappings(BoardSetup):
         if d.anonymous:
             fixed = bool(d.flags & consts.MAP_FIXED)
             if d.flags & consts.MAP_STACK and not fixed:
-                what = f"thread stack of {size_text(self.align(d.length))}"
-                addr = self.mmap(proc, ev, 0, d.length, _RW, _ANON, -1, 0, what)
+                length = d.length
+                if is_host_default_stack(length, self.ps) and self.libc.sets_apart(
+                    "thread_stack_default"
+                ):
+                    length = self.libc.thread_stack
+                    self.note(
+                        ev,
+                        "host_libc",
+                        f"glibc's default thread stack ({size_text(d.length)}, from the host's "
+                        f"stack limit) -> {self.libc.name}'s default of {size_text(length)}",
+                    )
+                what = f"thread stack of {size_text(self.align(length))}"
+                addr = self.mmap(proc, ev, 0, length, _RW, _ANON, -1, 0, what)
                 if addr is not None:
                     space.entries.append(_Entry(tstart, tend, addr, "stack", ev.line))
                     self.note(
@@ -69,9 +82,11 @@ class Mappings(BoardSetup):
                         "anonymous mapping, readable and writable (no guard page, never "
                         "grows)",
                     )
-                else:
-                    space.entries.append(_Entry(tstart, tend, None, "failed", ev.line))
+                else:  # the stack the board refused, still a thread stack for later calls
+                    space.entries.append(_Entry(tstart, tend, None, "failed", ev.line, STACK_TAG))
                 return
+            if is_arena_reservation(d.prot, d.flags, True):
+                space.arenas.append((tstart, tend))
             if d.prot == consts.PROT_NONE and not fixed and self.policy.reservations == "commit":
                 space.entries.append(_Entry(tstart, tend, None, "reservation", ev.line))
                 self.note(
@@ -187,7 +202,7 @@ class Mappings(BoardSetup):
             "ext2": "as a copy in RAM shared by every process mapping the same range",
         }[fs]
 
-    def map_library(self, proc: _Proc, ev: Event, lib: _LibPlan) -> None:
+    def map_library(self, proc: _Proc, ev: Event, lib: LibPlan) -> None:
         bp = self.board_path(lib.path)
         segs = ([lib.head] if lib.head is not None else []) + lib.segs
         roles = ", ".join(f"{s.role} {size_text(self.align(s.length))}" for s in segs)
@@ -205,7 +220,7 @@ class Mappings(BoardSetup):
         if lib.head is not None:
             self.map_segment(proc, ev, lib, lib.head)
 
-    def map_segment(self, proc: _Proc, ev: Event, lib: _LibPlan, seg: _Seg) -> None:
+    def map_segment(self, proc: _Proc, ev: Event, lib: LibPlan, seg: Seg) -> None:
         bp = self.board_path(lib.path)
         size = size_text(self.align(seg.length))
         space = proc.space
@@ -275,7 +290,8 @@ class Mappings(BoardSetup):
                 "munmap_split",
                 f"munmap {lo:#x}-{hi:#x} covers {len(backed)} replayed mappings (lines "
                 f"{', '.join(str(e.line) for e in backed)}): one munmap each "
-                "(do_munmap handles one VMA per call)",
+                "(do_munmap handles one VMA per call: EINVAL for the call as traced)",
+                None if all(e.kind == "lib" for e in backed) else "EINVAL",
             )
         failed = [e for e in hits if e.kind == "failed"]
         if failed and not backed:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from nommu import consts
 from nommu.strace.check import BoardLimits
+from nommu.strace.libc import LIBCS
 from nommu.strace.syscalls import (
     CLONE_CALLS,
     EXEC_CALLS,
@@ -43,12 +44,14 @@ TRANSLATION_KINDS: dict[str, str] = {
     "adopted": "a process first seen without execve runs a default program image",
     "respawned": "after an execve the board could not load, the process goes on in a new one",
     "not_replayed": "a call the replay cannot express on the board",
+    "host_libc": "a call only the host's glibc makes is not replayed (policy libc)",
+    "loader_mprotect": "the dynamic loader's RELRO mprotect is skipped (an FDPIC loader skips it)",
 }
 
 _RWX = consts.PROT_READ | consts.PROT_WRITE | consts.PROT_EXEC
 _RW = consts.PROT_READ | consts.PROT_WRITE
 _ANON = consts.MAP_PRIVATE | consts.MAP_ANONYMOUS
-_MODEL_CLONE = (
+MODEL_CLONE = (
     consts.CLONE_VM
     | consts.CLONE_FS
     | consts.CLONE_FILES
@@ -100,6 +103,7 @@ class ReplayPolicy:
     direct_mappable: tuple[str, ...] = BoardLimits().direct_mappable
     sample_every: int = 1
     validate: bool = False
+    libc: str = "uclibc-ng"
 
     def __post_init__(self) -> None:
         if self.heap not in HEAP_POLICIES:
@@ -125,6 +129,8 @@ class ReplayPolicy:
             )
         if not isinstance(self.cwd, str) or not self.cwd.startswith("/"):
             raise ValueError(f"cwd: must be an absolute path, got {self.cwd!r}")
+        if self.libc not in LIBCS:
+            raise ValueError(f"libc: must be one of {', '.join(LIBCS)}, got {self.libc!r}")
         if isinstance(self.direct_mappable, str):
             raise TypeError("direct_mappable: expected a tuple of path prefixes, got a str")
 
@@ -142,6 +148,7 @@ class ReplayPolicy:
             "cwd": self.cwd,
             "direct_mappable": list(self.direct_mappable),
             "sample_every": self.sample_every,
+            "libc": self.libc,
         }
 
 

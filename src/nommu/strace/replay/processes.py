@@ -25,9 +25,9 @@ from nommu.strace.replay.calls import (
 )
 from nommu.strace.replay.policy import (
     _ANON,
-    _MODEL_CLONE,
     _RW,
     _SAMPLED,
+    MODEL_CLONE,
 )
 from nommu.strace.replay.result import (
     Translation,
@@ -55,10 +55,14 @@ class Processes(OtherCalls):
         syscall_kind = EventKind.SYSCALL
         exited = EventKind.EXITED
         killed = EventKind.KILLED
+        progress = self.progress
+        total = len(self.events)
         for index, ev in enumerate(self.events):
             kind = ev.kind
             if kind is not syscall_kind and kind is not exited and kind is not killed:
                 continue
+            if progress is not None and not index & 0xFFF:
+                progress(index, total)
             self.dispatch(index, ev)
         self.finish()
 
@@ -231,6 +235,8 @@ class Processes(OtherCalls):
         if not ev.ok:
             self.skipped_failed += 1
             return
+        if self.set_apart(proc, ev):
+            return
         handler = _HANDLERS.get(name)
         if handler is None:
             if name in ENOSYS_CALLS:
@@ -285,9 +291,10 @@ class Processes(OtherCalls):
                         f"{ev.syscall} -> vfork: the child (pid {child_pid}) {how}; the "
                         "parent waits until the child execs or exits"
                     )
-                self.note(ev, kind, detail)
+                # fork() itself is EINVAL without an MMU; a clone without CLONE_VM succeeds
+                self.note(ev, kind, detail, "EINVAL" if ev.syscall == "fork" else None)
             else:
-                flags = d.flags & _MODEL_CLONE
+                flags = d.flags & MODEL_CLONE
                 child = proc.process.clone(flags)
                 if flags & consts.CLONE_VFORK:
                     created = "vfork"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nommu.analysis.snapshot import capture
@@ -90,7 +91,13 @@ class Replayer(Processes):
         )
 
 
-def replay(trace: Trace, machine: Machine, policy: ReplayPolicy | None = None) -> ReplayResult:
+def replay(
+    trace: Trace,
+    machine: Machine,
+    policy: ReplayPolicy | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
     """Replay *trace* onto *machine* under *policy*; see the module docstring.
 
     *machine* should be freshly built: the replay mounts the library and
@@ -102,6 +109,7 @@ def replay(trace: Trace, machine: Machine, policy: ReplayPolicy | None = None) -
     """
     pol = policy if policy is not None else ReplayPolicy()
     r = Replayer(trace, machine, pol)
+    r.progress = progress
     nommu = machine.nommu
     previous = nommu.on_alloc_failure
 

@@ -11,11 +11,15 @@ from nommu.strace.parse import (
     Event,
 )
 from nommu.strace.replay.plan import (
-    _LibPlan,
+    LibPlan,
 )
 
 if TYPE_CHECKING:
     pass
+
+
+#: The path of a thread stack's entry when the board refused the stack.
+STACK_TAG = "[thread stack]"
 
 
 class _Entry:
@@ -31,7 +35,7 @@ class _Entry:
         kind: str,
         line: int,
         path: str | None = None,
-        lib: _LibPlan | None = None,
+        lib: LibPlan | None = None,
     ) -> None:
         self.tstart = tstart
         self.tend = tend
@@ -55,11 +59,12 @@ class _Heap:
 class _Space:
     """One traced address space: trace ranges -> board mappings, and the heap."""
 
-    __slots__ = ("entries", "heap")
+    __slots__ = ("arenas", "entries", "heap")
 
     def __init__(self) -> None:
         self.entries: list[_Entry] = []
         self.heap = _Heap()
+        self.arenas: list[tuple[int, int]] = []  # glibc malloc arena reservations (trace)
 
     def overlapping(self, lo: int, hi: int) -> list[_Entry]:
         return [e for e in self.entries if e.tstart < hi and lo < e.tend]
