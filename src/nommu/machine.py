@@ -266,7 +266,9 @@ class Machine:
             no_direct_fstypes=(
                 frozenset() if self.kernel.has(ROMFS_DIRECT) else frozenset({"romfs", "cramfs"})
             ),
+            kernel=self.kernel,
         )
+        self.nommu.pagecache_pages = self.cached_pages
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
             f"available ({reserved >> 10}K kernel code/data, reserved)"

@@ -49,7 +49,7 @@ def test_no_xip_flash_files_share_a_page_cache_run() -> None:
     c = m.spawn(name="C")
     z = c.mmap(0, P, RO, nommu.MAP_PRIVATE, c.open("/rom/lib.so", 0))
     assert z == x  # a range inside the run shares it
-    assert engine(m).pagecache_pages == 3
+    assert engine(m).run_pages == 3
     assert len(m.cat("/proc/maps").splitlines()) == 1
     for p, addr, n in ((a, x, 10240), (b, y, 10240), (c, z, P)):
         p.munmap(addr, n)

@@ -228,7 +228,7 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
         mapped=mapped,
         allocated=allocated,
         shared_saving=saving,
-        pagecache_runs=getattr(engine, "pagecache_pages", 0) * page,
+        pagecache_runs=getattr(engine, "run_pages", 0) * page,
         slab_held=slab_held,
         free=machine.zone.free_count * page,
         min_free=result.min_free_pages * page,

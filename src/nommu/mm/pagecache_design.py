@@ -151,7 +151,7 @@ class PageCacheNommu(Nommu):
     ) -> None:
         super().__init__(memory, zone, page_size=page_size, log=log, **kw)  # type: ignore[arg-type]
         self.regions = PageCacheRegions()  # type: ignore[assignment]
-        self.pagecache_pages = 0  # pages of runs the engine allocated (non-ramfs files)
+        self.run_pages = 0  # pages of runs the engine allocated (non-ramfs files)
         self.moved_pages = 0  # ramfs pages moved to make a range contiguous (point 4a)
         self.private_users: dict[int, int] = {}  # run -> read-only private VMAs on it
 
@@ -324,7 +324,7 @@ class PageCacheNommu(Nommu):
         self.memory.write(base, data)
         if len(data) < length:
             self.memory.zero(base + len(data), length - len(data))
-        self.pagecache_pages += npages
+        self.run_pages += npages
         return self._new_run(file, pgoff, base, npages, RUN_OWNED)
 
     def release_vma(self, vma: VMA) -> None:
@@ -349,7 +349,7 @@ class PageCacheNommu(Nommu):
             region.vm_file.put()
         if region.owner == RUN_OWNED:
             first, last = self.page_span(region.vm_start, region.vm_top)
-            self.pagecache_pages -= last - first
+            self.run_pages -= last - first
             self.zone.free_page_series(first, last)
 
     def owned_spans(self) -> list[tuple[int, int, str]]:
