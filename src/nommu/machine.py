@@ -478,7 +478,9 @@ class Machine:
         if key != self._ramfs_key:
             self._ramfs_key = key
             self._ramfs = self._ramfs_instances()
-        return sum(sb.cached_pages for sb in self._ramfs)
+        # the page-cache design's runs of files outside RAM are page cache too
+        runs: int = getattr(self.nommu, "pagecache_pages", 0)
+        return sum(sb.cached_pages for sb in self._ramfs) + runs
 
     def _ramfs_instances(self) -> list[RamfsSuperBlock]:
         seen: dict[int, RamfsSuperBlock] = {}  # by identity, in mount order

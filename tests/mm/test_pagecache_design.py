@@ -130,3 +130,12 @@ def test_validate_catches_a_run_without_users() -> None:
     run.vm_usage = 0
     with pytest.raises(KernelBug):
         m.validate()
+
+
+def test_runs_are_cached_and_shown_with_their_flags() -> None:
+    m = machine()
+    m.mount("ext2", "/mnt", files={"f": bytes(3 * P)})
+    p = m.spawn(name="P1")
+    p.mmap(0, 3 * P, RO, nommu.MAP_PRIVATE, p.open("/mnt/f", 0))
+    assert "\nCached:               12 kB\n" in m.cat("/proc/meminfo")
+    assert m.cat("/proc/maps").split()[1] == "r--s"
