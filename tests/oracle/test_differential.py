@@ -75,6 +75,7 @@ def _missing(kernel: str) -> str | None:
 
 
 _RESULTS: dict[str, dict[str, CaseReport]] = {}
+_FAILED: dict[str, str] = {}
 
 
 def results(kernel: str) -> dict[str, CaseReport]:
@@ -87,8 +88,15 @@ def results(kernel: str) -> dict[str, CaseReport]:
 
         image = str(KERNEL_DIR / f"Image-{kernel}-riscv64-nommu")
         cases = [compile_scenario(loads_scenario(c.toml, c.name), kernel=kernel) for c in CASES]
-        reports = run_cases(find_toolchain(), image, cases)
-        _RESULTS[kernel] = {r.name: r for r in reports}
+        try:
+            reports = run_cases(find_toolchain(), image, cases)
+        except Exception as e:  # one failed boot fails every case once, not a boot each
+            _FAILED[kernel] = f"{type(e).__name__}: {e}"
+            _RESULTS[kernel] = {}
+        else:
+            _RESULTS[kernel] = {r.name: r for r in reports}
+    if kernel in _FAILED:
+        pytest.fail(f"the batch on {kernel} did not run: {_FAILED[kernel]}")
     return _RESULTS[kernel]
 
 
