@@ -69,6 +69,8 @@ from nommu.mm.page_alloc import BuddyAllocator
 from nommu.mm.region import SHARED_MASK, Region, RegionTree, is_nommu_shared_mapping
 from nommu.mm.vma import MM, VMA
 from nommu.profiles import (
+    ALLOC_PAGES_COMBINED,
+    ALLOC_PAGES_NOPROF,
     KERNEL_READ_REFUSES_READ,
     NOMMU_PR_FMT,
     PRIVATE_MAYOVERLAY,
@@ -202,6 +204,14 @@ class Nommu:
         self.kernel = kernel if kernel is not None else kernel_profile("6.12")
         #: mm/nommu.c's pr_fmt(): pr_warn()/pr_err() lines start with the module name
         self.pr_prefix = "nommu: " if self.kernel.has(NOMMU_PR_FMT) else ""
+        #: the function the order > MAX_PAGE_ORDER warning names (v6.10: "_noprof")
+        self.alloc_pages_fn = (
+            "__alloc_pages_noprof"
+            if self.kernel.has(ALLOC_PAGES_NOPROF)
+            else "__alloc_pages"
+            if self.kernel.has(ALLOC_PAGES_COMBINED)
+            else "__alloc_pages_nodemask"
+        )
         #: pages in the page cache (show_mem's "total pagecache pages"); set by the machine
         self.pagecache_pages: Callable[[], int] = lambda: 0
 
@@ -275,7 +285,7 @@ class Nommu:
             if not self.warned_order:
                 self.warned_order = True
                 self.log(
-                    f"WARNING: at mm/page_alloc.c __alloc_pages: order {order} > "
+                    f"WARNING: at mm/page_alloc.c {self.alloc_pages_fn}: order {order} > "
                     f"MAX_PAGE_ORDER {zone.max_order}"
                 )
         else:
@@ -910,7 +920,7 @@ class Nommu:
                 )
             self._set_vma_end(mm, vma, vma.vm_start + new_len)
             return vma.vm_start
-        # mm-tree rework (spec 5.2)
+        # the mm-tree rework of do_mremap()
         if new_len > region.vm_top - region.vm_start:
             raise SyscallError(
                 Errno.ENOMEM,

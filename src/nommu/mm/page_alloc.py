@@ -4,7 +4,7 @@ Free blocks live on per-order doubly linked lists kept in dicts, so every list
 operation is O(1) and memory grows with the number of free *blocks*, never with
 the number of pages: a 4 GiB zone starts with a few thousand entries.
 
-Placement rules are the kernel's (the "IDEAL-BUDDY" of the spec: no per-CPU
+Placement rules are the kernel's (an ideal buddy allocator, hazard H14: no per-CPU
 lists, no watermarks, no reclaim, no compaction):
 
 - allocation takes the head of the smallest non-empty sufficient list
