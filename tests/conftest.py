@@ -35,7 +35,7 @@ P = 4096
 
 
 def z1024(**options: object) -> nommu.Machine:
-    """The spec's Z1024 state: exactly one free order-10 block at 0x00400000."""
+    """The Z1024 state: exactly one free order-10 block at 0x00400000."""
     return nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", **options)  # type: ignore[arg-type]
 
 

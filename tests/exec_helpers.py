@@ -16,7 +16,7 @@ ROOTFS = str(REAL_ROOTFS)
 
 
 def z1024(**options: object) -> nommu.Machine:
-    """Exactly one free order-10 block at 0x00400000 (spec 19.0)."""
+    """Exactly one free order-10 block at 0x00400000 (the Z1024 board)."""
     return nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", **options)  # type: ignore[arg-type]
 
 

@@ -23,7 +23,7 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nommu.consts import O_RDONLY, O_RDWR, PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
+from nommu.consts import O_RDONLY, O_RDWR, PAGE_SIZE, S_IFCHR, parse_size
 from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.fs.chardev import MemOperations, NullOperations, ZeroOperations
 from nommu.fs.namespace import Namespace
@@ -39,16 +39,19 @@ from nommu.fs.vfs import (
     SuperBlock,
     open_file,
 )
+from nommu.mm.engine import make_engine
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.nommu import Nommu
 from nommu.mm.page_alloc import BuddyAllocator
 from nommu.proc.maps import render_regions, render_vmas
 from nommu.proc.meminfo import MeminfoFigures, render_buddyinfo, render_meminfo
+from nommu.proc.sysctl import INT_MAX, SysctlIntOperations
 from nommu.profiles import (
     BOOT_FREE_TO_TAIL,
     DEFAULT_ARCH,
     DEFAULT_KERNEL,
     DESIGNS,
+    ROMFS_DIRECT,
     SHMAT_ENODEV,
     ArchProfile,
     KernelProfile,
@@ -95,7 +98,7 @@ class Machine:
         allow_uninitialized: CONFIG_MMAP_ALLOW_UNINITIALIZED.
         framebuffer: size of the frame buffer behind /dev/fb0 (0 for none).
         framebuffer_base: its physical address.
-        mremap: ``"mainline"`` (spec 5.1) or ``"mm"`` (the mm-tree rework, 5.2).
+        mremap: ``"mainline"`` (mm/nommu.c ``do_mremap()``) or ``"mm"`` (the mm-tree rework).
         word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit); default: the
             arch's.
         kernel: the kernel version profile (``"6.1"``; default the newest the
@@ -104,9 +107,13 @@ class Machine:
             (docs/kernels.md).
         arch: ``"arm"`` (32-bit, default) or ``"riscv64"``
             (:data:`nommu.profiles.ARCHES`).
-        design: None (the profile's own mm design) or a what-if design.
+        design: None (the profile's own mm design) or a what-if design of the
+            newest kernel: ``"pagecache"``, sharing only through a contiguous
+            page cache (docs/designs.md).
         ideal: leave out the kernel's own memory and its reaction to pressure
-            (the idealised model of the worked cases).
+            (the idealised model of the worked cases); with ``kernel="2.6.24"``
+            the VMAs, vm_list_structs and slab descriptors, never the kmalloc
+            blocks that are the mappings.
 
     Keyword options (``**options``, kept in :attr:`options`):
         compressed_flat: load gzip-compressed bFLT (``CONFIG_BINFMT_ZFLAT``);
@@ -149,9 +156,22 @@ class Machine:
             raise ValueError(
                 f"design: must be one of {', '.join(map(repr, DESIGNS))}, got {design!r}"
             )
-        if design is not None:
-            raise ValueError(f"design: {design!r} is not modelled yet")
+        if design is not None and self.kernel.version != DEFAULT_KERNEL:
+            raise ValueError(
+                f"design: the what-if design {design!r} is a variant of the newest kernel "
+                f"({DEFAULT_KERNEL}), not of {self.kernel.version}"
+            )
         self.design = design
+        #: the mm design this machine runs: the profile's, or the what-if one
+        self.mm_design: str = design if design is not None else self.kernel.mm_design
+        if self.mm_design == "shared-vmas":
+            _refuse_for_shared_vmas(
+                self.kernel.version,
+                arch,
+                nr_trim_pages=nr_trim_pages,
+                allow_uninitialized=allow_uninitialized,
+                mremap=mremap,
+            )
         if not isinstance(ideal, bool):
             raise TypeError(f"ideal: expected a bool, got {type(ideal).__name__}")
         self.ideal = ideal
@@ -235,7 +255,8 @@ class Machine:
             self.zone.end_pfn,
             to_tail=self.kernel.has(BOOT_FREE_TO_TAIL),
         )
-        self.nommu = Nommu(
+        self.nommu: Nommu = make_engine(
+            self.mm_design,
             self.memory,
             self.zone,
             page_size=page_size,
@@ -245,7 +266,14 @@ class Machine:
             allow_uninitialized=allow_uninitialized,
             mremap_variant=mremap,
             word_bits=8 * word_size,
+            ideal=ideal,
+            # before 2.6.30 romfs (and mainline cramfs) could not map flash directly
+            no_direct_fstypes=(
+                frozenset() if self.kernel.has(ROMFS_DIRECT) else frozenset({"romfs", "cramfs"})
+            ),
+            kernel=self.kernel,
         )
+        self.nommu.pagecache_pages = self.cached_pages
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
             f"available ({reserved >> 10}K kernel code/data, reserved)"
@@ -254,6 +282,9 @@ class Machine:
         self._anon_minor = itertools.count(13)
         self._pids = itertools.count(1)
         self.procs: dict[int, Process] = {}
+        # a CLONE_THREAD was made: a thread group may hold several tasks (exec and exit
+        # then look for the others; until then every group is one task)
+        self.threaded = False
         # per-machine kernel state of optional subsystems, by name: "extra_ramfs" (internal
         # ramfs instances such as the SysV shm mount, counted in meminfo and validate),
         # "ipc_shm", "mtd", "pipefs", "sockfs", "blockdev_minors"
@@ -402,24 +433,25 @@ class Machine:
         proc.add_file("maps", lambda who: self.render_maps())
         proc.add_file("meminfo", lambda who: render_meminfo(self.meminfo_figures()))
         proc.add_file("buddyinfo", lambda who: render_buddyinfo(self.zone.statistics().nr_free))
+        if self.mm_design == "shared-vmas":
+            from nommu.proc.shared_vmas import register_proc_2_6_24
+
+            register_proc_2_6_24(self)
+            return
         proc.add_file(
             "sys/vm/nr_trim_pages",
             lambda who: f"{self.nommu.nr_trim_pages}\n",
             mode=0o644,
-            writer=self._write_nr_trim_pages,
+            fops=SysctlIntOperations(
+                lambda: self.nommu.nr_trim_pages, self._set_nr_trim_pages, lo=0
+            ),  # mm/nommu.c: proc_dointvec_minmax, extra1 = SYSCTL_ZERO
         )
         proc.add_pid_file("maps", lambda pid, who: self.render_pid_maps(pid))
         proc.add_pid_file("status", lambda pid, who: self.process(pid).render_status(who))
         proc.add_pid_file("statm", lambda pid, who: self.process(pid).render_statm())
         proc.add_pid_file("cmdline", lambda pid, who: self.process(pid).render_cmdline())
 
-    def _write_nr_trim_pages(self, text: str) -> None:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise SyscallError(Errno.EINVAL, "not a number") from None
-        if value < 0:
-            raise SyscallError(Errno.EINVAL, "vm.nr_trim_pages must be >= 0")
+    def _set_nr_trim_pages(self, value: int) -> None:
         self.nommu.nr_trim_pages = value
 
     def render_maps(self) -> str:
@@ -447,7 +479,9 @@ class Machine:
         if key != self._ramfs_key:
             self._ramfs_key = key
             self._ramfs = self._ramfs_instances()
-        return sum(sb.cached_pages for sb in self._ramfs)
+        # the page-cache design's runs of files outside RAM are page cache too
+        runs: int = getattr(self.nommu, "run_pages", 0)
+        return sum(sb.cached_pages for sb in self._ramfs) + runs
 
     def _ramfs_instances(self) -> list[RamfsSuperBlock]:
         seen: dict[int, RamfsSuperBlock] = {}  # by identity, in mount order
@@ -473,10 +507,10 @@ class Machine:
 
     def sysctl(self, name: str, value: int | None = None) -> int:
         """Read or set a sysctl such as ``vm.nr_trim_pages``."""
-        if name not in SYSCTLS:
+        if name not in SYSCTLS or self.mm_design == "shared-vmas":
             raise ValueError(f"name: unknown sysctl {name!r} (known: {', '.join(SYSCTLS)})")
         if value is not None:
-            self.nommu.nr_trim_pages = _int_arg("value", value, lo=0)
+            self.nommu.nr_trim_pages = _int_arg("value", value, lo=0, hi=INT_MAX)
         return self.nommu.nr_trim_pages
 
     # -- statistics and invariants ------------------------------------------------------
@@ -487,12 +521,7 @@ class Machine:
         self.memory.validate()
         shift = self.page_shift
         # every allocated page has exactly one owner; owners never overlap free blocks
-        owned: list[tuple[int, int, str]] = []
-        for r in self.nommu.regions:
-            if r.vm_flags & VM_MAPPED_COPY:
-                owned.append((*self.nommu.copy_pfns(r), f"region {r!r}"))
-        for s, e in self.nommu.stranded:
-            owned.append((s, e, f"stranded copy pages pfn {s:#x}-{e:#x}"))
+        owned = self.nommu.owned_spans()
         for sb in self._ramfs_instances():
             for inode in self._inodes_of(sb):
                 for index, pfn in inode.page_cache.items():
@@ -540,3 +569,19 @@ class Machine:
     @staticmethod
     def _inodes_of(sb: RamfsSuperBlock) -> list[Inode]:
         return list(sb.inodes)
+
+
+def _refuse_for_shared_vmas(
+    version: str, arch: str, *, nr_trim_pages: int, allow_uninitialized: bool, mremap: str
+) -> None:
+    """Options a kernel before 2.6.29 did not have: ValueError naming the option."""
+    if arch != "arm":
+        raise ValueError(f"arch: {arch!r} had no no-MMU Linux in {version}; the model has arm")
+    if nr_trim_pages != 1:
+        raise ValueError(f"nr_trim_pages: {version} has no vm.nr_trim_pages (added in 2.6.29)")
+    if allow_uninitialized:
+        raise ValueError(
+            f"allow_uninitialized: {version} has no MAP_UNINITIALIZED (added in 2.6.33)"
+        )
+    if mremap != "mainline":
+        raise ValueError(f"mremap: {version} has only its own mremap")

@@ -73,6 +73,17 @@ SHARED_VMAS = Change(
     "excess of the power-of-two block is trimmed (vm.nr_trim_pages)",
 )
 
+ROMFS_DIRECT = Change(
+    "romfs_direct",
+    since="2.6.30",
+    where="fs/romfs/mmap-nommu.c: romfs_get_unmapped_area(), romfs_mmap(); mm/filemap.c: "
+    "generic_file_mmap()",
+    before="romfs uses generic_ro_fops: no get_unmapped_area, and generic_file_mmap() is "
+    "-ENOSYS without an MMU, so every mapping of a romfs file is a copy (read-only ones "
+    "shared); nothing runs in place from flash",
+    after="romfs on an MTD device maps files directly from flash (execute in place)",
+)
+
 SHMAT_ENODEV = Change(
     "shmat_enodev",
     since="4.0",
@@ -81,6 +92,16 @@ SHMAT_ENODEV = Change(
     before="shmat() maps the segment's ramfs pages directly: every attach of a segment "
     "returns the same address",
     after="the attach file has no mmap capabilities: shmat() fails with ENODEV",
+)
+
+NOMMU_PR_FMT = Change(
+    "nommu_pr_fmt",
+    since="4.2",
+    where="mm/nommu.c: pr_fmt() (KBUILD_MODNAME) and its pr_warn()/pr_err() calls",
+    before="mm/nommu.c's messages are bare printk() lines: 'Allocation of length 8192 from "
+    "process 1 (P1) failed'",
+    after="every pr_warn()/pr_err() line of mm/nommu.c starts with 'nommu: ' (the "
+    "module name): 'nommu: Allocation of length 8192 from process 1 (P1) failed'",
 )
 
 BOOT_FREE_TO_TAIL = Change(
@@ -94,6 +115,15 @@ BOOT_FREE_TO_TAIL = Change(
     "come from the bottom of RAM",
 )
 
+O_DIRECTORY_CREAT_ENOTDIR = Change(
+    "o_directory_creat_enotdir",
+    since="5.7",
+    where="fs/namei.c: do_open() (the O_DIRECTORY check after a create)",
+    before="open(path, O_DIRECTORY | O_CREAT) of a missing name creates a regular file and "
+    "returns its descriptor",
+    after="it still creates the regular file, then fails with ENOTDIR",
+)
+
 KERNEL_READ_REFUSES_READ = Change(
     "kernel_read_refuses_read",
     since="5.10",
@@ -102,6 +132,24 @@ KERNEL_READ_REFUSES_READ = Change(
     "kernel_read() and succeeds as a zeroed copy",
     after="kernel_read() refuses a file without ->read_iter when it has ->read: a private "
     "mapping of /dev/zero fails with EINVAL and logs 'kernel read not supported for file'",
+)
+
+EMPTY_ARGV_FILLED = Change(
+    "empty_argv_filled",
+    since="5.18",
+    where="fs/exec.c: do_execveat_common()",
+    before="execve() with an empty argv starts the program with argc 0",
+    after='an empty argv gets "" as argv[0] (argc 1) and the kernel logs once '
+    "'process 'P' launched '/bin/prog' with NULL argv: empty string added'",
+)
+
+ALLOC_PAGES_COMBINED = Change(
+    "alloc_pages_combined",
+    since="5.13",
+    where="mm/page_alloc.c: __alloc_pages() (__alloc_pages_nodemask() renamed when the two "
+    "were combined)",
+    before="an allocation above the largest order warns once naming __alloc_pages_nodemask",
+    after="the warning names __alloc_pages",
 )
 
 MAPLE_TREE = Change(
@@ -122,14 +170,65 @@ PRIVATE_MAYOVERLAY = Change(
     after="it gets VM_MAYOVERLAY instead and maps prints 'p'",
 )
 
+O_DIRECTORY_CREAT_EINVAL = Change(
+    "o_directory_creat_einval",
+    since="6.4",
+    where="fs/open.c: build_open_flags()",
+    before="O_DIRECTORY | O_CREAT goes on to the lookup (a missing name is created; see "
+    "o_directory_creat_enotdir; an existing directory is EISDIR, a file ENOTDIR)",
+    after="O_DIRECTORY | O_CREAT is EINVAL before any lookup; nothing is created",
+)
+
+SHOW_MEM_AFTER_MMAP_FAILURE = Change(
+    "show_mem_after_mmap_failure",
+    since="6.6",
+    where="mm/nommu.c: do_mmap_private() (show_mem() replaces show_free_areas()); "
+    "mm/show_mem.c: __show_mem()",
+    before="after 'Allocation of length N from process P (comm) failed' the kernel prints "
+    "the free areas only (the zone counters and the 'Normal: ...' line)",
+    after="it prints the whole show_mem() block: 'Mem-Info:' first, the free areas, then "
+    "'N pages RAM', '0 pages HighMem/MovableOnly' and 'N pages reserved'",
+)
+
+ALLOC_PAGES_NOPROF = Change(
+    "alloc_pages_noprof",
+    since="6.10",
+    where="mm/page_alloc.c: __alloc_pages_noprof() (memory allocation profiling renames "
+    "the allocator's entry points)",
+    before="an allocation above MAX_PAGE_ORDER warns once 'WARNING: ... at "
+    "mm/page_alloc.c:N __alloc_pages+0x...'",
+    after="the same warning names __alloc_pages_noprof",
+)
+
+EXECVE_OPENS_FIRST = Change(
+    "execve_opens_first",
+    since="6.8",
+    where="fs/exec.c: alloc_bprm() calls do_open_execat() before do_execveat_common() "
+    "copies the strings",
+    before="execve() copies the file name, environment and arguments first and opens the "
+    "file in bprm_execve(): E2BIG (arguments too long) wins over ENOENT, EACCES and "
+    "ETXTBSY, and the NULL-argv line is logged even when the file cannot be opened",
+    after="the file is opened before anything else: a path error wins over E2BIG and the "
+    "NULL-argv line is logged only after a successful open",
+)
+
 #: Every change the profiles know, oldest first.
 CHANGES: tuple[Change, ...] = (
     SHARED_VMAS,
+    ROMFS_DIRECT,
     SHMAT_ENODEV,
+    NOMMU_PR_FMT,
+    O_DIRECTORY_CREAT_ENOTDIR,
     BOOT_FREE_TO_TAIL,
     KERNEL_READ_REFUSES_READ,
+    ALLOC_PAGES_COMBINED,
+    EMPTY_ARGV_FILLED,
     MAPLE_TREE,
     PRIVATE_MAYOVERLAY,
+    O_DIRECTORY_CREAT_EINVAL,
+    SHOW_MEM_AFTER_MMAP_FAILURE,
+    EXECVE_OPENS_FIRST,
+    ALLOC_PAGES_NOPROF,
 )
 
 #: The kernel versions the model knows, oldest first; the last is the default.
@@ -182,6 +281,10 @@ class ArchProfile:
         elf_machine: ``e_machine`` of the arch's ELF files (EM_ARM, EM_RISCV).
         elf_fdpic_since: the first kernel version whose BINFMT_ELF_FDPIC
             builds for this arch without an MMU (fs/Kconfig.binfmt), or None.
+        syscalls: the system call numbers the project uses (the oracle's probe
+            program is built with them): RISC-V uses the asm-generic table
+            (include/uapi/asm-generic/unistd.h), 32-bit ARM its EABI table
+            (arch/arm/tools/syscall.tbl).
     """
 
     name: str
@@ -190,12 +293,89 @@ class ArchProfile:
     flat_data_start_offset: int
     elf_machine: int
     elf_fdpic_since: str | None
+    syscalls: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
+
+    def syscall(self, name: str) -> int:
+        """The number of system call *name* on this arch; ValueError when it has none."""
+        try:
+            return self.syscalls[name]
+        except KeyError:
+            raise ValueError(f"{self.name} has no system call {name!r}") from None
 
     def has_elf_fdpic(self, kernel: KernelProfile) -> bool:
         """Whether *kernel* on this arch has the ELF-FDPIC loader."""
         since = self.elf_fdpic_since
         return since is not None and version_key(kernel.version) >= version_key(since)
 
+
+#: include/uapi/asm-generic/unistd.h (RISC-V, arm64 and other new arches)
+ASM_GENERIC_SYSCALLS: MappingProxyType[str, int] = MappingProxyType(
+    {
+        "dup3": 24,
+        "mkdirat": 34,
+        "unlinkat": 35,
+        "umount2": 39,
+        "mount": 40,
+        "truncate": 45,
+        "ftruncate": 46,
+        "fchmodat": 53,
+        "openat": 56,
+        "close": 57,
+        "pipe2": 59,
+        "lseek": 62,
+        "read": 63,
+        "write": 64,
+        "exit": 93,
+        "exit_group": 94,
+        "nanosleep": 101,
+        "syslog": 116,
+        "kill": 129,
+        "reboot": 142,
+        "brk": 214,
+        "munmap": 215,
+        "mremap": 216,
+        "clone": 220,
+        "execve": 221,
+        "mmap": 222,
+        "wait4": 260,
+    }
+)
+
+#: arch/arm/tools/syscall.tbl (EABI); "mmap" is mmap2 (the offset in pages)
+ARM_EABI_SYSCALLS: MappingProxyType[str, int] = MappingProxyType(
+    {
+        "exit": 1,
+        "read": 3,
+        "write": 4,
+        "close": 6,
+        "execve": 11,
+        "lseek": 19,
+        "mount": 21,
+        "kill": 37,
+        "umount2": 52,
+        "brk": 45,
+        "reboot": 88,
+        "munmap": 91,
+        "truncate": 92,
+        "ftruncate": 93,
+        "syslog": 103,
+        "wait4": 114,
+        "clone": 120,
+        "nanosleep": 162,
+        "mremap": 163,
+        "vfork": 190,
+        "mmap": 192,
+        "exit_group": 248,
+        "openat": 322,
+        "mkdirat": 323,
+        "unlinkat": 328,
+        "fchmodat": 333,
+        "dup3": 358,
+        "pipe2": 359,
+    }
+)
 
 ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
     {
@@ -206,6 +386,7 @@ ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
             flat_data_start_offset=4,
             elf_machine=40,
             elf_fdpic_since="4.19",
+            syscalls=ARM_EABI_SYSCALLS,
         ),
         "riscv64": ArchProfile(
             "riscv64",
@@ -214,6 +395,7 @@ ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
             flat_data_start_offset=0,
             elf_machine=243,
             elf_fdpic_since="6.6",
+            syscalls=ASM_GENERIC_SYSCALLS,
         ),
     }
 )

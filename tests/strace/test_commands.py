@@ -48,7 +48,7 @@ def test_check_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no findings" in out and out.endswith("verdict: runs as is\n")
     assert cli("check", str(FIX / "check_fork.txt")) == 1
     out = capsys.readouterr().out
-    assert "summary:" in out and out.endswith("verdict: cannot run\n")
+    assert "findings by kind:" in out and out.endswith("verdict: cannot run\n")
     assert "fork" in out and "EINVAL" in out
 
 
@@ -67,9 +67,10 @@ def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "syscall": "mmap",
         "kind": "shared_write_file",
         "errno": "ENODEV",
-        "detail": "MAP_SHARED with PROT_WRITE of /var/db/data.bin: a disk filesystem offers only "
-        "private copies (no NOMMU_MAP_DIRECT) -> ENODEV; put the file on ramfs/tmpfs "
-        "(e.g. /dev/shm) or use read()/write()",
+        "detail": "MAP_SHARED with PROT_WRITE of /var/db/data.bin: MAP_SHARED needs memory "
+        "that can be mapped directly; ext2 cannot provide it for the file "
+        "(validate_mmap_request); put the file on ramfs/tmpfs (e.g. /dev/shm) or a "
+        "romfs/cramfs flash, or use read()/write()",
         "severity": "change",
         "source": str(FIX / "check_shared.txt"),
     }
@@ -97,8 +98,8 @@ def test_check_board_gives_the_largest_block(board2m: Path, tmp_path: Path) -> N
     )
     doc = json.loads(out.read_text())
     big = [f for f in doc["findings"] if f["kind"] == "alloc_too_large"]
-    assert [f["line"] for f in big] == [1, 2, 4, 7]  # line 6: direct from /dev/shm
-    assert "the largest free block is 1M" in big[0]["detail"]
+    assert [f["line"] for f in big] == [1, 2, 4, 6, 7]
+    assert "the largest free block is order 8 (1024 KiB)" in big[0]["detail"]
 
 
 @pytest.mark.parametrize(
@@ -252,3 +253,112 @@ def test_replay_board_without_flash_for_xip(
     )
     line = one_error(capsys.readouterr().err)
     assert str(board2m) in line and "libs: 'xip' needs a machine with memory-mapped flash" in line
+
+
+# ---------------------------------------------------------------------------------------
+# check and replay options: filters, libc, kernel, standard input and output
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_only_and_min_severity(capsys: pytest.CaptureFixture[str]) -> None:
+    trace = str(FIX / "check_map_fixed.txt")
+    assert cli("check", trace, "--width", "100") == 1
+    out = capsys.readouterr().out
+    assert "loader_map_fixed" in out  # in the summary by kind
+    assert "3 finding(s) below change not listed" in out
+    rows = [ln for ln in out.splitlines() if ln[:1].isdigit()]
+    assert [ln.split()[0] for ln in rows] == ["7", "9", "11", "12", "13"]
+    assert cli("check", trace, "--min-severity", "info") == 1
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln[:1].isdigit()]
+    assert [ln.split()[0] for ln in rows] == ["3", "4", "5", "7", "9", "11", "12", "13"]
+    # --only shows one kind; the verdict still counts every finding
+    assert cli("check", trace, "--only", "map_type") == 1
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln[:1].isdigit()]
+    assert [ln.split()[:5] for ln in rows] == [["11", "1", "change", "mmap", "map_type"]]
+    assert out.endswith("verdict: needs changes\n")
+    assert cli("check", trace, "--quiet") == 1
+    assert capsys.readouterr() == ("", "")
+
+
+def test_check_kernel_and_libc(capsys: pytest.CaptureFixture[str]) -> None:
+    trace = str(FIX / "check_map_fixed.txt")
+    assert cli("check", trace, "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "nommu-check/2" and doc["board"]["kernel"] == "6.12"
+    assert [f["line"] for f in doc["findings"] if f["kind"] == "shmat"] == [13]
+    # before v4.0 shmat attached the segment: no finding at line 13
+    assert cli("check", trace, "--kernel", "2.6.24", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("2.6.24", "arm")
+    assert [f for f in doc["findings"] if f["kind"] == "shmat"] == []
+    assert cli("check", trace, "--kernel", "6.8", "--arch", "riscv64", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("6.8", "riscv64")
+    # a profile the model does not have: one line naming the board, exit 2
+    assert cli("check", trace, "--kernel", "2.6.24", "--arch", "riscv64") == 2
+    assert "riscv64" in one_error(capsys.readouterr().err)
+    # brk growth is glibc's unless glibc is the target's library
+    brk = str(FIX / "check_brk.txt")
+    assert cli("check", brk, "--json", "-") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["libc"], doc["findings"], len(doc["host_libc"])) == ("uclibc-ng", [], 2)
+    assert cli("check", brk, "--libc", "glibc", "--json", "-") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in doc["findings"]] == ["brk_heap", "brk_heap"]
+
+
+def test_check_and_replay_read_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    text = (FIX / "check_fork.txt").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert cli("check", "-", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {f["source"] for f in doc["findings"]} == {"<stdin>"}
+    assert [n["line"] for n in doc["host_failed"]] == [17]
+    monkeypatch.setattr("sys.stdin", io.StringIO((FIX / "replay_small.txt").read_text()))
+    assert cli("replay", "-", "--json", "-", "--libc", "musl") in (0, 1)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["replay"]["policy"]["libc"] == "musl"
+
+
+def test_unknown_kernel_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli("check", str(FIX / "check_clean.txt"), "--kernel", "9.9")
+    assert exc.value.code == 2
+    assert "invalid choice: '9.9'" in capsys.readouterr().err
+
+
+def test_progress_bars_on_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check and replay of a big trace: bars on standard error when it is a terminal;
+    nothing with --quiet or when it is not a terminal."""
+    import nommu.cli.progress
+
+    trace = tmp_path / "big.txt"
+    block = [
+        "7 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = "
+        "0x7f0000000000",
+        "7 munmap(0x7f0000000000, 8192) = 0",
+    ]
+    trace.write_text("\n".join(block * 10000) + "\n")
+    monkeypatch.setattr(nommu.cli.progress, "PROGRESS_AFTER", 0.0)  # every run is "long"
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert cli("check", str(trace)) == 0
+    out, err = capsys.readouterr()
+    assert "reading the trace" in err and "judging the calls" in err
+    assert out.endswith("verdict: runs as is\n") and "\r" not in out
+    assert cli("replay", str(trace), "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+    assert cli("check", str(trace), "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    assert cli("check", str(trace)) == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert cli("replay", str(trace), "--json", str(tmp_path / "r.json")) == 0
+    assert "replaying" in capsys.readouterr().err

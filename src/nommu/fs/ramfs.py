@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nommu.consts import (
+    MAP_SHARED,
     NOMMU_MAP_COPY,
     NOMMU_MAP_DIRECT,
     NOMMU_MAP_EXEC,
@@ -22,6 +23,7 @@ from nommu.consts import (
     S_IFDIR,
     S_IFMT,
     S_IFREG,
+    VM_SHARED,
 )
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import DirOperations, File, FileOperations, Inode, SuperBlock
@@ -51,6 +53,8 @@ class RamfsFileOperations(FileOperations):
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``ramfs_nommu_get_unmapped_area``."""
         nommu = self.sb.nommu
+        if not nommu.ramfs_private_direct and not flags & MAP_SHARED:
+            return addr  # before 2.6.29 only MAP_SHARED mappings were placed on the cache
         shift, mask = nommu.page_shift, nommu.page_mask
         inode = file.inode
         lpages = (length + mask) >> shift
@@ -71,7 +75,9 @@ class RamfsFileOperations(FileOperations):
 
     def mmap(self, file: File, vma: VMA) -> None:
         """``ramfs_nommu_mmap``: only shareable mappings use the page cache."""
-        if not is_nommu_shared_mapping(vma.vm_flags):
+        if not is_nommu_shared_mapping(vma.vm_flags) or (
+            not self.sb.nommu.ramfs_private_direct and not vma.vm_flags & VM_SHARED
+        ):
             raise SyscallError(Errno.ENOSYS)
 
     def read(self, file: File, count: int, pos: int) -> bytes:
@@ -114,7 +120,16 @@ class RamfsSuperBlock(SuperBlock):
 
     # -- data ------------------------------------------------------------------------
     def read_inode(self, inode: Inode, count: int, pos: int) -> bytes:
-        """``generic_file_read_iter`` over the page cache (holes read as zero)."""
+        """``generic_file_read_iter`` → ``filemap_read()`` over the page cache.
+
+        A hole inside the file has no page: ``filemap_get_pages()`` reads it
+        in (ramfs has no readahead window, so one page at a time, each from
+        ``page_cache_sync_ra()``; ``simple_read_folio()`` zeroes it), so the
+        read caches a zeroed page per hole page it touches (``Cached`` grows;
+        seen on 6.1 and 6.12). Readahead allocates with ``__GFP_NORETRY |
+        __GFP_NOWARN``: no log line; without a free page the read ends there
+        (ENOMEM when nothing was read).
+        """
         size = inode.i_size
         if pos >= size or count <= 0:
             return b""
@@ -128,13 +143,23 @@ class RamfsSuperBlock(SuperBlock):
             off = pos & mask
             n = min(psize - off, end - pos)
             pfn = inode.page_cache.get(index)
-            out += nommu.memory.read((pfn << shift) + off, n) if pfn is not None else bytes(n)
+            if pfn is None:
+                pfn = nommu.zone.alloc_pages(0)
+                if pfn is None:
+                    if out:
+                        break
+                    raise SyscallError(Errno.ENOMEM, "no free page to read a hole into")
+                nommu.memory.zero(pfn << shift, psize)
+                inode.page_cache[index] = pfn
+                self.cached_pages += 1
+            out += nommu.memory.read((pfn << shift) + off, n)
             pos += n
         return bytes(out)
 
     def write_inode(self, inode: Inode, data: bytes, pos: int) -> int:
         """``generic_file_write_iter``: missing pages are allocated one at a time."""
         nommu = self.nommu
+        nommu.check_write(inode)  # a design that must refuse it (the page-cache design)
         shift, mask, psize = nommu.page_shift, nommu.page_mask, nommu.page_size
         written = 0
         total = len(data)
@@ -160,6 +185,7 @@ class RamfsSuperBlock(SuperBlock):
 
     def setattr_size(self, inode: Inode, size: int) -> None:
         """``ramfs_nommu_setattr`` → ``ramfs_nommu_resize``."""
+        self.nommu.check_write(inode)
         old = inode.i_size
         if size == old:
             return

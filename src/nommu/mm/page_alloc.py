@@ -4,7 +4,7 @@ Free blocks live on per-order doubly linked lists kept in dicts, so every list
 operation is O(1) and memory grows with the number of free *blocks*, never with
 the number of pages: a 4 GiB zone starts with a few thousand entries.
 
-Placement rules are the kernel's (the "IDEAL-BUDDY" of the spec: no per-CPU
+Placement rules are the kernel's (an ideal buddy allocator, hazard H14: no per-CPU
 lists, no watermarks, no reclaim, no compaction):
 
 - allocation takes the head of the smallest non-empty sufficient list
@@ -282,14 +282,15 @@ class BuddyAllocator:
 
     def largest_free_order(self) -> int:
         top = self._nonempty.bit_length() - 1
-        if self._pending:
+        if self._pending:  # read after every step of a run: no max() call
             lo, hi = self._split_lo, self._split_hi
-            top = max(
-                top,
+            split = (
                 hi - 1
                 if hi > lo
-                else (self._split_base + (1 << lo) - self._split_end).bit_length() - 1,
+                else (self._split_base + (1 << lo) - self._split_end).bit_length() - 1
             )
+            if split > top:
+                return split
         return top
 
     def blocks(self, order: int) -> Iterator[int]:

@@ -29,7 +29,10 @@ def task_mem(task: Process, who: Process) -> str:
     mm = task.mm
     assert mm is not None
     nbytes = sbytes = slack = 0
-    for vma in mm.vmas():
+    own = task.machine.nommu.task_mem(mm)  # a design that counts its mappings itself (2.6.24)
+    if own is not None:
+        nbytes, slack, sbytes = own
+    for vma in mm.vmas() if own is None else ():
         nbytes += K_VMA
         region = vma.vm_region
         if region is not None:

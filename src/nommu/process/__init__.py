@@ -92,7 +92,7 @@ class Process(MmanCalls, ShmCalls, StatCalls, ReadWriteCalls, FileCalls, ExecCal
         self.tgid = pid
         self.name = name[:15]
         self.parent = parent
-        self.mm: MM | None = mm if mm is not None else MM()
+        self.mm: MM | None = mm if mm is not None else machine.nommu.new_mm()
         self.files = files if files is not None else FilesStruct()
         self.ptraced = False
         self.uid = 0

@@ -45,7 +45,10 @@ class ExecCalls(TaskStruct):
         """``de_thread`` at exec: the other threads of the group are killed and reaped.
 
         The exec'ing thread becomes the group leader (keeping its own pid).
+        Without a thread on the machine every group is one task: nothing to do.
         """
+        if not self.machine.threaded:
+            return
         others = [
             p
             for p in self.machine.procs.values()

@@ -42,10 +42,11 @@ class ExitCalls(ForkCalls):
         self._exit_group(0, signo)
 
     def _exit_group(self, code: int, signo: int) -> None:
-        for p in list(self.machine.procs.values()):
-            if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X"):
-                p.vfork_child = None
-                p._do_exit(code, signo, reap=p.pid != p.tgid)
+        if self.machine.threaded:  # else every thread group is this one task
+            for p in list(self.machine.procs.values()):
+                if p is not self and p.tgid == self.tgid and p.state not in ("Z", "X"):
+                    p.vfork_child = None
+                    p._do_exit(code, signo, reap=p.pid != p.tgid)
         self._do_exit(code, signo, reap=self.pid != self.tgid)
 
     def _do_exit(self, code: int, signo: int, *, reap: bool) -> None:

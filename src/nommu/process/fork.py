@@ -61,7 +61,7 @@ class ForkCalls(TaskStruct):
         CLONE_VM shares the mm (threads, vfork). Without it the child gets a
         new mm holding no VMAs, only the executable (``dup_mmap`` on NOMMU
         copies ``exe_file`` and its write denial): nothing is copied, and what
-        the child could run is undefined (spec 7.3). CLONE_THREAD makes a
+        the child could run is undefined (hazard H13). CLONE_THREAD makes a
         thread of this process's group (it needs CLONE_SIGHAND, which needs
         CLONE_VM: EINVAL otherwise); threads are reaped when they exit.
         """
@@ -78,7 +78,7 @@ class ForkCalls(TaskStruct):
             mm = self._mm()
             mm.mm_users += 1
         else:
-            mm = MM()
+            mm = m.nommu.new_mm()
             exe = self._mm().exe_file
             if exe is not None:
                 exe.inode.i_writecount -= 1  # dup_mm_exe_file: deny_write_access
@@ -96,6 +96,7 @@ class ForkCalls(TaskStruct):
             self.children.append(child)
         else:
             child.tgid = self.tgid
+            m.threaded = True
         child.uid, child.gid, child.cwd = self.uid, self.gid, self.cwd
         child.argv, child.exe_path, child.image = self.argv, self.exe_path, self.image
         child.rlimit_fsize, child.rlimit_data = self.rlimit_fsize, self.rlimit_data
