@@ -467,18 +467,37 @@ class Nommu:
         """Make a mapping and return its address (models ``do_mmap()``).
 
         The address hint is ignored; there is no MAP_FIXED. See the module
-        docstring for the sharing rules. Anonymous memory takes
-        :meth:`mmap_anonymous`; the rest of this is the file case.
+        docstring for the sharing rules. Anonymous memory takes the fast path
+        :meth:`mmap_anonymous`, files :meth:`do_mmap_general`.
         """
         if file is None:
             return self.mmap_anonymous(mm, task, addr, length, prot, flags, pgoff)
+        return self.do_mmap_general(mm, task, file, addr, length, prot, flags, pgoff)
+
+    def do_mmap_general(
+        self,
+        mm: MM,
+        task: Task,
+        file: File | None,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        pgoff: int,
+    ) -> int:
+        """``do_mmap()`` step by step, for a file or for anonymous memory.
+
+        Files always come here; anonymous memory takes :meth:`mmap_anonymous`,
+        which folds these steps for ``file is None`` and must agree with them
+        in every observable effect (a test runs both side by side).
+        """
         caps = self.validate_mmap_request(file, addr, length, prot, flags, pgoff)
         length = self.page_align(length)
         vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
         vma = VMA(mm, vm_flags, pgoff, file)
         shift = self.page_shift
 
-        if vm_flags & SHARED_MASK:
+        if file is not None and vm_flags & SHARED_MASK:
             pglen = length >> shift
             pgend = pgoff + pglen
             for pregion in self.regions.shareable_of(file.inode):
@@ -521,7 +540,7 @@ class Nommu:
 
         region = Region(vm_flags, pgoff, file)
         region.owner = task.pid
-        if vm_flags & SHARED_MASK and caps & NOMMU_MAP_DIRECT:
+        if file is not None and vm_flags & SHARED_MASK and caps & NOMMU_MAP_DIRECT:
             try:
                 addr = file.f_op.get_unmapped_area(file, 0, length, pgoff, flags)
             except SyscallError as e:
@@ -539,15 +558,19 @@ class Nommu:
                 vma.vm_end = region.vm_end = addr + length
 
         vma.vm_region = region
-        if vm_flags & VM_SHARED:
+        if file is not None and vm_flags & VM_SHARED:
             self.do_mmap_shared_file(vma)
         else:
             self.do_mmap_private(task, vma, region, length, caps)
 
         self.add_region(task, region)
-        file.get()  # the region's reference, taken once the mapping can no longer fail
+        if file is not None:
+            file.get()  # the region's reference, taken once the mapping can no longer fail
+        elif not (flags & MAP_UNINITIALIZED and self.allow_uninitialized):
+            self.memory.zero(region.vm_start, region.vm_end - region.vm_start)
         mm.total_vm += length >> shift
-        file.get()  # the VMA's reference
+        if file is not None:
+            file.get()  # the VMA's reference
         self._register(mm, vma)
         return vma.vm_start
 
@@ -752,12 +775,10 @@ class Nommu:
         """
         mask = self.ulong_mask
         page_mask = self.page_mask
-        length = ((length + page_mask) & ~page_mask) & mask
-        if not length:
-            raise SyscallError(Errno.EINVAL, "zero length")
-        end = (start + length) & mask
+        rlen = ((length + page_mask) & ~page_mask) & mask
+        end = (start + rlen) & mask
         mt = mm.mt
-        vma = mt.exact(start, end)
+        vma = mt.exact(start, end) if rlen else None
         if (
             vma is not None
             and vma.vm_file is None
@@ -772,7 +793,21 @@ class Nommu:
             assert region is not None
             self.put_region(region)
             return
-        entry = mt.first_intersecting(start, end)
+        self.do_munmap_general(mm, task, start, length)
+
+    def do_munmap_general(self, mm: MM, task: Task, start: int, length: int) -> None:
+        """``do_munmap()`` step by step (:meth:`do_munmap` without its fast path).
+
+        The fast path, one whole anonymous mapping, must leave what this
+        leaves (a test runs both side by side).
+        """
+        mask = self.ulong_mask
+        page_mask = self.page_mask
+        length = ((length + page_mask) & ~page_mask) & mask
+        if not length:
+            raise SyscallError(Errno.EINVAL, "zero length")
+        end = (start + length) & mask
+        entry = mm.mt.first_intersecting(start, end)
         if entry is None:
             if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
                 self.munmap_warnings += 1
