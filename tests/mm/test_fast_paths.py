@@ -121,8 +121,8 @@ def run(m: nommu.Machine, p: nommu.Process, op: tuple[Any, ...], fast: bool) -> 
                 if not held:
                     return "nothing held"
                 start, end = held[op[1] % len(held)]
-                start += op[2] * P
-                length = op[3] * P or end - start
+                start = min(start + op[2] * P, end - P)  # a munmap whose end wraps
+                length = op[3] * P or end - start  # corrupts both paths alike (open)
             else:
                 start, length = 0x400000 + op[1], op[2]
             if fast:
