@@ -78,6 +78,8 @@ def mmput(machine: Machine, mm: MM) -> None:
     mm.mm_users -= 1
     if mm.mm_users == 0:
         machine.nommu.exit_mmap(mm)
+        if machine.kmem is not None:
+            machine.kmem.obj_free("mm_struct")
         exe = mm.exe_file
         if exe is not None:
             if exe.inode.i_writecount < 0:
@@ -204,6 +206,7 @@ class Process:
         self.exit_signal = 0  # the fatal signal that ended the task, 0 for _exit
         self.fs = SharedCount()
         self.sighand = SharedCount()
+        self.oom_score_adj = 0  # signal->oom_score_adj (/proc/<pid>/oom_score_adj)
         if parent is not None:
             parent.children.append(self)
 
@@ -229,6 +232,7 @@ class Process:
         if self.state in ("Z", "X"):
             raise ProcessStateError(f"process {self.pid} has exited")
         self.machine.nommu.current = self
+        self.machine.rcu_quiescent()
 
     def _mm(self) -> MM:
         mm = self.mm
@@ -255,6 +259,8 @@ class Process:
             self._enter()
         nommu = self.nommu
         nommu.current = self
+        if nommu.kmem is not None and nommu.kmem.rcu:
+            nommu.kmem.rcu_flush()
         if (
             type(addr) is not int
             or type(length) is not int
@@ -312,6 +318,8 @@ class Process:
             self._enter()
         nommu = self.nommu
         nommu.current = self
+        if nommu.kmem is not None and nommu.kmem.rcu:
+            nommu.kmem.rcu_flush()
         if type(addr) is not int or type(length) is not int:
             self._check_ints(addr=addr, length=length)
         mask = nommu.ulong_mask
@@ -837,6 +845,9 @@ class Process:
         if flags & CLONE_SIGHAND and not flags & CLONE_VM:
             raise SyscallError(Errno.EINVAL, "CLONE_SIGHAND needs CLONE_VM")
         m = self.machine
+        rec = None
+        if m.kmem is not None:  # dup_task_struct, copy_creds, copy_files, ... (may OOM)
+            rec = m.kmem.copy_process(self, flags, new_mm=not flags & CLONE_VM)
         if flags & CLONE_VM:
             mm = self._mm()
             mm.mm_users += 1
@@ -854,6 +865,9 @@ class Process:
         thread = bool(flags & CLONE_THREAD)
         parent = self.parent if thread else self
         child = Process(m, m.new_pid(), self.name, parent=None, mm=mm, files=files)
+        if rec is not None and m.kmem is not None:
+            m.kmem.attach(child.pid, rec)
+        child.oom_score_adj = self.oom_score_adj  # copy_signal
         child.parent = parent
         if not thread:
             self.children.append(child)
@@ -946,7 +960,7 @@ class Process:
         if parent is not None and leader in parent.children:
             parent.children[parent.children.index(leader)] = self
         self.parent = parent
-        self.machine.procs.pop(leader.pid, None)
+        self.machine.release_task(leader)
         leader.state = "X"
         leader.runnable = False
 
@@ -989,6 +1003,7 @@ class Process:
     def _do_exit(self, code: int, signo: int, *, reap: bool) -> None:
         """``do_exit`` for one task; *reap* for threads (no zombie is left)."""
         self.machine.nommu.current = self
+        self.machine.task_exit(self)
         self._mmput()
         self.files.users -= 1
         if self.files.users == 0:
@@ -1010,13 +1025,13 @@ class Process:
             if heir is not None:
                 heir.children.append(child)
             elif child.state == "Z":
-                self.machine.procs.pop(child.pid, None)
+                self.machine.release_task(child)
                 child.state = "X"
         self.children = []
         if reap or self.parent is None:
             if self.parent is not None and self in self.parent.children:
                 self.parent.children.remove(self)
-            self.machine.procs.pop(self.pid, None)
+            self.machine.release_task(self)
             self.state = "X"
 
     def wait(self) -> tuple[int, int]:
@@ -1034,7 +1049,7 @@ class Process:
             if child.state == "Z":
                 self.children.remove(child)
                 child.state = "X"
-                self.machine.procs.pop(child.pid, None)
+                self.machine.release_task(child)
                 if child.exit_signal:
                     return child.pid, child.exit_signal & 0x7F
                 return child.pid, (child.exit_code or 0) << 8

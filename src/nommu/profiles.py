@@ -122,6 +122,16 @@ PRIVATE_MAYOVERLAY = Change(
     after="it gets VM_MAYOVERLAY instead and maps prints 'p'",
 )
 
+SLUB_ONLY = Change(
+    "slub_only",
+    since="6.4",
+    where="mm/Kconfig (SLOB removed); mm/slub.c (SLUB_TINY)",
+    before="no-MMU configurations use SLOB: objects of every type share one pool of pages, "
+    "objects of a page or more get pages of their own, all counted as SUnreclaim",
+    after="SLUB (SLUB_TINY on no-MMU): one cache per object type, each taking whole slabs; "
+    "dentry and inode caches count as SReclaimable",
+)
+
 #: Every change the profiles know, oldest first.
 CHANGES: tuple[Change, ...] = (
     SHARED_VMAS,
@@ -130,6 +140,7 @@ CHANGES: tuple[Change, ...] = (
     KERNEL_READ_REFUSES_READ,
     MAPLE_TREE,
     PRIVATE_MAYOVERLAY,
+    SLUB_ONLY,
 )
 
 #: The kernel versions the model knows, oldest first; the last is the default.

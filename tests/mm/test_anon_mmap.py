@@ -185,7 +185,7 @@ def test_C27_four_mib_exactly(machine: nommu.Machine, proc: nommu.Process) -> No
 
 
 def test_above_max_order_is_enomem_whatever_is_free() -> None:
-    m = nommu.Machine(ram="64M")
+    m = nommu.Machine(ram="64M", ideal=True)
     p = m.spawn(name="big")
     with pytest.raises(SyscallError) as e:
         p.mmap(0, (4 << 20) + 1, RW, ANON)
@@ -517,7 +517,7 @@ def test_exit_releases_everything(machine: nommu.Machine) -> None:
 
 
 def test_peek_poke_faults(proc: nommu.Process) -> None:
-    m = nommu.Machine(ram="8M", flash="1M")
+    m = nommu.Machine(ram="8M", flash="1M", ideal=True)
     p = m.spawn()
     with pytest.raises(SyscallError) as e:
         p.poke(0x20000000, b"x")  # flash

@@ -81,6 +81,13 @@ def _summary(d: dict[str, Any]) -> Table:
     )
     t.add_row("MmapCopy (private copies)", size_text(s["mmap_copy_bytes"]), "")
     t.add_row("page cache (ramfs, tmpfs)", size_text(s["page_cache_bytes"]), "")
+    if s["kernel_bytes"] or s["disk_cache_bytes"]:
+        t.add_row(
+            "kernel (stacks, slab)",
+            size_text(s["kernel_bytes"]),
+            f"{size_text(s['kernel_stack_bytes'])} stacks, {size_text(s['slab_bytes'])} slab",
+        )
+        t.add_row("page cache (disk files)", size_text(s["disk_cache_bytes"]), "reclaimable")
     expected = s["failures"] - s["unexpected_failures"]
     t.add_row(
         "failed system calls",
@@ -124,6 +131,7 @@ FOOTPRINT_COLUMNS = (
     "ram",
     "shared",
     "pss",
+    "kernel",
 )
 
 
@@ -141,7 +149,11 @@ def _footprint(rows: list[dict[str, Any]], title: str) -> Table:
         for c in FOOTPRINT_COLUMNS:
             totals[c] += r[c]
     if len(rows) > 1:
-        t.add_row("", "all", *(kib(totals[c]) if c == "pss" else "" for c in FOOTPRINT_COLUMNS))
+        t.add_row(
+            "",
+            "all",
+            *(kib(totals[c]) if c in ("pss", "kernel") else "" for c in FOOTPRINT_COLUMNS),
+        )
     return t
 
 
@@ -151,11 +163,15 @@ def _failure_table(f: dict[str, Any]) -> Table:
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
     t.add_row("where", f"{_where(f)}, event {f['event']}, tick {f['tick']}")
-    t.add_row(
-        "call",
-        f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} "
-        f"({f['strerror']})" + (" [expected]" if f["expected"] else ""),
-    )
+    if f["kind"] == "syscall":
+        t.add_row(
+            "call",
+            f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} "
+            f"({f['strerror']})" + (" [expected]" if f["expected"] else ""),
+        )
+    else:  # the OOM killer ran during the call
+        t.add_row("call", f"{f['process']} (pid {f['pid']}): {f['call']}")
+        t.add_row(f["kind"], f"{f['strerror']}\n{f['detail']}")
     if f["kernel_log"]:
         t.add_row("kernel log", "\n".join(f["kernel_log"]))
     x = f["explanation"]

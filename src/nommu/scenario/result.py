@@ -49,6 +49,10 @@ class FailureRecord:
     alloc: AllocFailure | None  # for allocation failures: the allocator's facts
     snapshot: MachineSnapshot | None  # memory at the moment of the failure
     program: ProgramInfo | None = None  # for a failed exec: what it was loading
+    #: "syscall" (a call failed with an errno), "oom-kill" (the OOM killer killed a
+    #: process), "oom-livelock" (the kernel would hang on an OOM victim),
+    #: "oom-panic" (nothing was killable: the kernel panicked)
+    kind: str = "syscall"
 
 
 @dataclass(frozen=True, slots=True)
