@@ -31,6 +31,8 @@ import nommu
 from nommu.strace import Trace, parse_file
 from nommu.strace.replay import ReplayPolicy, replay
 
+TARGET = 200_000  # memory events/s
+
 _MEMORY_BLOCK = [
     "{p}  mmap(NULL, {s}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = {a:#x}",
     "{p}  brk({b1:#x}) = {b1:#x}",
@@ -92,11 +94,17 @@ def main() -> None:
             trace = parse_file(path)
             seconds, replayed, failures = bench(trace, ns.repeat)
             events = len(trace.events)
+            rate = events / seconds
             print(
                 f"{name:<7} {n:>9,} lines {events:>9,} events  replay {seconds:7.3f} s  "
-                f"{events / seconds:>10,.0f} events/s  {replayed / seconds:>9,.0f} "
+                f"{rate:>10,.0f} events/s  {replayed / seconds:>9,.0f} "
                 f"replayed calls/s  ({failures} failures)"
             )
+            if name == "memory":
+                print(
+                    f"replay of memory calls: {rate:,.0f} events/s (target {TARGET:,}): "
+                    f"{'met' if rate >= TARGET else 'not met'}"
+                )
 
 
 if __name__ == "__main__":

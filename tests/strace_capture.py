@@ -27,14 +27,16 @@ def capture(strace: str, args: list[str], cwd: Path) -> Path:
     return out
 
 
-def build_c(tmp_path: Path, source: str) -> Path:
-    """Compile *source* into ``tmp_path/prog``, or skip when no compiler can."""
+def build_c(tmp_path: Path, source: str, flags: list[str] | None = None) -> Path:
+    """Compile *source* into ``tmp_path/prog`` (with *flags*), or skip when no compiler can."""
     if CC is None:
         pytest.skip("no C compiler (cc) installed")
     src = tmp_path / "prog.c"
     src.write_text(source)
     prog = tmp_path / "prog"
-    built = subprocess.run([CC, "-O0", "-o", str(prog), str(src)], capture_output=True, text=True)
+    built = subprocess.run(
+        [CC, "-O0", *(flags or []), "-o", str(prog), str(src)], capture_output=True, text=True
+    )
     if built.returncode != 0:
         pytest.skip(f"cc cannot build the test program: {built.stderr.strip()[:200]}")
     return prog

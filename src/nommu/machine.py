@@ -23,7 +23,7 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nommu.consts import O_RDONLY, O_RDWR, PAGE_SIZE, S_IFCHR, VM_MAPPED_COPY, parse_size
+from nommu.consts import O_RDONLY, O_RDWR, PAGE_SIZE, S_IFCHR, parse_size
 from nommu.errors import Errno, KernelBug, SyscallError
 from nommu.fs.chardev import MemOperations, NullOperations, ZeroOperations
 from nommu.fs.namespace import Namespace
@@ -39,6 +39,7 @@ from nommu.fs.vfs import (
     SuperBlock,
     open_file,
 )
+from nommu.mm.engine import make_engine
 from nommu.mm.filemap import GFP_HIGHUSER_MOVABLE, DiskPageCache
 from nommu.mm.kmem import KernelMemory
 from nommu.mm.memory import PhysicalMemory
@@ -58,6 +59,7 @@ from nommu.profiles import (
     DEFAULT_ARCH,
     DEFAULT_KERNEL,
     DESIGNS,
+    ROMFS_DIRECT,
     SHMAT_ENODEV,
     SLUB_ONLY,
     ArchProfile,
@@ -164,9 +166,22 @@ class Machine:
             raise ValueError(
                 f"design: must be one of {', '.join(map(repr, DESIGNS))}, got {design!r}"
             )
-        if design is not None:
-            raise ValueError(f"design: {design!r} is not modelled yet")
+        if design is not None and self.kernel.version != DEFAULT_KERNEL:
+            raise ValueError(
+                f"design: the what-if design {design!r} is a variant of the newest kernel "
+                f"({DEFAULT_KERNEL}), not of {self.kernel.version}"
+            )
         self.design = design
+        #: the mm design this machine runs: the profile's, or the what-if one
+        self.mm_design: str = design if design is not None else self.kernel.mm_design
+        if self.mm_design == "shared-vmas":
+            _refuse_for_shared_vmas(
+                self.kernel.version,
+                arch,
+                nr_trim_pages=nr_trim_pages,
+                allow_uninitialized=allow_uninitialized,
+                mremap=mremap,
+            )
         if not isinstance(ideal, bool):
             raise TypeError(f"ideal: expected a bool, got {type(ideal).__name__}")
         self.ideal = ideal
@@ -250,7 +265,8 @@ class Machine:
             self.zone.end_pfn,
             to_tail=self.kernel.has(BOOT_FREE_TO_TAIL),
         )
-        self.nommu = Nommu(
+        self.nommu: Nommu = make_engine(
+            self.mm_design,
             self.memory,
             self.zone,
             page_size=page_size,
@@ -260,6 +276,11 @@ class Machine:
             allow_uninitialized=allow_uninitialized,
             mremap_variant=mremap,
             word_bits=8 * word_size,
+            ideal=ideal,
+            # before 2.6.30 romfs (and mainline cramfs) could not map flash directly
+            no_direct_fstypes=(
+                frozenset() if self.kernel.has(ROMFS_DIRECT) else frozenset({"romfs", "cramfs"})
+            ),
         )
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
@@ -271,7 +292,10 @@ class Machine:
         self.min_free_kbytes = 0
         self.watermarks = Watermarks(0, 0, 0, 0)
         self._kernel_task = _KernelTask()
-        if not ideal:
+        # the kernel's own memory and its reaction to pressure, for the regions design
+        # (2.6.29 on); the 2.6.24 and page-cache designs count their own kernel objects
+        self.realistic = not ideal and self.mm_design == "regions"
+        if self.realistic:
             self.min_free_kbytes = calculate_min_free_kbytes(self.zone.managed, page_size)
             self._setup_watermarks()
             self.oom = OomKiller(self)
@@ -292,6 +316,9 @@ class Machine:
         self._anon_minor = itertools.count(13)
         self._pids = itertools.count(1)
         self.procs: dict[int, Process] = {}
+        # a CLONE_THREAD was made: a thread group may hold several tasks (exec and exit
+        # then look for the others; until then every group is one task)
+        self.threaded = False
         # per-machine kernel state of optional subsystems, by name: "extra_ramfs" (internal
         # ramfs instances such as the SysV shm mount, counted in meminfo and validate),
         # "ipc_shm", "mtd", "pipefs", "sockfs", "blockdev_minors"
@@ -517,13 +544,18 @@ class Machine:
         proc.add_file("maps", lambda who: self.render_maps())
         proc.add_file("meminfo", lambda who: render_meminfo(self.meminfo_figures()))
         proc.add_file("buddyinfo", lambda who: render_buddyinfo(self.zone.statistics().nr_free))
+        if self.mm_design == "shared-vmas":
+            from nommu.proc.shared_vmas import register_proc_2_6_24
+
+            register_proc_2_6_24(self)
+            return
         proc.add_file(
             "sys/vm/nr_trim_pages",
             lambda who: f"{self.nommu.nr_trim_pages}\n",
             mode=0o644,
             writer=self._write_nr_trim_pages,
         )
-        if not self.ideal:
+        if self.realistic:
             proc.add_file(
                 "sys/vm/min_free_kbytes",
                 lambda who: f"{self.min_free_kbytes}\n",
@@ -644,10 +676,15 @@ class Machine:
 
         ``vm.min_free_kbytes`` exists on a realistic machine only; setting it
         recomputes the zone's watermarks as a write to
-        ``/proc/sys/vm/min_free_kbytes`` does.
+        ``/proc/sys/vm/min_free_kbytes`` does. 2.6.24 has no ``nr_trim_pages``.
         """
-        if name not in SYSCTLS or (self.ideal and name in REALISTIC_SYSCTLS):
-            known = [n for n in SYSCTLS if not (self.ideal and n in REALISTIC_SYSCTLS)]
+        known = [
+            n
+            for n in SYSCTLS
+            if (self.realistic or n not in REALISTIC_SYSCTLS)
+            and not (self.mm_design == "shared-vmas" and n == "vm.nr_trim_pages")
+        ]
+        if name not in known:
             raise ValueError(f"name: unknown sysctl {name!r} (known: {', '.join(known)})")
         if name == "vm.min_free_kbytes":
             if value is not None:
@@ -666,12 +703,7 @@ class Machine:
         self.memory.validate()
         shift = self.page_shift
         # every allocated page has exactly one owner; owners never overlap free blocks
-        owned: list[tuple[int, int, str]] = []
-        for r in self.nommu.regions:
-            if r.vm_flags & VM_MAPPED_COPY:
-                owned.append((*self.nommu.copy_pfns(r), f"region {r!r}"))
-        for s, e in self.nommu.stranded:
-            owned.append((s, e, f"stranded copy pages pfn {s:#x}-{e:#x}"))
+        owned = self.nommu.owned_spans()
         if self.kmem is not None:
             self.kmem.validate()
             owned.extend(self.kmem.spans())
@@ -724,3 +756,19 @@ class Machine:
     @staticmethod
     def _inodes_of(sb: RamfsSuperBlock) -> list[Inode]:
         return list(sb.inodes)
+
+
+def _refuse_for_shared_vmas(
+    version: str, arch: str, *, nr_trim_pages: int, allow_uninitialized: bool, mremap: str
+) -> None:
+    """Options a kernel before 2.6.29 did not have: ValueError naming the option."""
+    if arch != "arm":
+        raise ValueError(f"arch: {arch!r} had no no-MMU Linux in {version}; the model has arm")
+    if nr_trim_pages != 1:
+        raise ValueError(f"nr_trim_pages: {version} has no vm.nr_trim_pages (added in 2.6.29)")
+    if allow_uninitialized:
+        raise ValueError(
+            f"allow_uninitialized: {version} has no MAP_UNINITIALIZED (added in 2.6.33)"
+        )
+    if mremap != "mainline":
+        raise ValueError(f"mremap: {version} has only its own mremap")

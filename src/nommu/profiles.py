@@ -73,6 +73,17 @@ SHARED_VMAS = Change(
     "excess of the power-of-two block is trimmed (vm.nr_trim_pages)",
 )
 
+ROMFS_DIRECT = Change(
+    "romfs_direct",
+    since="2.6.30",
+    where="fs/romfs/mmap-nommu.c: romfs_get_unmapped_area(), romfs_mmap(); mm/filemap.c: "
+    "generic_file_mmap()",
+    before="romfs uses generic_ro_fops: no get_unmapped_area, and generic_file_mmap() is "
+    "-ENOSYS without an MMU, so every mapping of a romfs file is a copy (read-only ones "
+    "shared); nothing runs in place from flash",
+    after="romfs on an MTD device maps files directly from flash (execute in place)",
+)
+
 SHMAT_ENODEV = Change(
     "shmat_enodev",
     since="4.0",
@@ -135,6 +146,7 @@ SLUB_ONLY = Change(
 #: Every change the profiles know, oldest first.
 CHANGES: tuple[Change, ...] = (
     SHARED_VMAS,
+    ROMFS_DIRECT,
     SHMAT_ENODEV,
     BOOT_FREE_TO_TAIL,
     KERNEL_READ_REFUSES_READ,
@@ -193,6 +205,10 @@ class ArchProfile:
         elf_machine: ``e_machine`` of the arch's ELF files (EM_ARM, EM_RISCV).
         elf_fdpic_since: the first kernel version whose BINFMT_ELF_FDPIC
             builds for this arch without an MMU (fs/Kconfig.binfmt), or None.
+        syscalls: the system call numbers the project uses (the oracle's probe
+            program is built with them): RISC-V uses the asm-generic table
+            (include/uapi/asm-generic/unistd.h), 32-bit ARM its EABI table
+            (arch/arm/tools/syscall.tbl).
     """
 
     name: str
@@ -201,12 +217,89 @@ class ArchProfile:
     flat_data_start_offset: int
     elf_machine: int
     elf_fdpic_since: str | None
+    syscalls: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
+
+    def syscall(self, name: str) -> int:
+        """The number of system call *name* on this arch; ValueError when it has none."""
+        try:
+            return self.syscalls[name]
+        except KeyError:
+            raise ValueError(f"{self.name} has no system call {name!r}") from None
 
     def has_elf_fdpic(self, kernel: KernelProfile) -> bool:
         """Whether *kernel* on this arch has the ELF-FDPIC loader."""
         since = self.elf_fdpic_since
         return since is not None and version_key(kernel.version) >= version_key(since)
 
+
+#: include/uapi/asm-generic/unistd.h (RISC-V, arm64 and other new arches)
+ASM_GENERIC_SYSCALLS: MappingProxyType[str, int] = MappingProxyType(
+    {
+        "dup3": 24,
+        "mkdirat": 34,
+        "unlinkat": 35,
+        "umount2": 39,
+        "mount": 40,
+        "truncate": 45,
+        "ftruncate": 46,
+        "fchmodat": 53,
+        "openat": 56,
+        "close": 57,
+        "pipe2": 59,
+        "lseek": 62,
+        "read": 63,
+        "write": 64,
+        "exit": 93,
+        "exit_group": 94,
+        "nanosleep": 101,
+        "syslog": 116,
+        "kill": 129,
+        "reboot": 142,
+        "brk": 214,
+        "munmap": 215,
+        "mremap": 216,
+        "clone": 220,
+        "execve": 221,
+        "mmap": 222,
+        "wait4": 260,
+    }
+)
+
+#: arch/arm/tools/syscall.tbl (EABI); "mmap" is mmap2 (the offset in pages)
+ARM_EABI_SYSCALLS: MappingProxyType[str, int] = MappingProxyType(
+    {
+        "exit": 1,
+        "read": 3,
+        "write": 4,
+        "close": 6,
+        "execve": 11,
+        "lseek": 19,
+        "mount": 21,
+        "kill": 37,
+        "umount2": 52,
+        "brk": 45,
+        "reboot": 88,
+        "munmap": 91,
+        "truncate": 92,
+        "ftruncate": 93,
+        "syslog": 103,
+        "wait4": 114,
+        "clone": 120,
+        "nanosleep": 162,
+        "mremap": 163,
+        "vfork": 190,
+        "mmap": 192,
+        "exit_group": 248,
+        "openat": 322,
+        "mkdirat": 323,
+        "unlinkat": 328,
+        "fchmodat": 333,
+        "dup3": 358,
+        "pipe2": 359,
+    }
+)
 
 ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
     {
@@ -217,6 +310,7 @@ ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
             flat_data_start_offset=4,
             elf_machine=40,
             elf_fdpic_since="4.19",
+            syscalls=ARM_EABI_SYSCALLS,
         ),
         "riscv64": ArchProfile(
             "riscv64",
@@ -225,6 +319,7 @@ ARCHES: MappingProxyType[str, ArchProfile] = MappingProxyType(
             flat_data_start_offset=0,
             elf_machine=243,
             elf_fdpic_since="6.6",
+            syscalls=ASM_GENERIC_SYSCALLS,
         ),
     }
 )

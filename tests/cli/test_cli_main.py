@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_an_expectation_that_does_not_hold_is_exit_1(
     monkeypatch.chdir(GOLDEN)
     code, out, err = run(capsys, "run", "fragmentation.toml")
     assert (code, err) == (1, "")
-    assert "Result: FAILED (2 of 2 expectations did not hold)" in out
+    assert "Result: FAILS: 2 of 2 expectations did not hold" in out
 
 
 def test_reports_are_written_and_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -249,12 +250,39 @@ def test_demo_writes_its_report_in_the_current_directory(
     first = data["failures"][data["summary"]["first_failure"] - 1]
     assert first["op"] == "mmap" and first["explanation"]["cause"] == "fragmentation"
     assert data["summary"]["min_free_bytes"] > 2 << 20  # fails with megabytes free
-    assert data["run"]["ok"]
+    # the demonstration ran (exit 0), and its headline says the board does not fit
+    assert not data["run"]["ok"] and not data["verdict"]["fits"]
+    assert data["verdict"]["headline"].startswith("Does it fit? NO: ")
+    assert "Does it fit? NO: " in out and "Result: FAILS: " in out
     # the default board is also a plain scenario file
     shutil.copy(
         Path(nommu.cli.__file__).parent.parent / "boards" / "default.toml", tmp_path / "d.toml"
     )
-    assert main(["run", "d.toml", "-q", "--json", "run.json"]) == 0
+    assert main(["run", "d.toml", "-q", "--json", "run.json"]) == 1  # nommu run: the verdict
     assert (tmp_path / "run.json").read_text() == (tmp_path / "demo.json").read_text().replace(
         '"path": "default.toml"', '"path": "d.toml"'
     ).replace('"file": "default.toml"', '"file": "d.toml"')
+
+
+def test_run_shows_a_progress_bar_with_an_eta_on_a_terminal_only(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nommu run`: a bar (share done, elapsed, time left) on a terminal; nothing else
+    when the output is not a terminal or with --quiet."""
+    monkeypatch.chdir(GOLDEN)
+    monkeypatch.setattr(nommu.cli.progress, "PROGRESS_AFTER", 0.0)  # every run is "long"
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: stdout is a terminal
+    code, out, err = run(capsys, "run", "fragmentation.toml", "--width", "100")
+    assert (code, err) == (1, "")
+    bar = out[: out.index("nommu: fragmentation")]
+    assert "running fragmentation" in bar
+    assert re.search(r"100%\S* \S*0:00:\d\d\S* \S*0:00:0\d", bar)  # elapsed, then time left
+    assert re.search(r" \S*\d:\d\d:\d\d\S*\r", bar)  # the ETA column while running
+    code, out, err = run(capsys, "run", "fragmentation.toml", "--quiet")
+    assert (code, out, err) == (1, "", "")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")  # not a terminal: the report alone
+    code, out, err = run(capsys, "run", "fragmentation.toml")
+    assert (code, err) == (1, "")
+    assert "running" not in out and "\x1b" not in out and "\r" not in out
+    monkeypatch.setattr(nommu.cli.progress, "PROGRESS_AFTER", 1e9)
+    assert run(capsys, "run", "fragmentation.toml") == (code, out, err)

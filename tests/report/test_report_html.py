@@ -113,7 +113,7 @@ def test_page_holds_the_report_figures(page: str, result: RunResult) -> None:
     first = d["failures"][0]
     assert first["kernel_log"][0] in page
     assert "fragmentation index" in page
-    assert "Result: FAILED" in page  # this scenario's expectations do not hold
+    assert 'id="verdict" class="fail"><strong>Does it fit? NO: 2 of 2 expectations' in page
 
 
 def test_html_is_deterministic(result: RunResult, page: str) -> None:

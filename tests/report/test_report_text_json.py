@@ -34,7 +34,8 @@ def test_text_has_every_section_at_the_width(data: dict[str, object]) -> None:
         "What does each process cost?",
         "What fails first, and why?",
         "Expectations",
-        "Result: FAILED",
+        "Result: FAILS: 2 of 2 expectations did not hold",
+        "Does it fit? NO:",
     ):
         assert heading in text
     assert "page allocation failure: order:5" in text

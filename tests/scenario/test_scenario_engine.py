@@ -641,3 +641,73 @@ def test_a_step_reading_a_value_its_failed_step_did_not_save_is_skipped() -> Non
     assert r.total_failures == 3  # order 7 is above max order 6
     assert r.skipped_steps == 6
     assert r.events == 1 + 3
+
+
+SHARED_TEXT = """
+[board]
+ram = "4M"
+kernel_reserved = "1M"
+
+[[mount]]
+type = "romfs"
+target = "/bin"
+device = "block"
+
+[[mount.file]]
+path = "app"
+flat = { text = 20000, data = 2000, bss = 3000, relocs = 50, ram = false }
+
+[[step]]
+op = "spawn"
+name = "init"
+
+[[step]]
+op = "workload"
+ticks = 300
+snapshots = [100, 200, 299]
+[[step.launch]]
+parent = "init"
+path = "/bin/app"
+rate = 0.7
+lifetime = [1, 30]
+alloc_rate = 0.2
+size = "4K"
+hold = [1, 10]
+"""
+
+
+def test_names_of_gone_processes_are_dropped_but_never_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner forgets names no snapshot can ask for: the report is the same."""
+    import nommu.scenario.engine as engine
+    from nommu.report import render_json
+
+    full = run(SHARED_TEXT)
+    monkeypatch.setattr(engine, "NAMES_KEPT", 4)
+    scenario = loads_scenario(textwrap.dedent(SHARED_TEXT), "t.toml")
+    runner = Runner(scenario)
+    pruned = runner.run()
+    assert pruned.processes_started > 100
+    assert len(runner.pid_names) < 40  # the live processes and the creators of live regions
+    # the text copy outlives the process that made it: its creator is still named
+    owners = {
+        a.owner_name
+        for s in pruned.snapshots
+        for a in s.allocations
+        if a.label == "/bin/app" and a.owner_pid not in {p.pid for p in s.processes}
+    }
+    assert owners == {"app"}
+    assert render_json(report_data(pruned)) == render_json(report_data(full))
+
+
+def test_the_bookkeeping_closure_agrees_with_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-event bookkeeping fast path gives the report the plain method gives."""
+    from nommu.report import render_json
+    from nommu.scenario.engine import Runner as EngineRunner
+
+    fast = run(SHARED_TEXT)
+    monkeypatch.setattr(EngineRunner, "_bookkeeping", lambda self: self._after_event)
+    slow = run(SHARED_TEXT)
+    assert render_json(report_data(fast)) == render_json(report_data(slow))
+    assert fast.samples == slow.samples and fast.min_largest_event == slow.min_largest_event

@@ -47,7 +47,6 @@ from nommu.consts import O_RDONLY, S_IFREG, SIGSEGV
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode, open_file
 from nommu.mm.oom_kill import MemoryLivelock, ProcessKilled
-from nommu.mm.vma import MM
 
 if TYPE_CHECKING:
     from nommu.machine import Machine
@@ -204,7 +203,7 @@ class LinuxBinprm:
         self.p = self.top - self.word
         self.argc = len(argv)
         self.envc = len(envp)
-        self.mm = MM()  # bprm_mm_init: the new, empty address space
+        self.mm = machine.nommu.new_mm()  # bprm_mm_init: the new, empty address space
         self.point_of_no_return = False
         self._strings: list[bytes] = []  # from the lowest address up
         self._copy_string(filename.encode("utf-8", "surrogateescape"))
@@ -337,11 +336,17 @@ def cpu_byteorder(machine: Machine) -> Literal["little", "big"]:
 Loader = Callable[[LinuxBinprm], LoadedImage]
 
 
-def _loaders() -> list[Loader]:
-    from nommu.binfmt.elf_fdpic import load_elf_fdpic_binary
-    from nommu.binfmt.flat import load_flat_binary
+_LOADERS: list[Loader] = []
 
-    return [load_flat_binary, load_elf_fdpic_binary]
+
+def _loaders() -> list[Loader]:
+    """The registered formats in search order (imported on the first exec)."""
+    if not _LOADERS:
+        from nommu.binfmt.elf_fdpic import load_elf_fdpic_binary
+        from nommu.binfmt.flat import load_flat_binary
+
+        _LOADERS[:] = [load_flat_binary, load_elf_fdpic_binary]
+    return _LOADERS
 
 
 def do_execve(

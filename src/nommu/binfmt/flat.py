@@ -42,6 +42,7 @@ ENOEXEC, as the kernel without that option answers.
 from __future__ import annotations
 
 import struct
+from functools import partial
 from typing import TYPE_CHECKING
 
 from nommu.binfmt.exec import (
@@ -66,11 +67,15 @@ from nommu.binfmt.flat_format import (
     decompress_flat,
     parse_flat_header,
 )
-from nommu.consts import MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE
-from nommu.errors import Errno, SyscallError
+from nommu.binfmt.flat_reloc import PlanCache, RelocLayout, RelocPlan, make_plan
+from nommu.consts import MAP_PRIVATE, MREMAP_FIXED, PROT_EXEC, PROT_READ, PROT_WRITE
+from nommu.errors import Errno, KernelBug, SyscallError
+from nommu.mm.memory import PhysicalMemory
 
 if TYPE_CHECKING:
     from nommu.machine import Machine
+    from nommu.mm.nommu import Nommu
+    from nommu.mm.vma import MM
 
 __all__ = ["DATA_START_OFFSET_WORDS", "FLAT_STACK_ALIGN", "load_flat_binary"]
 
@@ -80,6 +85,9 @@ DATA_START_OFFSET_WORDS = 1
 FLAT_STACK_ALIGN = 8
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 PR_FMT = "binfmt_flat: "
+#: Use relocation plans (:mod:`nommu.binfmt.flat_reloc`); False runs the word-by-word pass
+#: on every exec (the reference the plans are tested against).
+RELOC_PLANS = True
 
 
 def _align(value: int, alignment: int) -> int:
@@ -216,7 +224,8 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     relocs = hdr.reloc_count
     full_data = hdr.full_data(word)
     extra = max(bss_len + stack_len, relocs * word)
-    start_offset = DATA_START_OFFSET_WORDS * word
+    # one word below the data, unless the arch selects BINFMT_FLAT_NO_DATA_START_OFFSET
+    start_offset = DATA_START_OFFSET_WORDS * word if machine.arch.flat_data_start_offset else 0
     file = bprm.file
 
     if not flags & (FLAT_FLAG_RAM | FLAT_FLAG_GZIP):
@@ -235,21 +244,26 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
             machine.log(f"{PR_FMT}Unable to allocate RAM for process data, errno {int(e.errno)}")
             nommu.do_munmap(mm, process, textpos, text_len)
             raise
+        length = _use_slack(nommu, mm, realdatastart, length)
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
-        try:
-            if flags & FLAT_FLAG_GZDATA:
-                payload = decompress_flat(image, name=file.path, word=word)[
-                    text_len : text_len + full_data
-                ]
-            else:
-                payload = image[hdr.data_start : hdr.data_start + full_data]
-            put_user(machine, datapos, payload)
-        except SyscallError as e:
-            machine.log(f"{PR_FMT}Unable to read data+bss, errno {int(e.errno)}")
-            nommu.do_munmap(mm, process, textpos, text_len)
-            nommu.do_munmap(mm, process, realdatastart, length)
-            raise
         memp, memp_size = realdatastart, length
+
+        def copy() -> tuple[int, int]:
+            try:
+                if flags & FLAT_FLAG_GZDATA:
+                    payload = decompress_flat(image, name=file.path, word=word)[
+                        text_len : text_len + full_data
+                    ]
+                else:
+                    payload = image[hdr.data_start : hdr.data_start + full_data]
+                put_user(machine, datapos, payload)
+            except SyscallError as e:
+                machine.log(f"{PR_FMT}Unable to read data+bss, errno {int(e.errno)}")
+                nommu.do_munmap(mm, process, textpos, text_len)
+                nommu.do_munmap(mm, process, realdatastart, length)
+                raise
+            return datapos, datapos + len(payload)
+
     else:
         layout = "bflt-ram"
         length = nommu.page_align(text_len + data_len + extra + start_offset)
@@ -260,31 +274,64 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                 f"{PR_FMT}Unable to allocate RAM for process text/data, errno {int(e.errno)}"
             )
             raise
+        length = _use_slack(nommu, mm, textpos, length)
         realdatastart = textpos + hdr.data_start
         datapos = _align(realdatastart + start_offset, FLAT_DATA_ALIGN)
-        try:
-            if flags & FLAT_FLAG_GZIP:
-                plain = decompress_flat(image, name=file.path, word=word)
-                # decompress_exec writes after the header; the header stays zero
-                put_user(machine, textpos + FLAT_HDR_SIZE, plain[FLAT_HDR_SIZE:])
-                machine.memory.copy(datapos, realdatastart, full_data)  # memmove
-            elif flags & FLAT_FLAG_GZDATA:
-                plain = decompress_flat(image, name=file.path, word=word)
-                put_user(machine, textpos, image[:text_len])
-                put_user(machine, datapos, plain[text_len : text_len + full_data])
-            else:
-                put_user(machine, textpos, image[:text_len])
-                put_user(machine, datapos, image[hdr.data_start : hdr.data_start + full_data])
-        except SyscallError as e:
-            machine.log(f"{PR_FMT}Unable to read code+data+bss, errno {int(e.errno)}")
-            nommu.do_munmap(mm, process, textpos, length)
-            raise
         memp, memp_size = textpos, length
-    reloc = datapos + (hdr.reloc_start - text_len)
 
+        def copy() -> tuple[int, int]:
+            try:
+                if flags & FLAT_FLAG_GZIP:
+                    plain = decompress_flat(image, name=file.path, word=word)
+                    # decompress_exec writes after the header; the header stays zero
+                    put_user(machine, textpos + FLAT_HDR_SIZE, plain[FLAT_HDR_SIZE:])
+                    machine.memory.copy(datapos, realdatastart, full_data)  # memmove
+                    ends = (textpos + max(len(plain), FLAT_HDR_SIZE), datapos + full_data)
+                    return textpos + FLAT_HDR_SIZE, max(ends)
+                if flags & FLAT_FLAG_GZDATA:
+                    plain = decompress_flat(image, name=file.path, word=word)
+                    payload = plain[text_len : text_len + full_data]
+                else:
+                    payload = image[hdr.data_start : hdr.data_start + full_data]
+                put_user(machine, textpos, image[:text_len])
+                put_user(machine, datapos, payload)
+            except SyscallError as e:
+                machine.log(f"{PR_FMT}Unable to read code+data+bss, errno {int(e.errno)}")
+                nommu.do_munmap(mm, process, textpos, length)
+                raise
+            return textpos, max(textpos + min(text_len, len(image)), datapos + len(payload))
+
+    reloc = datapos + (hdr.reloc_start - text_len)
     start_code = textpos + FLAT_HDR_SIZE
     end_code = textpos + text_len
     code_len = text_len - FLAT_HDR_SIZE
+    lib_start_brk = datapos + data_len + bss_len
+    order = cpu_byteorder(machine)
+    # the copy and the relocation pass: from the program's plan when it has one
+    plans = machine.subsystem("flat_reloc_plans", PlanCache, PlanCache)
+    plan = plans.lookup(file.inode, image, extra_stack) if RELOC_PLANS else None
+    fast = isinstance(plan, RelocPlan) and plan.fits(memp, start_code, datapos)
+    window: bytes | None = None
+    reloc_layout: RelocLayout | None = None
+    if isinstance(plan, RelocPlan) and fast:
+        plan.apply(partial(put_user, machine), memp, start_code, datapos, order)
+    else:
+        lo, hi = copy()
+        if plan is False:
+            window = machine.memory.read(memp, memp_size)
+            reloc_layout = RelocLayout(
+                memp_size,
+                lo - memp,
+                hi - memp,
+                start_code - memp,
+                code_len,
+                datapos - memp,
+                lib_start_brk - datapos + code_len,
+                reloc - memp,
+                relocs if hdr.rev > OLD_FLAT_VERSION else -1,
+                bool(flags & FLAT_FLAG_GOTPIC),
+            )
+
     mm.start_code = start_code
     mm.end_code = end_code
     mm.start_data = datapos
@@ -304,14 +351,42 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
             f"{(datapos + data_len + bss_len + 3) & ~3:x}"
         )
 
-    lib_start_brk = datapos + data_len + bss_len
-    rel = _Relocator(
-        machine, process.name, start_code, code_len, datapos, datapos + data_len, lib_start_brk
-    )
+    if not fast:
+        rel = _Relocator(
+            machine, process.name, start_code, code_len, datapos, datapos + data_len, lib_start_brk
+        )
+        _relocate(machine, rel, hdr, datapos, reloc, memp + memp_size)
+        if window is not None and reloc_layout is not None:
+            new = make_plan(window, memp, reloc_layout, machine.page_size, order)
+            if new is not None and not _plan_agrees(new, machine, memp, start_code, datapos):
+                raise KernelBug(f"{file.path}: the relocation plan differs from the pass")
+            plans.store(file.inode, image, extra_stack, new)
+
+    # zero the bss, the brk area and the stack: everything up to the mapping's end
+    clear_user(machine, datapos + data_len, memp + memp_size - (datapos + data_len))
+    return layout
+
+
+def _plan_agrees(
+    plan: RelocPlan, machine: Machine, memp: int, start_code: int, start_data: int
+) -> bool:
+    """Whether *plan* gives the bytes the word-by-word pass has just stored at *memp*."""
+    scratch = PhysicalMemory(machine.page_size)
+    scratch.add_area("ram", memp, plan.layout.memp_size, writable=True)
+    plan.apply(scratch.write, memp, start_code, start_data, cpu_byteorder(machine))
+    lo, hi = memp + plan.layout.lo, memp + plan.layout.hi
+    return scratch.read(lo, hi - lo) == machine.memory.read(lo, hi - lo)
+
+
+def _relocate(
+    machine: Machine, rel: _Relocator, hdr: FlatHeader, datapos: int, reloc: int, end: int
+) -> None:
+    """The relocation pass word by word, as ``load_flat_file`` does it (the reference)."""
+    flags = hdr.load_flags
     if flags & FLAT_FLAG_GOTPIC:
         rp = datapos
         while True:
-            if rp + 4 > memp + memp_size:
+            if rp + 4 > end:
                 raise SyscallError(Errno.ENOEXEC, "the GOT has no 0xffffffff terminator")
             value = rel.get(rp)
             if value == 0xFFFFFFFF:
@@ -320,7 +395,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                 rel.put(rp, rel.calc(value))
             rp += 4
     if hdr.rev > OLD_FLAT_VERSION:
-        for i in range(relocs):
+        for i in range(hdr.reloc_count):
             relval = struct.unpack(">I", machine.memory.read(reloc + 4 * i, 4))[0]
             rp = rel.calc(relval)
             addr = rel.get(rp)
@@ -329,13 +404,9 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                     addr = int.from_bytes(addr.to_bytes(4, rel.order), "big")  # ntohl
                 rel.put(rp, rel.calc(addr))
     else:
-        for i in range(relocs):
+        for i in range(hdr.reloc_count):
             relval = struct.unpack(">I", machine.memory.read(reloc + 4 * i, 4))[0]
             _old_reloc(machine, rel, relval)
-
-    # zero the bss, the brk area and the stack: everything up to the mapping's end
-    clear_user(machine, datapos + data_len, memp + memp_size - (datapos + data_len))
-    return layout
 
 
 def _old_reloc(machine: Machine, rel: _Relocator, relval: int) -> None:
@@ -358,3 +429,17 @@ def _old_reloc(machine: Machine, rel: _Relocator, relval: int) -> None:
     else:
         machine.log(f"{PR_FMT}Unknown relocation type={kind:x}")
     rel.put(ptr, val)
+
+
+def _use_slack(nommu: Nommu, mm: MM, addr: int, length: int) -> int:
+    """Before 2.6.29 the loader grew the mapping over its kmalloc object's slack.
+
+    2.6.24's load_flat_file(): "Remap to use all availabe slack region space":
+    ``do_mremap(addr, len, ksize(addr), MREMAP_FIXED, addr)`` when the object
+    is larger, so the stack and the brk area end where the object ends. The
+    newer engines report no slack (``ksize`` is the length) and nothing moves.
+    """
+    reallen = nommu.ksize(addr, length)
+    if reallen > length:
+        nommu.do_mremap(mm, addr, length, reallen, MREMAP_FIXED, addr)
+    return max(reallen, length)

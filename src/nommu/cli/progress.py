@@ -18,16 +18,18 @@ PROGRESS_AFTER = 1.0
 class LazyProgress:
     """A rich progress bar that appears only once a run has taken a second."""
 
-    def __init__(self, console: Any, label: str) -> None:
+    def __init__(self, console: Any, label: str, *, after: float | None = None) -> None:
         self.console = console
         self.label = label
+        self.after = after
         self.start = time.monotonic()
         self.bar: Any = None
         self.task: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
-            if time.monotonic() - self.start < PROGRESS_AFTER:
+            after = PROGRESS_AFTER if self.after is None else self.after
+            if time.monotonic() - self.start < after:
                 return
             from rich.progress import (
                 BarColumn,

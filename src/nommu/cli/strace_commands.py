@@ -11,9 +11,12 @@ callable that takes the parsed namespace and returns the exit code::
     args = parser.parse_args(["check", "trace.txt"])
     code = args.func(args)
 
-``nommu check TRACE [--board FILE] [--json OUT]``
+``nommu check TRACE [--board FILE] [--kernel V] [--arch A] [--libc L] [--json OUT]
+[--only KIND] [--min-severity S] [--width N] [--quiet]``
     What would break without an MMU (:func:`nommu.strace.check.check_trace`):
-    the findings, a summary table and the verdict. Exit 0 when the program
+    the findings grouped by kind, one row per finding at or above
+    ``--min-severity`` (``change`` by default), the calls set apart (host C
+    library, failed on the host) and the verdict. Exit 0 when the program
     runs as is, 1 otherwise.
 
 ``nommu replay TRACE [--board FILE] [--json OUT] [--html OUT] [--heap POLICY] [--libs FS]``
@@ -23,10 +26,18 @@ callable that takes the parsed namespace and returns the exit code::
 
 ``--board FILE`` is a scenario file (docs/scenarios.md); only its
 ``[board]`` table is used: the ``Machine`` options (``ram``, ``flash``,
-``max_order``...). ``check`` takes the page size, the largest order and the
-largest free block of the freshly booted board from it (default: 4 KiB
-pages, 4 MiB blocks); ``replay`` runs on it (default: the board of
-``nommu demo``).
+``max_order``...). Both commands judge the trace on that board, freshly
+booted (default: the board of ``nommu demo``), running the kernel version
+``--kernel`` on ``--arch`` (:mod:`nommu.profiles`; default: the board file's,
+else the newest kernel on arm): ``check`` asks it every errno and size
+question, ``replay`` runs the trace on it. ``--libc`` names the target's C
+library (:mod:`nommu.strace.libc`; default uclibc-ng): calls only the host's
+glibc makes are set apart by both commands.
+
+``TRACE`` may be ``-`` for standard input, and ``--json -`` writes the JSON
+to standard output (the text report is then not printed). On a terminal, a
+progress bar with an ETA appears when reading and judging take more than a
+second (never with ``--quiet``).
 
 Exit code 2, with one line on stderr naming the file (and the line when
 known) and no traceback, for input that cannot be used: a trace that is
@@ -44,11 +55,16 @@ import json
 import os
 import re
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
+from nommu.cli.progress import LazyProgress
 from nommu.errors import ConfigError, NommuError
+from nommu.profiles import ARCHES, KERNEL_VERSIONS
 from nommu.strace.check import BoardLimits, check_trace
-from nommu.strace.parse import EventKind, Trace, TraceError, parse_file
+from nommu.strace.findings import KINDS, SEVERITIES
+from nommu.strace.libc import DEFAULT_LIBC, LIBCS
+from nommu.strace.parse import EventKind, Trace, TraceError, parse_file, parse_lines
 from nommu.strace.replay import HEAP_POLICIES, LIB_POLICIES, RESERVATION_POLICIES
 
 __all__ = [
@@ -70,14 +86,37 @@ class InputError(NommuError):
 # ---------------------------------------------------------------------------- inputs
 
 
-def read_trace(path: str, *, default_pid: int = 1) -> tuple[Trace, list[str]]:
-    """Parse *path*; return the trace and warnings (one line each).
+def _counted(fh: IO[str], total: int, progress: Callable[[int, int], None]) -> Iterator[str]:
+    done = 0
+    for n, line in enumerate(fh, 1):
+        done += len(line)
+        if not n & 0x3FFF:
+            progress(min(done, total), total)
+        yield line
 
+
+def read_trace(
+    path: str, *, default_pid: int = 1, progress: Callable[[int, int], None] | None = None
+) -> tuple[Trace, list[str]]:
+    """Parse *path* (``-``: standard input); return the trace and warnings (one line each).
+
+    *progress* is called with (characters read, file size) now and then.
     Raises :class:`InputError` for a trace that cannot be read, is empty, or
     has no line that strace writes.
     """
     try:
-        trace = parse_file(path, default_pid=default_pid)
+        if path == "-":
+            trace = parse_lines(sys.stdin, source="<stdin>", default_pid=default_pid)
+        elif progress is not None and os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                    total = os.fstat(fh.fileno()).st_size
+                    lines = _counted(fh, total, progress)
+                    trace = parse_lines(lines, source=path, default_pid=default_pid)
+            except OSError as exc:
+                raise TraceError(f"{path}: cannot read trace: {exc.strerror or exc}") from None
+        else:
+            trace = parse_file(path, default_pid=default_pid)
     except TraceError as exc:
         raise InputError(str(exc)) from None
     if trace.line_count == 0 or (not trace.events and not trace.problems):
@@ -112,12 +151,13 @@ def read_trace(path: str, *, default_pid: int = 1) -> tuple[Trace, list[str]]:
 _OPTION_ERROR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.*)")
 
 
-def load_board(path: str | None) -> Any:
+def load_board(path: str | None, kernel: str | None = None, arch: str | None = None) -> Any:
     """The :class:`~nommu.Machine` a scenario file's ``[board]`` table describes.
 
-    ``None`` is the board of ``nommu demo``. Raises :class:`InputError`
-    naming the file, line and option when the file is missing, is not a
-    valid scenario, or gives a bad option.
+    ``None`` is the board of ``nommu demo``; *kernel* and *arch*, when given,
+    replace the board's profile. Raises :class:`InputError` naming the file,
+    line and option when the file is missing, is not a valid scenario, or
+    gives a bad option.
     """
     from nommu.machine import Machine
     from nommu.scenario import load_scenario
@@ -131,8 +171,13 @@ def load_board(path: str | None) -> Any:
             board = load_scenario(path).board
     except ConfigError as exc:
         raise InputError(str(exc)) from None
+    options = dict(board.options)
+    if kernel is not None:
+        options["kernel"] = kernel
+    if arch is not None:
+        options["arch"] = arch
     try:
-        return Machine(**dict(board.options))
+        return Machine(**options)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         m = _OPTION_ERROR.match(msg)
@@ -156,6 +201,9 @@ def board_limits(machine: Any) -> BoardLimits:
 def _write(path: str, text: str) -> None:
     from nommu.report import write_atomic
 
+    if path == "-":
+        sys.stdout.write(text)
+        return
     try:
         write_atomic(path, text)
     except OSError as exc:
@@ -187,8 +235,56 @@ def _size(text: str) -> int:
 # ----------------------------------------------------------------------------- check
 
 
+def add_board_options(p: argparse.ArgumentParser) -> None:
+    """``--board``, ``--kernel``, ``--arch`` and ``--libc``: what the trace is judged on."""
+    p.add_argument(
+        "--board",
+        metavar="FILE",
+        help="a scenario file whose [board] table describes the board (default: the board "
+        "of nommu demo: 8 MiB RAM, 4 KiB pages, 4 MiB largest block)",
+    )
+    p.add_argument(
+        "--kernel",
+        choices=KERNEL_VERSIONS,
+        metavar="VERSION",
+        help=f"kernel version profile ({', '.join(KERNEL_VERSIONS)}; default: the board "
+        "file's, else the newest)",
+    )
+    p.add_argument(
+        "--arch",
+        choices=tuple(ARCHES),
+        help="architecture profile (default: the board file's, else arm)",
+    )
+    p.add_argument(
+        "--libc",
+        choices=LIBCS,
+        default=str(DEFAULT_LIBC),
+        help="the target's C library; calls only the host's glibc makes are set apart "
+        f"(default: {DEFAULT_LIBC})",
+    )
+    p.add_argument(
+        "--pid",
+        type=int,
+        default=1,
+        metavar="N",
+        help="pid of the lines that have no pid column (default 1)",
+    )
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but errors and warnings (the exit code tells the result)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="width of the terminal report (default: the terminal's, or 100)",
+    )
+
+
 def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``nommu check TRACE [--board FILE] [--json OUT]``; returns its parser."""
+    """Add ``nommu check TRACE [options]``; returns its parser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "check",
         help="what in an strace log breaks without an MMU",
@@ -198,43 +294,77 @@ def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
         "program runs as is, 1 when it needs changes, 2 for unusable input.",
     )
     p.add_argument(
-        "trace", metavar="TRACE", help="the strace output (a file, or the -o prefix of an -ff run)"
+        "trace",
+        metavar="TRACE",
+        help="the strace output (a file, the -o prefix of an -ff run, or - for standard input)",
     )
-    p.add_argument(
-        "--board",
-        metavar="FILE",
-        help="a scenario file whose [board] gives the page size, max order and "
-        "largest free block (default: 4 KiB pages, 4 MiB blocks)",
-    )
+    add_board_options(p)
     p.add_argument(
         "--json",
         metavar="OUT",
-        help="write every finding (line, pid, syscall, kind, errno, detail) and "
-        "the verdict as JSON to OUT",
+        help="write the report (every finding and note, the summary, the verdict; "
+        "docs/json.md) as JSON to OUT (- for standard output)",
     )
     p.add_argument(
-        "--pid",
-        type=int,
-        default=1,
-        metavar="N",
-        help="pid of the lines that have no pid column (default 1)",
+        "--only",
+        action="append",
+        choices=tuple(KINDS),
+        metavar="KIND",
+        help="show only findings of KIND (repeatable; the verdict still counts every finding)",
+    )
+    p.add_argument(
+        "--min-severity",
+        choices=SEVERITIES,
+        default="change",
+        help="list findings at or above this severity one per row (default: change; the "
+        "summary by kind counts them all)",
     )
     p.set_defaults(func=run_check)
     return p
 
 
+def _progress(args: argparse.Namespace, label: str) -> LazyProgress | None:
+    """A progress bar on standard error when it is a terminal (never with --quiet)."""
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=False, stderr=True)
+    if args.quiet or not console.is_terminal:
+        return None
+    return LazyProgress(console, label)
+
+
+def _width(args: argparse.Namespace) -> int:
+    if args.width:
+        return max(int(args.width), 40)
+    if sys.stdout.isatty():
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    return 100
+
+
 def run_check(args: argparse.Namespace) -> int:
     """``nommu check``: print the findings; 0 runs as is, 1 needs changes, 2 bad input."""
+    from nommu.report.check import render_check
+
+    bar = _progress(args, "reading the trace")
     try:
-        limits = board_limits(load_board(args.board)) if args.board else BoardLimits()
-        trace, warnings = read_trace(args.trace, default_pid=args.pid)
+        try:
+            machine = load_board(args.board, args.kernel, args.arch)
+            trace, warnings = read_trace(args.trace, default_pid=args.pid, progress=bar)
+        finally:
+            if bar is not None:
+                bar.stop()
         _warn(warnings)
-        report = check_trace(trace, limits)
+        report = check_trace(trace, machine=machine, libc=args.libc)
         if args.json:
             _write(args.json, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
     except InputError as exc:
         return _error(str(exc))
-    sys.stdout.write(report.render_text())
+    if not args.quiet and args.json != "-":
+        sys.stdout.write(
+            render_check(
+                report, width=_width(args), only=args.only or (), min_severity=args.min_severity
+            )
+        )
     return report.exit_code
 
 
@@ -257,15 +387,12 @@ def add_replay_command(subparsers: Any) -> argparse.ArgumentParser:
         "unusable input.",
     )
     p.add_argument(
-        "trace", metavar="TRACE", help="the strace output (a file, or the -o prefix of an -ff run)"
+        "trace",
+        metavar="TRACE",
+        help="the strace output (a file, the -o prefix of an -ff run, or - for standard input)",
     )
-    p.add_argument(
-        "--board",
-        metavar="FILE",
-        help="a scenario file whose [board] table describes the board (default: "
-        "the board of nommu demo)",
-    )
-    p.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT")
+    add_board_options(p)
+    p.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT (- for stdout)")
     p.add_argument("--html", metavar="OUT", help="write the report as one HTML page to OUT")
     p.add_argument(
         "--heap",
@@ -307,38 +434,24 @@ def add_replay_command(subparsers: Any) -> argparse.ArgumentParser:
         help="PROT_NONE reservations: map the parts made accessible (commit) or "
         "the whole reservation (whole)",
     )
-    p.add_argument(
-        "--pid",
-        type=int,
-        default=1,
-        metavar="N",
-        help="pid of the lines that have no pid column (default 1)",
-    )
-    p.add_argument(
-        "--quiet",
-        "-q",
-        action="store_true",
-        help="print nothing but errors and warnings (the exit code tells the result)",
-    )
-    p.add_argument(
-        "--width",
-        type=int,
-        metavar="COLUMNS",
-        help="width of the terminal report (default: the terminal's, or 100)",
-    )
     p.set_defaults(func=run_replay)
     return p
 
 
 def run_replay(args: argparse.Namespace) -> int:
     """``nommu replay``: print the report; 0 no failure, 1 a call failed, 2 bad input."""
+    from nommu.report.replay import render_html, replay_text, report_document
     from nommu.strace.replay import ReplayPolicy, replay
-    from nommu.strace.report import render_html, replay_text, report_document
 
     board = args.board if args.board else "the default board"
+    bar = _progress(args, "reading the trace")
     try:
-        machine = load_board(args.board)
-        trace, warnings = read_trace(args.trace, default_pid=args.pid)
+        try:
+            machine = load_board(args.board, args.kernel, args.arch)
+            trace, warnings = read_trace(args.trace, default_pid=args.pid, progress=bar)
+        finally:
+            if bar is not None:
+                bar.stop()
         _warn(warnings)
         policy = ReplayPolicy(
             heap=args.heap,
@@ -347,11 +460,16 @@ def run_replay(args: argparse.Namespace) -> int:
             program_size=args.program_size,
             stack_size=args.stack_size,
             reservations=args.reservations,
+            libc=args.libc,
         )
+        bar = _progress(args, "replaying")
         try:
-            result = replay(trace, machine, policy)
+            result = replay(trace, machine, policy, progress=bar)
         except ConfigError as exc:
             raise InputError(f"{board}: {exc}") from None
+        finally:
+            if bar is not None:
+                bar.stop()
         data = report_document(result)
         if args.json:
             from nommu.report import render_json
@@ -361,7 +479,7 @@ def run_replay(args: argparse.Namespace) -> int:
             _write(args.html, render_html(result, data))
     except InputError as exc:
         return _error(str(exc))
-    if not args.quiet:
+    if not args.quiet and args.json != "-":
         from rich.console import Console
 
         from nommu.report import print_report
@@ -375,7 +493,7 @@ def run_replay(args: argparse.Namespace) -> int:
         console.print()
         console.print(replay_text(result), markup=False, highlight=False, soft_wrap=True, end="")
         for path in (args.json, args.html):
-            if path:
+            if path and path != "-":
                 console.print(
                     f"Report written to {os.path.abspath(path)}", markup=False, highlight=False
                 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nommu.consts import (
+    MAP_SHARED,
     NOMMU_MAP_COPY,
     NOMMU_MAP_DIRECT,
     NOMMU_MAP_EXEC,
@@ -22,6 +23,7 @@ from nommu.consts import (
     S_IFDIR,
     S_IFMT,
     S_IFREG,
+    VM_SHARED,
 )
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import DirOperations, File, FileOperations, Inode, SuperBlock
@@ -51,6 +53,8 @@ class RamfsFileOperations(FileOperations):
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``ramfs_nommu_get_unmapped_area``."""
         nommu = self.sb.nommu
+        if not nommu.ramfs_private_direct and not flags & MAP_SHARED:
+            return addr  # before 2.6.29 only MAP_SHARED mappings were placed on the cache
         shift, mask = nommu.page_shift, nommu.page_mask
         inode = file.inode
         lpages = (length + mask) >> shift
@@ -71,7 +75,9 @@ class RamfsFileOperations(FileOperations):
 
     def mmap(self, file: File, vma: VMA) -> None:
         """``ramfs_nommu_mmap``: only shareable mappings use the page cache."""
-        if not is_nommu_shared_mapping(vma.vm_flags):
+        if not is_nommu_shared_mapping(vma.vm_flags) or (
+            not self.sb.nommu.ramfs_private_direct and not vma.vm_flags & VM_SHARED
+        ):
             raise SyscallError(Errno.ENOSYS)
 
     def read(self, file: File, count: int, pos: int) -> bytes:
@@ -135,6 +141,7 @@ class RamfsSuperBlock(SuperBlock):
     def write_inode(self, inode: Inode, data: bytes, pos: int) -> int:
         """``generic_file_write_iter``: missing pages are allocated one at a time."""
         nommu = self.nommu
+        nommu.check_write(inode)  # a design that must refuse it (the page-cache design)
         shift, mask, psize = nommu.page_shift, nommu.page_mask, nommu.page_size
         written = 0
         total = len(data)
@@ -160,6 +167,7 @@ class RamfsSuperBlock(SuperBlock):
 
     def setattr_size(self, inode: Inode, size: int) -> None:
         """``ramfs_nommu_setattr`` → ``ramfs_nommu_resize``."""
+        self.nommu.check_write(inode)
         old = inode.i_size
         if size == old:
             return

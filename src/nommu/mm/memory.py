@@ -95,7 +95,7 @@ class PhysicalMemory:
         if i < 0:
             return None
         area = self.areas[i]
-        if addr + max(length, 1) <= area.end:
+        if addr + (length if length > 0 else 1) <= area.base + area.size:
             return area
         return None
 
@@ -108,40 +108,71 @@ class PhysicalMemory:
         """Load ``length`` bytes; untouched memory reads as zero."""
         if length <= 0:
             return b""
-        shift, mask, pages = self._shift, self._mask, self._pages
+        shift, mask, pages, psize = self._shift, self._mask, self._pages, self.page_size
         off = addr & mask
-        if off + length <= self.page_size:  # fast path: inside one page
+        if off + length <= psize:  # fast path: inside one page
             page = pages.get(addr >> shift)
             return bytes(page[off : off + length]) if page is not None else bytes(length)
-        out = bytearray()
+        # several pages: one join of the pages' own buffers (whole pages are not sliced)
+        parts: list[bytes | bytearray | memoryview] = []
+        append = parts.append
+        get = pages.get
+        pfn = addr >> shift
         end = addr + length
-        while addr < end:
-            off = addr & mask
-            n = min(self.page_size - off, end - addr)
-            page = pages.get(addr >> shift)
-            out += page[off : off + n] if page is not None else bytes(n)
-            addr += n
-        return bytes(out)
+        first = psize - off
+        page = get(pfn)
+        append(memoryview(page)[off:] if page is not None else bytes(first))
+        addr += first
+        pfn += 1
+        whole_end = end & ~mask
+        zero: bytes | None = None
+        while addr < whole_end:
+            page = get(pfn)
+            if page is not None:
+                append(page)
+            else:
+                if zero is None:
+                    zero = bytes(psize)
+                append(zero)
+            addr += psize
+            pfn += 1
+        if addr < end:
+            page = get(pfn)
+            append(memoryview(page)[: end - addr] if page is not None else bytes(end - addr))
+        return b"".join(parts)
 
     def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Store bytes, allocating backing pages as they are first touched."""
         shift, mask, pages, psize = self._shift, self._mask, self._pages, self.page_size
-        view = memoryview(data)
-        pos = 0
-        total = len(view)
-        while pos < total:
-            off = addr & mask
-            n = min(psize - off, total - pos)
+        total = len(data)
+        off = addr & mask
+        if off + total <= psize:  # fast path: inside one page
+            if not total:
+                return
             pfn = addr >> shift
             page = pages.get(pfn)
             if page is None:
-                if n == psize:
-                    pages[pfn] = bytearray(view[pos : pos + n])
-                    addr += n
-                    pos += n
-                    continue
+                if total == psize:
+                    pages[pfn] = bytearray(data)
+                    return
                 page = pages[pfn] = bytearray(psize)
-            page[off : off + n] = view[pos : pos + n]
+            page[off : off + total] = data
+            return
+        view = memoryview(data)
+        pos = 0
+        while pos < total:
+            off = addr & mask
+            n = psize - off
+            if n > total - pos:
+                n = total - pos
+            pfn = addr >> shift
+            if n == psize:
+                pages[pfn] = bytearray(view[pos : pos + n])  # a whole page replaces the old one
+            else:
+                page = pages.get(pfn)
+                if page is None:
+                    page = pages[pfn] = bytearray(psize)
+                page[off : off + n] = view[pos : pos + n]
             addr += n
             pos += n
 

@@ -156,6 +156,11 @@ def calc_vm_flag_bits(flags: int) -> int:
 class Nommu:
     """The global state of mm/nommu.c and its system-call engine."""
 
+    #: the mm design this engine models (:attr:`nommu.profiles.KernelProfile.mm_design`)
+    design = "regions"
+    #: ramfs maps a read-only private mapping straight onto its page cache (2.6.29+)
+    ramfs_private_direct = True
+
     def __init__(
         self,
         memory: PhysicalMemory,
@@ -205,6 +210,32 @@ class Nommu:
         self._objects_taken = False  # do_mmap made its vm_region and vm_area_struct
         #: a private copy's kernel_read runs holding nommu_region_sem (page-cache fills)
         self.region_sem_held = False
+
+    # -- seams for other mm designs (nommu.mm.engine) -----------------------------------
+    def new_mm(self) -> MM:
+        """A new, empty ``mm_struct`` of this design."""
+        return MM()
+
+    def ksize(self, addr: int, length: int) -> int:
+        """Bytes usable in the anonymous mapping at *addr* of *length* bytes (the loader's brk)."""
+        return length
+
+    def owned_spans(self) -> list[tuple[int, int, str]]:
+        """``(first pfn, end pfn, what)`` of every page this engine holds (private copies)."""
+        spans = [
+            (*self.copy_pfns(r), f"region {r!r}")
+            for r in self.regions
+            if r.vm_flags & VM_MAPPED_COPY
+        ]
+        spans += [(s, e, f"stranded copy pages pfn {s:#x}-{e:#x}") for s, e in self.stranded]
+        return spans
+
+    def check_write(self, inode: Inode) -> None:
+        """Refuse a write() or truncate of *inode* this design cannot let through (none here)."""
+
+    def task_mem(self, mm: MM) -> tuple[int, int, int] | None:
+        """``(bytes, slack, shared)`` of *mm*'s mappings if this design counts them itself."""
+        return None
 
     # -- helpers -----------------------------------------------------------------------
     def page_align(self, n: int) -> int:

@@ -289,14 +289,15 @@ class BuddyAllocator:
 
     def largest_free_order(self) -> int:
         top = self._nonempty.bit_length() - 1
-        if self._pending:
+        if self._pending:  # read after every step of a run: no max() call
             lo, hi = self._split_lo, self._split_hi
-            top = max(
-                top,
+            split = (
                 hi - 1
                 if hi > lo
-                else (self._split_base + (1 << lo) - self._split_end).bit_length() - 1,
+                else (self._split_base + (1 << lo) - self._split_end).bit_length() - 1
             )
+            if split > top:
+                return split
         return top
 
     def blocks(self, order: int) -> Iterator[int]:

@@ -3,7 +3,8 @@
 - :mod:`.data`: every figure, computed once (the JSON document);
 - :mod:`.terminal`: the text report (rich);
 - :mod:`.html`: the HTML page with plots (matplotlib, imported lazily);
-- :mod:`.files`: atomic writes.
+- :mod:`.files`: atomic writes;
+- :mod:`.replay`: the report of `nommu replay` (the run report plus the replay's parts).
 
 Usage::
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from nommu.analysis.failure import size_text
 from nommu.report import plots
-from nommu.report.data import report_data
+from nommu.report.data import report_data, tick_text
 from nommu.report.terminal import FOOTPRINT_COLUMNS, kib
 from nommu.scenario.result import RunResult
 
@@ -77,18 +77,19 @@ def _footprint_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def _failure_html(f: dict[str, Any], record_index: int, result: RunResult) -> str:
+def _failure_html(f: dict[str, Any], record_index: int, result: RunResult, draw_map: bool) -> str:
     loc = f"{f['file']}:{f['line']}" if f["line"] is not None else f["file"]
+    tick_seconds = result.tick_seconds
+    status = " (expected)" if f["expected"] else " (allowed)" if f["allowed"] else ""
     out = [
-        f'<h3 id="failure-{f["index"]}">Failure {f["index"]}: {escape(f["op"])} '
-        f"{escape(f['errno'])}{' (expected)' if f['expected'] else ''}</h3><dl>",
+        f'<h3 id="failure-{f["index"]}">Failure {f["index"]}: {escape(f["key"])}{status}</h3><dl>',
         f"<dt>where</dt><dd>{escape(loc)} {escape(f['field'])}, event {f['event']}, "
-        f"tick {f['tick']}</dd>",
+        f"{escape(tick_text(f['tick'], tick_seconds))}</dd>",
         f"<dt>call</dt><dd><code>{escape(f['process'])} (pid {f['pid']}): "
         + (
             f"{escape(f['call'])} = -1 {escape(f['errno'])} ({escape(f['strerror'])})"
             if f["kind"] == "syscall"
-            else escape(f["call"])
+            else escape(f["call"] or f["kind"])
         )
         + "</code></dd>",
     ]
@@ -143,7 +144,7 @@ def _failure_html(f: dict[str, Any], record_index: int, result: RunResult) -> st
         )
     out.append("</dl>")
     record = result.failures[record_index]
-    if record.snapshot is not None and record_index < MAX_FAILURE_MAPS:
+    if record.snapshot is not None and draw_map:
         hl = None
         if block is not None:
             ps = record.snapshot.page_size
@@ -170,7 +171,15 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
     d = data if data is not None else report_data(result)
     sc, b, s, run = d["scenario"], d["board"], d["summary"], d["run"]
     ps = b["page_size"]
-    failure_events = [f["event"] for f in d["failures"] if f["explanation"] is not None]
+    xaxis = plots.time_axis(result.tick_seconds, result.ticks)
+    fm = d["failure_marks"]
+    marks = [
+        (
+            c["key"],
+            [t * xaxis[0] for t, k in zip(fm["tick"], fm["kind"], strict=True) if k == i],
+        )
+        for i, c in enumerate(d["failure_counts"])
+    ]
     title = f"nommu report: {sc['name']}"
     parts = [
         "<!DOCTYPE html>",
@@ -193,14 +202,11 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
         '<a href="#footprint">footprint</a><a href="#memory-map">memory map</a>'
         '<a href="#failures">failures</a><a href="#expectations">expectations</a></nav>',
     ]
-    verdict = (
-        '<p class="ok"><strong>Result: OK</strong></p>'
-        if run["ok"]
-        else '<p class="fail"><strong>Result: FAILED</strong>'
-        + (f" (stopped early: {escape(run['stopped'])})" if run["stopped"] else "")
-        + "</p>"
+    v = d["verdict"]
+    parts.append(
+        f'<p id="verdict" class="{"ok" if v["fits"] else "fail"}"><strong>'
+        f"{escape(v['headline'])}</strong></p>"
     )
-    parts.append(verdict)
     expected = s["failures"] - s["unexpected_failures"]
     parts.append(
         '<section id="summary"><h2>Does it fit?</h2>'
@@ -256,17 +262,18 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
         '<section id="fragmentation"><h2>How fragmented does it get?</h2>'
         + _img(
             "plot-largest-block",
-            plots.largest_block_png(tl, failure_events),
+            plots.largest_block_png(tl, marks, xaxis),
             "largest free block over time",
         )
         + _img(
             "plot-free-orders",
-            plots.free_orders_png(tl, ps, failure_events),
+            plots.free_orders_png(tl, ps, marks, xaxis),
             "free memory per order over time",
         )
-        + f'<p class="muted">One sample every {tl["sample_every"]} event(s). Free lists at '
-        f"the end; the unusable free space index is the share of free memory in blocks too "
-        f"small for a request of that order.</p>"
+        + f'<p class="muted">One sample every {tl["sample_every"]} event(s); every failure '
+        f"is marked, one colour per kind. Free lists at the end; the unusable free space "
+        f"index is the share of free memory in blocks too small for a request of that "
+        f"order.</p>"
         + html_table(
             ["order", "block", "free blocks", "free KiB", "unusable index"],
             [
@@ -283,6 +290,25 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
         )
         + "</section>"
     )
+    if d["flash"] is not None:
+        fl = d["flash"]
+        parts.append(
+            f"<p>Flash: {size_text(fl['bytes'])}, {size_text(fl['used_bytes'])} in "
+            f"partitions, {size_text(fl['free_bytes'])} free.</p>"
+            + html_table(
+                ["partition", "start", "size", "type", "mapped in place (XIP) at the end"],
+                [
+                    [
+                        p["name"],
+                        f"{p['start']:#x}",
+                        size_text(p["bytes"]),
+                        p["type"],
+                        size_text(p["xip_mapped_bytes"]),
+                    ]
+                    for p in fl["partitions"]
+                ],
+            )
+        )
     parts.append('<section id="footprint"><h2>What does each process cost?</h2>')
     if d["footprint"]:
         parts.append(
@@ -314,23 +340,34 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
     parts.append("</section>")
     parts.append('<section id="failures"><h2>What fails, and why?</h2>')
     if d["failures"]:
-        for i, f in enumerate(d["failures"]):
-            parts.append(_failure_html(f, i, result))
-        if s["failures"] > len(d["failures"]):
-            parts.append(
-                f"<p>{s['failures'] - len(d['failures'])} later failures are "
-                f"counted but not shown.</p>"
-            )
         parts.append(
-            html_table(
-                ["call", "errno", "count", "first at event"],
+            "<p>Every kind of failure (call, errno, program), how often, and whether it is "
+            "held against the run (neither expected nor allowed by the scenario):</p>"
+            + html_table(
+                ["kind", "count", "held against the run", "first at", "explained in"],
                 [
-                    [c["op"], c["errno"], str(c["count"]), str(c["first_event"])]
+                    [
+                        c["key"],
+                        str(c["count"]),
+                        str(c["unexpected"]),
+                        f"{tick_text(c['first_tick'], result.tick_seconds)}, "
+                        f"event {c['first_event']}",
+                        f"failure {c['failure']}" if c["failure"] is not None else "",
+                    ]
                     for c in d["failure_counts"]
                 ],
-                left=2,
+                left=1,
             )
         )
+        first_of_kind = {c["failure"] for c in d["failure_counts"]}
+        for i, f in enumerate(d["failures"]):
+            draw = i < MAX_FAILURE_MAPS or f["index"] in first_of_kind
+            parts.append(_failure_html(f, i, result, draw))
+        if s["failures"] > len(d["failures"]):
+            parts.append(
+                f"<p>{s['failures'] - len(d['failures'])} later failures (of the kinds "
+                f"above) are counted and marked on the plots but not shown one by one.</p>"
+            )
     else:
         parts.append('<p class="ok">No system call failed.</p>')
     parts.append("</section>")

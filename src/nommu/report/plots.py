@@ -244,22 +244,48 @@ def memory_map_png(
     return _png(fig)
 
 
-def _mark_failures(ax: Any, failure_events: Sequence[int]) -> None:
-    for i, ev in enumerate(failure_events):
-        ax.axvline(
-            ev,
-            color="#cc0000",
+#: Colours of the kinds of failure marked on the plots (cycled).
+MARK_COLOURS = ("#cc0000", "#7b3294", "#e66101", "#008837", "#0571b0", "#a6611a", "#000000")
+
+
+def time_axis(tick_seconds: float | None, max_tick: int) -> tuple[float, str]:
+    """(factor, label) for an x axis in ticks, or in time when a tick is a duration."""
+    if tick_seconds is None:
+        return 1.0, "tick"
+    total = max_tick * tick_seconds
+    for unit, size in (("s", 1.0), ("min", 60.0), ("h", 3600.0)):
+        if total <= 600 * size:
+            return tick_seconds / size, f"time ({unit})"
+    return tick_seconds / 86400.0, "time (days)"
+
+
+def _mark_failures(ax: Any, marks: Sequence[tuple[str, Sequence[float]]]) -> None:
+    """Every failure as a thin vertical line, one colour per kind (the legend names it)."""
+    for i, (label, xs) in enumerate(marks):
+        if not xs:
+            continue
+        ax.vlines(
+            xs,
+            0,
+            1,
+            transform=ax.get_xaxis_transform(),
+            colors=MARK_COLOURS[i % len(MARK_COLOURS)],
             linewidth=0.8,
-            linestyle="--",
-            label="failed allocation" if i == 0 else None,
+            linestyles="--",
+            alpha=0.7 if len(xs) < 50 else 0.35,
+            label=f"failed: {label} (x{len(xs)})",
         )
 
 
 def free_orders_png(
-    timeline: dict[str, Any], page_size: int, failure_events: Sequence[int]
+    timeline: dict[str, Any],
+    page_size: int,
+    marks: Sequence[tuple[str, Sequence[float]]],
+    xaxis: tuple[float, str] = (1.0, "tick"),
 ) -> bytes:
     """Free memory per order over time, stacked (KiB)."""
-    events = np.array(timeline["event"])
+    factor, xlabel = xaxis
+    events = np.array(timeline["tick"], dtype=np.float64) * factor
     nr_free = np.array(timeline["nr_free"], dtype=np.float64)
     orders = nr_free.shape[1] if nr_free.ndim == 2 else 0
     fig = Figure(figsize=(11, 3.6), dpi=DPI, layout="constrained")
@@ -277,8 +303,8 @@ def free_orders_png(
             step="post",
             labels=[f"order {o} ({(1 << o) * page_size // 1024} KiB)" for o in range(orders)],
         )
-    _mark_failures(ax, failure_events)
-    ax.set_xlabel("event")
+    _mark_failures(ax, marks)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("free KiB")
     ax.set_title("Free memory by block order over time (low orders at the bottom)", fontsize=10)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
@@ -286,9 +312,14 @@ def free_orders_png(
     return _png(fig)
 
 
-def largest_block_png(timeline: dict[str, Any], failure_events: Sequence[int]) -> bytes:
+def largest_block_png(
+    timeline: dict[str, Any],
+    marks: Sequence[tuple[str, Sequence[float]]],
+    xaxis: tuple[float, str] = (1.0, "tick"),
+) -> bytes:
     """The largest free block, and all free memory, over time (KiB)."""
-    events = timeline["event"]
+    factor, xlabel = xaxis
+    events = [t * factor for t in timeline["tick"]]
     fig = Figure(figsize=(11, 3.2), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.step(
@@ -307,12 +338,10 @@ def largest_block_png(timeline: dict[str, Any], failure_events: Sequence[int]) -
         linewidth=1.5,
         label="largest free block",
     )
-    _mark_failures(ax, failure_events)
+    _mark_failures(ax, marks)
     ax.set_yscale("log", base=2)
-    ax.yaxis.set_major_formatter(
-        FuncFormatter(lambda v, _pos: f"{v / 1024:g} MiB" if v >= 1024 else f"{v:g} KiB")
-    )
-    ax.set_xlabel("event")
+    ax.yaxis.set_major_formatter(FuncFormatter(_kib_text))
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("log scale")
     ax.set_title(
         "Largest free block over time: the biggest allocation that can still succeed", fontsize=10
@@ -320,6 +349,10 @@ def largest_block_png(timeline: dict[str, Any], failure_events: Sequence[int]) -
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     ax.margins(x=0)
     return _png(fig)
+
+
+def _kib_text(v: float, _pos: object = None) -> str:
+    return f"{v / 1024:g} MiB" if v >= 1024 else f"{v:g} KiB"
 
 
 def footprint_png(rows: Sequence[dict[str, Any]], title: str) -> bytes:

@@ -22,6 +22,9 @@ from rich.text import Text
 
 from nommu.analysis.failure import size_text
 
+#: Kinds of failure explained in full in the terminal (all of them in JSON and HTML).
+MAX_KINDS_SHOWN = 12
+
 
 def kib(n: int | float) -> str:
     """Bytes as KiB for table cells: whole KiB plain, else one decimal."""
@@ -97,6 +100,20 @@ def _summary(d: dict[str, Any]) -> Table:
     return t
 
 
+def _flash_line(f: dict[str, Any]) -> str:
+    parts = [
+        f"{p['name']} {size_text(p['bytes'])} at {p['start']:#x} ({p['type']}"
+        + (f", {size_text(p['xip_mapped_bytes'])} mapped in place" if p["xip_mapped_bytes"] else "")
+        + ")"
+        for p in f["partitions"]
+    ]
+    return (
+        f"Flash: {size_text(f['bytes'])}, {size_text(f['used_bytes'])} in partitions"
+        + (": " + "; ".join(parts) if parts else "")
+        + f"; {size_text(f['free_bytes'])} free"
+    )
+
+
 def _fragmentation(d: dict[str, Any]) -> Table:
     f = d["fragmentation"]
     t = Table(
@@ -157,21 +174,31 @@ def _footprint(rows: list[dict[str, Any]], title: str) -> Table:
     return t
 
 
-def _failure_table(f: dict[str, Any]) -> Table:
+def _when(d: dict[str, Any], tick: int) -> str:
+    from nommu.report.data import tick_text
+
+    return tick_text(tick, d["run"].get("tick_seconds"))
+
+
+def _failure_table(f: dict[str, Any], d: dict[str, Any]) -> Table:
     """The failure as a two-column grid, so wrapped lines keep their indent."""
     t = Table.grid(padding=(0, 1))
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
-    t.add_row("where", f"{_where(f)}, event {f['event']}, tick {f['tick']}")
-    if f["kind"] == "syscall":
-        t.add_row(
-            "call",
-            f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} "
-            f"({f['strerror']})" + (" [expected]" if f["expected"] else ""),
-        )
-    else:  # the OOM killer ran during the call
-        t.add_row("call", f"{f['process']} (pid {f['pid']}): {f['call']}")
-        t.add_row(f["kind"], f"{f['strerror']}\n{f['detail']}")
+    t.add_row("where", f"{_where(f)}, event {f['event']}, {_when(d, f['tick'])}")
+    status = " [expected]" if f["expected"] else " [allowed]" if f.get("allowed") else ""
+    kind = f.get("kind", "syscall")
+    if kind == "syscall":
+        call = f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} ({f['strerror']})"
+        t.add_row("call", call + status)
+    elif f["call"]:  # another kind of failure (the OOM killer) during a call
+        t.add_row("call", f"{f['process']} (pid {f['pid']}): {f['call']}" + status)
+        t.add_row(kind, f"{f['strerror']}\n{f['detail']}" if f["detail"] else f["strerror"])
+    else:
+        call = f"{f['process']} (pid {f['pid']}): {kind} {f['errno']}".rstrip()
+        t.add_row("call", call + status)
+        if f["strerror"]:
+            t.add_row(kind, f"{f['strerror']}\n{f['detail']}" if f["detail"] else f["strerror"])
     if f["kernel_log"]:
         t.add_row("kernel log", "\n".join(f["kernel_log"]))
     x = f["explanation"]
@@ -249,8 +276,17 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
             f"{run['skipped_steps']} steps skipped: a value they read was not saved, "
             f"because the step saving it failed"
         )
+    v = d["verdict"]
+    console.print(Text(v["headline"], style="bold green" if v["fits"] else "bold red"))
     console.print()
+    if d.get("boot"):
+        console.print(Text("Boot (the root filesystem's init)", style="bold"))
+        for line in d["boot"]:
+            console.print(f"  {line}")
+        console.print()
     console.print(_summary(d))
+    if d.get("flash"):
+        console.print(_flash_line(d["flash"]))
     console.print()
     console.print(_fragmentation(d))
     console.print()
@@ -262,47 +298,50 @@ def print_report(d: dict[str, Any], console: Console, *, outputs: tuple[str, ...
     if first is not None:
         f = failures[first - 1]
         console.print(Text("What fails first, and why?", style="bold red"))
-        console.print(_failure_table(f))
+        console.print(_failure_table(f, d))
         console.print()
         if f["footprint"]:
             console.print(_footprint(f["footprint"], "Processes at that moment (KiB)"))
+            console.print()
+        others = [c for c in d["failure_counts"] if c.get("failure") not in (None, first)]
+        if others:
+            console.print(Text("The first failure of each other kind, and why", style="bold red"))
+            for c in others[:MAX_KINDS_SHOWN]:
+                console.print(Text(f"{c['key']} (x{c['count']})", style="bold"))
+                console.print(_failure_table(failures[c["failure"] - 1], d))
+            if len(others) > MAX_KINDS_SHOWN:
+                console.print(
+                    f"... and {len(others) - MAX_KINDS_SHOWN} more kinds, explained in the "
+                    f"JSON and HTML reports"
+                )
             console.print()
     else:
         console.print(Text("No system call failed.", style="green"))
         console.print()
     if d["failure_counts"]:
-        parts = [
-            f"{c['op']} {c['errno']} x{c['count']} (first at event {c['first_event']})"
-            for c in d["failure_counts"]
-        ]
-        console.print("Failures by call: " + "; ".join(parts))
+        parts = []
+        for c in d["failure_counts"]:
+            held = (
+                ""
+                if c.get("unexpected", c["count"]) == c["count"]
+                else f", {c['unexpected']} held against the run"
+            )
+            parts.append(
+                f"{c.get('key', c['op'] + ' ' + c['errno'])} x{c['count']} "
+                f"(first at event {c['first_event']}{held})"
+            )
+        console.print("Failures by kind: " + "; ".join(parts))
         console.print()
     if d["expectations"]:
         console.print(_expectations(d))
         console.print()
     if run["stopped"]:
         console.print(Text(f"Stopped early: {run['stopped']}", style="bold red"))
-    failed = [e for e in d["expectations"] if not e["passed"]]
-    if run["ok"]:
-        n = len(d["expectations"])
-        console.print(
-            Text(
-                f"Result: OK ({n} expectation{'s' if n != 1 else ''} held)"
-                if n
-                else "Result: OK (no expectations)",
-                style="bold green",
-            )
-        )
+    v = d["verdict"]
+    if v["fits"]:
+        console.print(Text("Result: OK: " + v["summary"], style="bold green"))
     else:
-        console.print(
-            Text(
-                f"Result: FAILED ({len(failed)} of {len(d['expectations'])} "
-                f"expectations did not hold)"
-                if failed
-                else "Result: FAILED",
-                style="bold red",
-            )
-        )
+        console.print(Text("Result: FAILS: " + v["summary"], style="bold red"))
     for path in outputs:
         console.print(f"Report written to {path}")
 

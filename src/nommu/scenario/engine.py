@@ -9,9 +9,14 @@ when they fill up, so a run of any length gives an even time series). With
 ``check=True`` it calls :meth:`Machine.validate` after every event.
 
 A failing system call is recorded, not fatal: the first :data:`DETAIL_LIMIT`
-failures keep the kernel's log lines and, for an allocation failure, a
-snapshot taken at the moment the allocator gave up (the machine's
-``on_alloc_failure`` hook); every failure is counted. Mistakes in the
+failures, and the first of each kind (call, errno, program), keep the
+kernel's log lines and, for an allocation failure, a snapshot taken at the
+moment the allocator gave up (the machine's ``on_alloc_failure`` hook);
+every failure is counted by kind and marked (event, tick). A failure is
+*expected* when its step says ``expect`` that errno, *allowed* when a step's
+``allow`` or ``[expect] allow`` names it, and otherwise held against the
+run. Other parts of the model report other kinds of failure through
+:meth:`Runner.note_failure`. Mistakes in the
 scenario found while it runs (a step naming a process that has exited, a
 ``wait`` that would block) raise :class:`ScenarioError` naming the step's
 line. A simulated kernel oops stops the run.
@@ -44,6 +49,7 @@ from nommu.consts import (
     S_IFREG,
 )
 from nommu.errors import Errno, KernelOops, SyscallError
+from nommu.fs.mtd import mtd_table
 from nommu.fs.namespace import split_path
 from nommu.fs.romfs_image import FileSpec
 from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File
@@ -57,7 +63,9 @@ from nommu.scenario.result import (
     BoardSummary,
     ExpectationResult,
     FailureCount,
+    FailureMark,
     FailureRecord,
+    FlashPartition,
     RunResult,
     Sample,
 )
@@ -75,6 +83,8 @@ from nommu.scenario.schema import (
 DETAIL_LIMIT = 20
 #: Samples of the free lists kept per run.
 MAX_SAMPLES = 1024
+#: Process names kept before those of pids that are gone (and own nothing) are dropped.
+NAMES_KEPT = 4096
 
 Progress = Callable[[int, int], None]
 
@@ -156,16 +166,20 @@ class Runner:
         progress: Progress | None = None,
         detail_limit: int = DETAIL_LIMIT,
         max_samples: int = MAX_SAMPLES,
+        explain_kinds: bool = True,
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.check = check
         self.progress = progress
         self.detail_limit = detail_limit
+        self.explain_kinds = explain_kinds
         self.max_samples = max(max_samples, 2)
         self.procs: dict[str, Process] = {}
         self.vars: dict[str, int] = {}
         self.pid_names: dict[int, str] = {}
+        self._names_limit = NAMES_KEPT
+        self.after_event: Callable[[], None] = self._after_event
         self.event = 0
         self.tick = 0
         self.units = 0
@@ -181,7 +195,15 @@ class Runner:
         self.min_order_event = 0
         self.snapshots: list[MachineSnapshot] = []
         self.failures: list[FailureRecord] = []
-        self.counts: dict[tuple[str, str], list[int]] = {}
+        # (kind, op, errno, proc) -> [count, first event, first tick, unexpected,
+        #  first unexpected event, first unexpected tick, recorded in full]
+        self.counts: dict[tuple[str, str, str, str], list[int]] = {}
+        self.marks: list[FailureMark] = []
+        self.kind_index: dict[tuple[str, str, str, str], int] = {}
+        # (op, where) of the call being made: whose an allocation failure is
+        self.current: tuple[str, Location] | None = None
+        self._snapped: set[tuple[str, str]] = set()  # (op, comm) with a failure snapshot
+        self.allow_patterns = tuple(p for p, _ in scenario.expect.allow)
         self.total_failures = 0
         self.unexpected = 0
         self.expectations: dict[int, list[Any]] = {}  # id(step) -> [where, what, n, bad, why]
@@ -193,6 +215,7 @@ class Runner:
         self.started = 0
         self.workloads = 0  # workloads compiled so far (each seeds its own generator)
         self.skipped = 0  # steps not made: a value they read was not saved
+        self.boot_notes: list[str] = []  # what a boot step did, line by line
 
     # -- building the board --------------------------------------------------------
     def _fail_at(self, where: Location, lines: dict[str, int] | Any, err: Exception) -> None:
@@ -278,7 +301,10 @@ class Runner:
     # -- recording -----------------------------------------------------------------
     def _on_alloc_failure(self, failure: AllocFailure) -> None:
         snap = None
-        if len(self.failures) + len(self._pending) < self.detail_limit:
+        op = self.current[0] if self.current is not None else ""
+        first_of_kind = self.explain_kinds and (op, failure.comm) not in self._snapped
+        if first_of_kind or len(self.failures) + len(self._pending) < self.detail_limit:
+            self._snapped.add((op, failure.comm))
             snap = capture(
                 self.machine, "failure", event=self.event + 1, tick=self.tick, names=self.pid_names
             )
@@ -307,8 +333,8 @@ class Runner:
         )
         self._next_sample = self.event + self.sample_every
 
-    def after_event(self) -> None:
-        """Bookkeeping after every system call."""
+    def _after_event(self) -> None:
+        """Bookkeeping after every system call (the reference :meth:`_bookkeeping` follows)."""
         self.event += 1
         zone = self.zone
         free = zone.free_count
@@ -325,6 +351,37 @@ class Runner:
             self._pending.clear()
         if self.check:
             self.machine.validate()
+
+    def _bookkeeping(self) -> Callable[[], None]:
+        """:meth:`_after_event` as a closure over the run's zone: the same steps, fewer lookups.
+
+        It runs after every system call, so its attribute lookups are a
+        measurable part of the runner's overhead over calling the API directly.
+        """
+        zone = self.zone
+        largest_free_order = zone.largest_free_order
+        pending = self._pending
+        sample = self._sample
+        validate = self.machine.validate if self.check else None
+
+        def after_event() -> None:
+            self.event = event = self.event + 1
+            free = zone.free_count
+            if free < self.min_free:
+                self.min_free = free
+                self.min_free_event = event
+            order = largest_free_order()
+            if order < self.min_order:
+                self.min_order = order
+                self.min_order_event = event
+            if event >= self._next_sample:
+                sample()
+            if pending:
+                pending.clear()
+            if validate is not None:
+                validate()
+
+        return after_event
 
     def advance(self, units: int) -> None:
         """Progress for the user: *units* more of :attr:`total_units` are done."""
@@ -380,48 +437,115 @@ class Runner:
         log_mark: int,
         expect: Errno | str | None = None,
         exec_path: str | None = None,
+        allow: tuple[str, ...] = (),
     ) -> None:
         """Record a failed system call (counted always, in full for the first ones)."""
-        self.total_failures += 1
         expected = isinstance(expect, Errno) and expect == err.errno
-        if not expected:
-            self.unexpected += 1
-        key = (op, err.errno.name)
-        c = self.counts.get(key)
-        if c is None:
-            self.counts[key] = [1, self.event + 1]
-        else:
-            c[0] += 1
+        errno = err.errno.name
+        allowed = not expected and bool(allow) and ("any" in allow or errno in allow)
         alloc = None
         snap = None
         if self._pending:
             alloc, snap = self._pending[-1]
             self._pending.clear()
-        if len(self.failures) < self.detail_limit:
-            log = tuple(self.machine.dmesg()[log_mark:][:12])
-            program = (
-                self.program_info(exec_path, p)
-                if exec_path is not None and alloc is not None
-                else None
-            )
+        program = None
+        if exec_path is not None and snap is not None and alloc is not None:
+            program = self.program_info(exec_path, p)
+        self.note_failure(
+            "syscall",
+            where,
+            p,
+            op=op,
+            errno=errno,
+            strerror=err.strerror or "",
+            call=call,
+            detail=err.detail,
+            log_mark=log_mark,
+            expected=expected,
+            allowed=allowed,
+            alloc=alloc,
+            snapshot=snap,
+            program=program,
+        )
+
+    def allowed_globally(self, kind: str, op: str, errno: str, proc: str) -> bool:
+        """Whether an ``[expect] allow`` pattern names this failure (all its words match)."""
+        names = (kind, op, errno, proc)
+        return any(all(w in names for w in pattern) for pattern in self.allow_patterns)
+
+    def note_failure(
+        self,
+        kind: str,
+        where: Location | None,
+        p: Process,
+        *,
+        op: str = "",
+        errno: str = "",
+        strerror: str = "",
+        call: str = "",
+        detail: str = "",
+        log_mark: int | None = None,
+        expected: bool = False,
+        allowed: bool = False,
+        alloc: AllocFailure | None = None,
+        snapshot: MachineSnapshot | None = None,
+        program: ProgramInfo | None = None,
+    ) -> None:
+        """Record one failure of any *kind*: counted by kind, marked, and the first ones
+        (and the first of each kind) kept in full.
+
+        A failed system call is kind ``"syscall"`` (see :meth:`failed`). Another part of
+        the model that makes a process fail in another way (a process killed for lack of
+        memory, say) records it here under its own kind; the verdict counts it like any
+        other failure, unless the scenario expects or allows it. *where* defaults to the
+        step being run.
+        """
+        if where is None:
+            where = self.current[1] if self.current is not None else Location("", None, "")
+        op = op or kind
+        name = p.name
+        if not expected and not allowed:
+            allowed = bool(self.allow_patterns) and self.allowed_globally(kind, op, errno, name)
+        unexpected = not expected and not allowed
+        self.total_failures += 1
+        if unexpected:
+            self.unexpected += 1
+        event, tick = self.event + 1, self.tick
+        key = (kind, op, errno, name)
+        c = self.counts.get(key)
+        new_kind = c is None
+        if c is None:
+            c = self.counts[key] = [0, event, tick, 0, 0, 0, 0]
+            self.kind_index[key] = len(self.kind_index)
+        c[0] += 1
+        if unexpected:
+            if not c[3]:
+                c[4], c[5] = event, tick
+            c[3] += 1
+        self.marks.append(FailureMark(event, tick, self.kind_index[key]))
+        if len(self.failures) < self.detail_limit or (self.explain_kinds and new_kind):
+            c[6] = 1
+            log = () if log_mark is None else tuple(self.machine.dmesg()[log_mark:][:12])
             self.failures.append(
                 FailureRecord(
                     len(self.failures) + 1,
-                    self.event + 1,
-                    self.tick,
+                    event,
+                    tick,
                     where,
                     op,
-                    p.name,
+                    name,
                     p.pid,
                     call,
-                    err.errno.name,
-                    err.strerror or "",
-                    err.detail,
+                    errno,
+                    strerror,
+                    detail,
                     expected,
                     log,
                     alloc,
-                    snap,
+                    snapshot,
                     program,
+                    allowed,
+                    kind,
                 )
             )
 
@@ -484,6 +608,21 @@ class Runner:
             return self._sysctl(step)
         if op == "spawn":
             return self._spawn(step)
+        if op == "boot":
+            from nommu.scenario.rootfs import Boot
+
+            init = step.args["init"]
+            names = tuple(step.args["procs"])
+
+            def boot() -> None:
+                Boot(self, step.where, str(init) if init else None).run()
+                for name in names:
+                    if name not in self.procs:
+                        raise ScenarioError(
+                            step.where, f"procs: the boot started no process named {name!r}"
+                        )
+
+            return boot
         build = getattr(self, f"_op_{op}")
         invoke, describe, proc_key = build(step)
         return self._call(step, proc_key, invoke, describe)
@@ -505,6 +644,8 @@ class Runner:
         after_event = self.after_event
         log = self.log
         refs = {v.name for v in step.args.values() if isinstance(v, Ref)}
+        allow = step.allow
+        current = (step.op, where)
         rec = None
         if expect is not None:
             outcome = "succeeds" if expect == "ok" else f"fails with {_errname(expect)}"
@@ -520,11 +661,12 @@ class Runner:
                     vars_.pop(save, None)
                 return
             mark = self.op_mark = len(log)
+            self.current = current
             self.op_context = (where, step.op, p, describe)
             try:
                 value = invoke(p)
             except SyscallError as e:
-                self.failed(where, step.op, p, e, describe(p), mark, expect, exec_path)
+                self.failed(where, step.op, p, e, describe(p), mark, expect, exec_path, allow)
                 if rec is not None:
                     self.check_expect(
                         rec,
@@ -688,7 +830,25 @@ class Runner:
 
     # -- processes -----------------------------------------------------------------------
     def note_name(self, p: Process) -> None:
-        self.pid_names[p.pid] = p.name
+        names = self.pid_names
+        names[p.pid] = p.name
+        if len(names) > self._names_limit:
+            self._forget_names()
+
+    def _forget_names(self) -> None:
+        """Drop the names no snapshot can ask for again, so long runs stay flat in memory.
+
+        Snapshots name the creator of each region (``Region.owner``, the pid of a
+        live task when the region was made): a pid that is gone and owns no
+        region will never be looked up again.
+        """
+        m = self.machine
+        keep = {r.owner for r in m.nommu.regions}
+        keep.update(m.procs)
+        names = self.pid_names
+        for pid in [pid for pid in names if pid not in keep]:
+            del names[pid]
+        self._names_limit = max(NAMES_KEPT, 2 * len(names))
 
     def _spawn(self, step: Step) -> Callable[[], None]:
         name = str(step.args["name"])
@@ -1028,11 +1188,17 @@ class Runner:
         # the kernel log itself: its length marks where a step's lines start (hot path)
         self.log: list[str] = m._dmesg
         board = self._board_summary()
+        if scenario.root is not None:
+            from nommu.scenario.rootfs import mount_root
+
+            root = scenario.root
+            mount_root(m, root.fstype, root.image, dict(root.options), root.where)
         for spec in scenario.mounts:
             self._mount(m, spec)
         for entry in scenario.files:
             self._install(m, entry.path, entry)
         self.zone = m.zone
+        self.after_event = self._bookkeeping()
         # repeats and workloads at the top level report their own progress
         compiled = [
             (self.compile(step, 0), step.op not in ("repeat", "workload"))
@@ -1072,8 +1238,21 @@ class Runner:
         ]
         expectations.extend(self._global_expectations())
         counts = tuple(
-            FailureCount(op, errno, n, first) for (op, errno), (n, first) in self.counts.items()
+            FailureCount(
+                op,
+                errno,
+                c[0],
+                c[1],
+                proc,
+                kind,
+                c[3],
+                c[2],
+                c[4] if c[3] else None,
+                c[5] if c[3] else None,
+            )
+            for (kind, op, errno, proc), c in self.counts.items()
         )
+        allowance = scenario.expect.max_failures
         return RunResult(
             name=scenario.name,
             description=scenario.description,
@@ -1098,6 +1277,15 @@ class Runner:
             processes_started=self.started,
             dmesg_lines=m.dmesg_count,
             skipped_steps=self.skipped,
+            failure_marks=tuple(self.marks),
+            failure_allowance=allowance[0] if allowance is not None else 0,
+            tick_seconds=scenario.tick_seconds,
+            boot=tuple(self.boot_notes),
+            flash_partitions=tuple(
+                FlashPartition(d.name, d.base, d.size, d.type_name) for d in mtd_table(m).devices
+            )
+            if m.flash_size
+            else (),
         )
 
 

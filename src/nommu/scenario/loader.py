@@ -60,6 +60,7 @@ from nommu.scenario.schema import (
     Location,
     MountSpec,
     Ref,
+    RootSpec,
     Scenario,
     ScenarioError,
     SizeDist,
@@ -204,6 +205,7 @@ OPS: dict[str, dict[str, ArgSpec]] = {
         "largest_block_above": ("size", False, None),
     },
     "repeat": {"count": ("count", True, None), "var": ("name", False, "i")},
+    "boot": {"init": ("path", False, None), "procs": ("newprocs", False, ("init",))},
     "workload": {
         "name": ("str", False, "workload"),
         "ticks": ("count", True, None),
@@ -213,10 +215,11 @@ OPS: dict[str, dict[str, ArgSpec]] = {
     },
 }
 #: Ops that are not system calls (no ``save``/``expect``).
-CONTROL_OPS = ("snapshot", "expect", "repeat", "workload")
+CONTROL_OPS = ("snapshot", "expect", "repeat", "workload", "boot")
 COMMON_KEYS = ("op", "note")
-CALL_KEYS = ("save", "expect")
+CALL_KEYS = ("save", "expect", "allow")
 LAUNCH_KEYS = (
+    "allow",
     "parent",
     "path",
     "argv",
@@ -228,7 +231,9 @@ LAUNCH_KEYS = (
     "hold",
     "max_live",
 )
-CHURN_KEYS = ("proc", "rate", "size", "hold", "max_live")
+CHURN_KEYS = ("proc", "rate", "size", "hold", "max_live", "allow")
+#: Units of ``[scenario] tick``, in seconds.
+TICK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 FILE_KEYS = (
     "path",
     "content",
@@ -346,6 +351,12 @@ class _Loader:
         s = self.r_name(path, v)
         self.procs.add(s)
         return s
+
+    def r_newprocs(self, path: Path, v: object) -> tuple[str, ...]:
+        names = tuple(self.r_name(path, x) for x in self.r_strlist(path, v))
+        self.procs.update(names)
+        self.procs.add("init")
+        return names
 
     def r_proc(self, path: Path, v: object) -> str:
         s = self.r_str(path, v)
@@ -488,8 +499,10 @@ class _Loader:
 
     # -- top level ---------------------------------------------------------------------
     def scenario(self, doc: dict[str, Any]) -> Scenario:
-        self.table((), doc, ("scenario", "board", "mount", "file", "step", "expect"))
-        meta = self.table(("scenario",), doc.get("scenario", {}), ("name", "description", "seed"))
+        self.table((), doc, ("scenario", "board", "root", "mount", "file", "step", "expect"))
+        meta = self.table(
+            ("scenario",), doc.get("scenario", {}), ("name", "description", "seed", "tick")
+        )
         name = self.r_str(
             ("scenario", "name"),
             meta.get("name", posixpath.splitext(os.path.basename(self.file))[0]),
@@ -497,6 +510,7 @@ class _Loader:
         description = self.r_str(("scenario", "description"), meta.get("description", ""))
         seed = self.convert(("scenario", "seed"), meta.get("seed", 0), val.integer)
         board = self.board(doc.get("board", {}))
+        root = self.root(doc["root"]) if "root" in doc else None
         mounts = tuple(self.mount(i, m) for i, m in enumerate(self.array(("mount",), doc)))
         files = tuple(
             self.file_entry(("file", i), f, root=True)
@@ -504,7 +518,35 @@ class _Loader:
         )
         steps = self.steps(("step",), self.array(("step",), doc))
         expect = self.global_expect(doc.get("expect", {}))
-        return Scenario(self.file, name, description, seed, board, mounts, files, steps, expect)
+        tick = self.r_tick(("scenario", "tick"), meta["tick"]) if "tick" in meta else None
+        return Scenario(
+            self.file, name, description, seed, board, mounts, files, steps, expect, tick, root
+        )
+
+    def root(self, value: object) -> RootSpec:
+        path: Path = ("root",)
+        t = self.table(
+            path,
+            value,
+            ("type", "image", "device", "mtd_type", "pointable", "size"),
+            ("type", "image"),
+        )
+        fstype = self.r_str((*path, "type"), t["type"])
+        if fstype not in ("romfs", "cpio"):
+            raise self.fail((*path, "type"), f"expected 'romfs' or 'cpio', got {fstype!r}")
+        host = self.host_path((*path, "image"), t["image"])
+        try:
+            with open(host, "rb") as f:
+                image = f.read(MAX_FILE_SIZE + 1)
+        except OSError as e:
+            raise self.fail((*path, "image"), f"cannot read {host}: {e.strerror}") from None
+        self.check_file_size((*path, "image"), len(image))
+        options = {k: v for k, v in t.items() if k not in ("type", "image")}
+        if fstype == "cpio" and options:
+            raise self.fail((*path, sorted(options)[0]), "a cpio archive takes no mount options")
+        if "size" in options:
+            options["size"] = self.convert((*path, "size"), options["size"], val.size)
+        return RootSpec(self.where(path), fstype, image, MappingProxyType(options))
 
     def array(self, path: Path, doc: Mapping[str, Any]) -> list[Any]:
         value = doc.get(str(path[-1]), [])
@@ -792,6 +834,11 @@ class _Loader:
         expect: Errno | str | None = None
         if "expect" in t:
             expect = self.expectation((*path, "expect"), t["expect"])
+        if "allow" in t and expect is not None:
+            raise self.fail(
+                (*path, "allow"), "give expect (must fail so) or allow (may fail so), not both"
+            )
+        allow = self.r_allow((*path, "allow"), t["allow"]) if "allow" in t else ()
         save = None
         if "save" in t:
             save = self.r_name((*path, "save"), t["save"])
@@ -807,7 +854,36 @@ class _Loader:
             workload = self.workload(path, t, args)
         if save is not None:
             self.names.add(save)
-        return Step(op, where, MappingProxyType(args), save, expect, body, workload)
+        return Step(op, where, MappingProxyType(args), save, expect, body, workload, allow)
+
+    def r_allow(self, path: Path, v: object) -> tuple[str, ...]:
+        """Errno names a call may fail with, not held against the run ("any": all)."""
+        items = v if isinstance(v, list) else [v]
+        out = []
+        for item in items:
+            s = self.r_str(path, item)
+            if s.lower() == "any":
+                out.append("any")
+                continue
+            try:
+                out.append(Errno[s.upper()].name)
+            except KeyError:
+                raise self.fail(
+                    path, f"expected an errno name such as 'ENOMEM', or 'any', got {s!r}"
+                ) from None
+        return tuple(out)
+
+    def r_tick(self, path: Path, v: object) -> float:
+        """``"1s"``, ``"250ms"``, ``"1min"``: what one tick of a workload stands for."""
+        s = self.r_str(path, v).strip()
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+)", s)
+        if m is None or m.group(2) not in TICK_UNITS or float(m.group(1)) <= 0:
+            raise self.fail(
+                path,
+                f"expected a positive duration with a unit ({', '.join(TICK_UNITS)}), "
+                f"such as '1s', got {s!r}",
+            )
+        return float(m.group(1)) * TICK_UNITS[m.group(2)]
 
     def expectation(self, path: Path, v: object) -> Errno | str:
         s = self.r_str(path, v)
@@ -822,6 +898,9 @@ class _Loader:
 
     def finish_args(self, path: Path, op: str, t: dict[str, Any], args: dict[str, Any]) -> None:
         """Per-op checks that involve more than one key."""
+        if op == "boot":
+            self.procs.add("init")
+            self.procs.update(args["procs"])
         if op == "mmap" and args["flags"] is None:
             args["flags"] = MAP_PRIVATE | (MAP_ANONYMOUS if "fd" not in t else 0)
         if op in ("exec", "start") and args["argv"] is None:
@@ -906,6 +985,7 @@ class _Loader:
                     self.r_dist((*lp, "size"), lt["size"]) if "size" in lt else None,
                     self.r_ticks((*lp, "hold"), lt["hold"]) if "hold" in lt else None,
                     self.r_count((*lp, "max_live"), lt["max_live"]) if "max_live" in lt else None,
+                    self.r_allow((*lp, "allow"), lt["allow"]) if "allow" in lt else (),
                 )
             )
         churns = []
@@ -923,6 +1003,7 @@ class _Loader:
                     self.r_dist((*cp, "size"), ct["size"]),
                     self.r_ticks((*cp, "hold"), ct["hold"]),
                     self.r_count((*cp, "max_live"), ct["max_live"]) if "max_live" in ct else None,
+                    self.r_allow((*cp, "allow"), ct["allow"]) if "allow" in ct else (),
                 )
             )
         if not launches and not churns:
@@ -945,8 +1026,8 @@ class _Loader:
 
     def global_expect(self, value: object) -> GlobalExpect:
         path: Path = ("expect",)
-        t = self.table(path, value, ("min_free", "min_largest_block", "max_failures"))
-        out: dict[str, tuple[int, Location]] = {}
+        t = self.table(path, value, ("min_free", "min_largest_block", "max_failures", "allow"))
+        out: dict[str, Any] = {}
         for key in ("min_free", "min_largest_block"):
             if key in t:
                 out[key] = (self.convert((*path, key), t[key], val.size), self.where((*path, key)))
@@ -955,6 +1036,16 @@ class _Loader:
                 self.r_count((*path, "max_failures"), t["max_failures"]),
                 self.where((*path, "max_failures")),
             )
+        if "allow" in t:
+            apath = (*path, "allow")
+            raw = t["allow"] if isinstance(t["allow"], list) else [t["allow"]]
+            patterns = []
+            for item in raw:
+                words = tuple(self.r_str(apath, item).split())
+                if not words:
+                    raise self.fail(apath, "expected words such as 'exec ENOMEM', got ''")
+                patterns.append((words, self.where(apath)))
+            out["allow"] = tuple(patterns)
         return GlobalExpect(**out)
 
 
@@ -972,6 +1063,13 @@ def loads_scenario(text: str, file: str = "<scenario>", base_dir: str | None = N
         reason = _TOML_POS.sub("", msg).strip()
         col = f" (column {m.group(2)})" if m else ""
         raise ScenarioError(Location(file, line, ""), f"TOML syntax error: {reason}{col}") from None
+    return scenario_from_doc(doc, text, file, base_dir)
+
+
+def scenario_from_doc(
+    doc: dict[str, Any], text: str, file: str = "<scenario>", base_dir: str | None = None
+) -> Scenario:
+    """Load a scenario from its parsed TOML *doc* (lines are looked up in *text*)."""
     loader = _Loader(text, file, base_dir if base_dir is not None else os.getcwd())
     return loader.scenario(doc)
 
@@ -992,4 +1090,12 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     return loads_scenario(text, name, os.path.dirname(os.path.abspath(name)))
 
 
-__all__ = ["EMPTY", "OPS", "field_name", "load_scenario", "loads_scenario", "machine_options"]
+__all__ = [
+    "EMPTY",
+    "OPS",
+    "field_name",
+    "load_scenario",
+    "loads_scenario",
+    "machine_options",
+    "scenario_from_doc",
+]

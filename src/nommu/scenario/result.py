@@ -2,8 +2,15 @@
 
 A :class:`RunResult` holds the time series of the page allocator (sampled),
 the minima over every event, the named snapshots, the failures (the first
-ones in full, with a snapshot taken at the moment of failure), and the
-outcome of every expectation. It holds no reference to the machine.
+ones, and the first of each kind, in full, with a snapshot taken at the
+moment of failure), a mark for every failure, and the outcome of every
+expectation. It holds no reference to the machine.
+
+Failures are counted by *kind*: a :class:`FailureRecord` has a ``kind``
+(``"syscall"`` for a failed system call; other parts of the model may record
+other kinds, such as a process killed for lack of memory), and the verdict
+(:meth:`RunResult.verdict`) counts every kind the same way, so a new kind
+is judged without changes here.
 """
 
 from __future__ import annotations
@@ -49,20 +56,59 @@ class FailureRecord:
     alloc: AllocFailure | None  # for allocation failures: the allocator's facts
     snapshot: MachineSnapshot | None  # memory at the moment of the failure
     program: ProgramInfo | None = None  # for a failed exec: what it was loading
-    #: "syscall" (a call failed with an errno), "oom-kill" (the OOM killer killed a
-    #: process), "oom-livelock" (the kernel would hang on an OOM victim),
+    allowed: bool = False  # the scenario allows it (``allow`` keys): not held against it
+    #: what failed: "syscall" (a call failed with an errno), "oom-kill" (the OOM killer
+    #: killed a process), "oom-livelock" (the kernel would hang on an OOM victim),
     #: "oom-panic" (nothing was killable: the kernel panicked)
     kind: str = "syscall"
+
+    @property
+    def key(self) -> str:
+        """The failure's kind as reports group it: ``"exec ENOMEM cgi"``."""
+        return failure_key(self.kind, self.op, self.errno, self.proc)
+
+
+def failure_key(kind: str, op: str, errno: str, proc: str) -> str:
+    """One kind of failure, as text: the call, the errno and the program.
+
+    A failed system call is ``"exec ENOMEM cgi"``; another kind of failure
+    puts its kind first (``"oom-kill cgi"`` when it has no call or errno).
+    """
+    head = [] if kind == "syscall" else [kind]
+    return " ".join(p for p in (*head, op if op != kind else "", errno, proc) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureMark:
+    """Where one failure happened (every failure has one: the plots mark them all)."""
+
+    event: int
+    tick: int
+    kind: int  # index into RunResult.failure_counts
 
 
 @dataclass(frozen=True, slots=True)
 class FailureCount:
-    """How often one op failed with one errno (every failure, not only recorded ones)."""
+    """How often one kind of failure happened (every failure, not only recorded ones).
+
+    A kind is the failure's ``kind``, its call, errno and program (process
+    name); ``unexpected`` counts those neither expected nor allowed.
+    """
 
     op: str
     errno: str
     count: int
     first_event: int
+    proc: str = ""
+    kind: str = "syscall"
+    unexpected: int = 0
+    first_tick: int = 0
+    first_unexpected_event: int | None = None
+    first_unexpected_tick: int | None = None
+
+    @property
+    def key(self) -> str:
+        return failure_key(self.kind, self.op, self.errno, self.proc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +143,16 @@ class BoardSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class FlashPartition:
+    """One MTD partition of the board's flash (``/proc/mtd``'s rows, with addresses)."""
+
+    name: str
+    start: int
+    size: int
+    mtd_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """Everything a report shows about one run."""
 
@@ -123,12 +179,29 @@ class RunResult:
     processes_started: int
     dmesg_lines: int
     skipped_steps: int = 0  # steps not made because a value they read was not saved
+    failure_marks: tuple[FailureMark, ...] = ()  # every failure, in order
+    failure_allowance: int = 0  # unexpected failures tolerated ([expect] max_failures)
+    tick_seconds: float | None = None  # what a tick is ([scenario] tick), if said
+    flash_partitions: tuple[FlashPartition, ...] = ()
+    boot: tuple[str, ...] = ()  # what a boot step did (the root filesystem's init), in order
 
     @property
     def final(self) -> MachineSnapshot:
         return self.snapshots[-1]
 
     @property
+    def first_unexpected(self) -> FailureCount | None:
+        """The kind of the first failure held against the run, or None."""
+        firsts = [c for c in self.failure_counts if c.unexpected]
+        return min(firsts, key=lambda c: c.first_unexpected_event or 0) if firsts else None
+
+    @property
     def ok(self) -> bool:
-        """Whether every expectation held and the run completed."""
-        return self.stopped is None and all(e.passed for e in self.expectations)
+        """Whether the board fits: the run completed, every expectation held, and no
+        failure happened that the scenario did not expect or allow (beyond
+        ``[expect] max_failures``)."""
+        return (
+            self.stopped is None
+            and all(e.passed for e in self.expectations)
+            and self.unexpected_failures <= self.failure_allowance
+        )

@@ -137,6 +137,7 @@ class Launch:
     size: SizeDist | None
     hold: TickRange | None  # ticks an allocation is kept (None: until exit)
     max_live: int | None
+    allow: tuple[str, ...] = ()  # errno names its failures may have ("any": all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class Churn:
     size: SizeDist
     hold: TickRange
     max_live: int | None
+    allow: tuple[str, ...] = ()  # errno names its failures may have ("any": all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,7 @@ class Step:
     expect: Errno | str | None = None  # "ok", an Errno, or None
     body: tuple[Step, ...] = ()  # repeat
     workload: Workload | None = None
+    allow: tuple[str, ...] = ()  # errno names it may fail with ("any": all), not held against it
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,16 @@ class MountSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RootSpec:
+    """A root filesystem image: romfs mounted at ``/``, or a cpio archive unpacked there."""
+
+    where: Location
+    fstype: str  # "romfs" or "cpio"
+    image: bytes
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Board:
     """Keyword arguments of :class:`nommu.Machine`, with their lines."""
 
@@ -218,6 +231,9 @@ class GlobalExpect:
     min_free: tuple[int, Location] | None = None
     min_largest_block: tuple[int, Location] | None = None
     max_failures: tuple[int, Location] | None = None
+    # kinds of failure allowed anywhere: each pattern's words must all name the
+    # failure's kind, call, errno or program ("exec ENOMEM", "cgi", "oom-kill")
+    allow: tuple[tuple[tuple[str, ...], Location], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,3 +249,5 @@ class Scenario:
     files: tuple[FileEntry, ...]
     steps: tuple[Step, ...]
     expect: GlobalExpect
+    tick_seconds: float | None = None  # what one tick is, in seconds ([scenario] tick)
+    root: RootSpec | None = None  # [root]: a real root filesystem

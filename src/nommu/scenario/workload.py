@@ -60,6 +60,7 @@ class _Owner:
     where: Location
     allocs: dict[int, int] = field(default_factory=dict)  # addr -> length
     alive: bool = True
+    allow: tuple[str, ...] = ()  # errno names its failures may have (the entry's allow)
 
 
 @dataclass(eq=False)
@@ -105,6 +106,7 @@ class WorkloadRunner:
         """What is being called, for an OOM record made during the call."""
         r = self.r
         r.op_mark = r.machine.dmesg_count
+        r.current = (op, where)
         r.op_context = (where, op, p, lambda _p: call)
 
     def _launch(self, st: _LaunchState, now: int) -> None:
@@ -149,6 +151,7 @@ class WorkloadRunner:
                 f'execve("{spec.path}", [{argv}], [])',
                 mark,
                 exec_path=spec.path,
+                allow=spec.allow,
             )
             if child.state not in ("Z", "X"):
                 child.exit(127)
@@ -159,7 +162,7 @@ class WorkloadRunner:
             r.oops(spec.where, e)
         r.note_name(child)
         r.after_event()
-        st.live[child.pid] = owner = _Owner(child, spec.where)
+        st.live[child.pid] = owner = _Owner(child, spec.where, allow=spec.allow)
         self._at(now + max(spec.lifetime.sample(self.rng), 1), _EXIT, st, owner)
 
     def _reap(self, parent: Process, where: Location) -> None:
@@ -209,6 +212,7 @@ class WorkloadRunner:
                 e,
                 f"mmap(NULL, {length}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)",
                 mark,
+                allow=owner.allow,
             )
         except ProcessStateError as e:
             raise ScenarioError(owner.where, f"mmap: {e}") from None
@@ -227,10 +231,13 @@ class WorkloadRunner:
         r = self.r
         p = owner.proc
         mark = r.machine.dmesg_count
+        r.current = ("munmap", owner.where)
         try:
             p.munmap(addr, length)
         except SyscallError as e:
-            r.failed(owner.where, "munmap", p, e, f"munmap({addr:#x}, {length})", mark)
+            r.failed(
+                owner.where, "munmap", p, e, f"munmap({addr:#x}, {length})", mark, allow=owner.allow
+            )
         except ProcessStateError as e:
             raise ScenarioError(owner.where, f"munmap: {e}") from None
         r.after_event()
@@ -240,7 +247,7 @@ class WorkloadRunner:
         r, w, rng = self.r, self.w, self.rng
         launches = [_LaunchState(spec) for spec in w.launches]
         churns: list[tuple[Churn, _Owner]] = [
-            (c, _Owner(r.process(c.proc, c.where), c.where)) for c in w.churns
+            (c, _Owner(r.process(c.proc, c.where), c.where, allow=c.allow)) for c in w.churns
         ]
         snap_at = set(w.snapshots)
         heap = self.heap

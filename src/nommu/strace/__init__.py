@@ -5,7 +5,7 @@
 ``mm/nommu.c`` and reports what would fail, with the errno the kernel returns;
 :mod:`nommu.strace.replay` replays them onto a board, translated as a no-MMU C
 library and loader would make them, and measures the RAM it costs and where it
-first fails (:mod:`nommu.strace.report` renders that);
+first fails (:mod:`nommu.report.replay` renders that);
 :mod:`nommu.cli.strace_commands` is ``nommu check`` and ``nommu replay``.
 """
 
