@@ -482,6 +482,9 @@ class Machine:
             # the target first: a factory may take resources (flash partitions, devices)
             self._ensure_dir(target)
             sb, root, fs = factory(self, **options)
+            if self.disk_cache is not None and getattr(sb, "mtd", None) is None:
+                if hasattr(sb, "disk_cache"):  # ext2, NFS, romfs on a block device
+                    sb.disk_cache = self.disk_cache
         mnt = Mount(sb, root, target, ro=ro, noexec=noexec)
         mnt.fs = fs
         self.ns.add_mount(mnt, target)
