@@ -5,9 +5,10 @@ cache, and slab pages come from the buddy allocator like any other. The
 model keeps object *counts*, not objects: a cache holds ``inuse`` objects
 in ``ceil(inuse / per_slab)`` slabs, takes a new slab (one block of the
 cache's slab order) when its slabs are full and gives the last one back when
-it is empty. That packs objects perfectly (a real cache can keep a partly
-used slab for each freed object); the pages it holds are a lower bound of
-the kernel's, and the addresses they come from are the allocator's own.
+it is empty (SLUB keeps up to ``min_partial`` such slabs, as ``__slab_free``
+does). That packs objects perfectly (a real cache can keep a partly used
+slab for each freed object); the pages it holds are a lower bound of the
+kernel's, and the addresses they come from are the allocator's own.
 
 Two allocators exist in the kernels the model knows (the profile's
 ``slob`` change):
@@ -96,6 +97,14 @@ class KmemCache:
     inuse: int = 0
     reclaimable: bool = False
     slabs: list[int] = field(default_factory=list)  # pfns of the slabs, oldest first
+    pooled: bool = False  # SLOB: the object lives in the shared pool of small objects
+    min_partial: int = 0  # SLUB keeps this many partial (empty included) slabs; SLOB none
+    capacity: int = 0  # objects the slabs hold: len(slabs) * per_slab (the fast path)
+
+
+def min_partial(size: int) -> int:
+    """``set_min_partial``: ``ilog2(size) / 2`` clamped to MIN_PARTIAL 5 .. MAX_PARTIAL 10."""
+    return min(max((size.bit_length() - 1) // 2, 5), 10)
 
 
 def slab_order(size: int, page_size: int) -> tuple[int, int]:
@@ -116,7 +125,15 @@ class SlabAllocator:
         self.caches: dict[str, KmemCache] = {}
         for name, size in sizes.items():
             order, per = slab_order(size, page_size)
-            self.caches[name] = KmemCache(name, size, order, per, reclaimable=name in RECLAIMABLE)
+            self.caches[name] = KmemCache(
+                name,
+                size,
+                order,
+                per,
+                reclaimable=name in RECLAIMABLE,
+                pooled=slob and size < page_size,
+                min_partial=0 if slob else min_partial(size),
+            )
         self.slob_bytes = 0
         self.slob_pages: list[int] = []  # pfns, oldest first
 
@@ -125,6 +142,10 @@ class SlabAllocator:
 
         When *source* raises (no page, the caller killed), nothing changed.
         """
+        cache = self.caches[name]
+        if cache.inuse < cache.capacity:  # room in the slabs held (never for SLOB's pool)
+            cache.inuse += 1
+            return
         self._alloc_one(name, source)
 
     def pooled(self, name: str) -> bool:
@@ -142,8 +163,9 @@ class SlabAllocator:
             self.caches[name].inuse += 1
             return
         cache = self.caches[name]
-        if cache.inuse == len(cache.slabs) * cache.per_slab:
+        if cache.inuse == cache.capacity:
             cache.slabs.append(source(cache.order))
+            cache.capacity += cache.per_slab
         cache.inuse += 1
 
     def free(
@@ -164,14 +186,17 @@ class SlabAllocator:
             if cache.inuse <= 0:
                 raise KernelBug(f"slab cache {name}: free of an object never allocated")
             cache.inuse -= 1
-            if self.pooled(name):
+            if cache.pooled:
                 self.slob_bytes -= self.sizes[name]
                 while (len(self.slob_pages) - 1) * self.page_size >= self.slob_bytes and (
                     self.slob_pages
                 ):
                     give(self.slob_pages.pop(), 0)
                 continue
-            if cache.inuse <= (len(cache.slabs) - 1) * cache.per_slab:
+            per = cache.per_slab
+            empty = (cache.capacity - cache.inuse) // per
+            if empty and empty + (1 if cache.inuse % per else 0) > cache.min_partial:
+                cache.capacity -= per  # __slab_free: nr_partial >= min_partial, discard
                 give(cache.slabs.pop(), cache.order)
 
     # -- views ------------------------------------------------------------------------
@@ -210,8 +235,8 @@ class SlabAllocator:
                 if c.slabs:
                     raise KernelBug(f"slab cache {c.name}: pooled objects hold slabs")
                 continue
-            if c.inuse < 0 or (
-                not (len(c.slabs) - 1) * c.per_slab < c.inuse <= len(c.slabs) * c.per_slab
-                and (c.slabs or c.inuse)
-            ):
+            if c.capacity != len(c.slabs) * c.per_slab:
+                raise KernelBug(f"slab cache {c.name}: capacity {c.capacity} is not its slabs'")
+            empty = (c.capacity - c.inuse) // c.per_slab
+            if c.inuse < 0 or c.inuse > c.capacity or empty > max(c.min_partial, 0):
                 raise KernelBug(f"slab cache {c.name}: {c.inuse} objects in {len(c.slabs)} slabs")
