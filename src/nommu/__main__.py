@@ -2,4 +2,5 @@
 
 from nommu.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process re-imports the main module (spawn)
+    raise SystemExit(main())

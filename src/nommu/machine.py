@@ -281,7 +281,9 @@ class Machine:
             no_direct_fstypes=(
                 frozenset() if self.kernel.has(ROMFS_DIRECT) else frozenset({"romfs", "cramfs"})
             ),
+            kernel=self.kernel,
         )
+        self.nommu.pagecache_pages = self.cached_pages
         self.log(
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
             f"available ({reserved >> 10}K kernel code/data, reserved)"
@@ -649,8 +651,10 @@ class Machine:
         if key != self._ramfs_key:
             self._ramfs_key = key
             self._ramfs = self._ramfs_instances()
+        # the page-cache design's runs of files outside RAM are page cache too
+        runs: int = getattr(self.nommu, "run_pages", 0)
         disk = self.disk_cache.pages if self.disk_cache is not None else 0
-        return sum(sb.cached_pages for sb in self._ramfs) + disk
+        return sum(sb.cached_pages for sb in self._ramfs) + runs + disk
 
     def _ramfs_instances(self) -> list[RamfsSuperBlock]:
         seen: dict[int, RamfsSuperBlock] = {}  # by identity, in mount order

@@ -94,6 +94,16 @@ SHMAT_ENODEV = Change(
     after="the attach file has no mmap capabilities: shmat() fails with ENODEV",
 )
 
+NOMMU_PR_FMT = Change(
+    "nommu_pr_fmt",
+    since="4.2",
+    where="mm/nommu.c: pr_fmt() (KBUILD_MODNAME) and its pr_warn()/pr_err() calls",
+    before="mm/nommu.c's messages are bare printk() lines: 'Allocation of length 8192 from "
+    "process 1 (P1) failed'",
+    after="every pr_warn()/pr_err() line of mm/nommu.c starts with 'nommu: ' (the "
+    "module name): 'nommu: Allocation of length 8192 from process 1 (P1) failed'",
+)
+
 BOOT_FREE_TO_TAIL = Change(
     "boot_free_to_tail",
     since="5.10",
@@ -105,6 +115,15 @@ BOOT_FREE_TO_TAIL = Change(
     "come from the bottom of RAM",
 )
 
+O_DIRECTORY_CREAT_ENOTDIR = Change(
+    "o_directory_creat_enotdir",
+    since="5.7",
+    where="fs/namei.c: do_open() (the O_DIRECTORY check after a create)",
+    before="open(path, O_DIRECTORY | O_CREAT) of a missing name creates a regular file and "
+    "returns its descriptor",
+    after="it still creates the regular file, then fails with ENOTDIR",
+)
+
 KERNEL_READ_REFUSES_READ = Change(
     "kernel_read_refuses_read",
     since="5.10",
@@ -113,6 +132,15 @@ KERNEL_READ_REFUSES_READ = Change(
     "kernel_read() and succeeds as a zeroed copy",
     after="kernel_read() refuses a file without ->read_iter when it has ->read: a private "
     "mapping of /dev/zero fails with EINVAL and logs 'kernel read not supported for file'",
+)
+
+EMPTY_ARGV_FILLED = Change(
+    "empty_argv_filled",
+    since="5.18",
+    where="fs/exec.c: do_execveat_common()",
+    before="execve() with an empty argv starts the program with argc 0",
+    after='an empty argv gets "" as argv[0] (argc 1) and the kernel logs once '
+    "'process 'P' launched '/bin/prog' with NULL argv: empty string added'",
 )
 
 MAPLE_TREE = Change(
@@ -133,6 +161,15 @@ PRIVATE_MAYOVERLAY = Change(
     after="it gets VM_MAYOVERLAY instead and maps prints 'p'",
 )
 
+O_DIRECTORY_CREAT_EINVAL = Change(
+    "o_directory_creat_einval",
+    since="6.4",
+    where="fs/open.c: build_open_flags()",
+    before="O_DIRECTORY | O_CREAT goes on to the lookup (a missing name is created; see "
+    "o_directory_creat_enotdir; an existing directory is EISDIR, a file ENOTDIR)",
+    after="O_DIRECTORY | O_CREAT is EINVAL before any lookup; nothing is created",
+)
+
 SLUB_ONLY = Change(
     "slub_only",
     since="6.4",
@@ -143,16 +180,45 @@ SLUB_ONLY = Change(
     "dentry and inode caches count as SReclaimable",
 )
 
+SHOW_MEM_AFTER_MMAP_FAILURE = Change(
+    "show_mem_after_mmap_failure",
+    since="6.6",
+    where="mm/nommu.c: do_mmap_private() (show_mem() replaces show_free_areas()); "
+    "mm/show_mem.c: __show_mem()",
+    before="after 'Allocation of length N from process P (comm) failed' the kernel prints "
+    "the free areas only (the zone counters and the 'Normal: ...' line)",
+    after="it prints the whole show_mem() block: 'Mem-Info:' first, the free areas, then "
+    "'N pages RAM', '0 pages HighMem/MovableOnly' and 'N pages reserved'",
+)
+
+EXECVE_OPENS_FIRST = Change(
+    "execve_opens_first",
+    since="6.8",
+    where="fs/exec.c: alloc_bprm() calls do_open_execat() before do_execveat_common() "
+    "copies the strings",
+    before="execve() copies the file name, environment and arguments first and opens the "
+    "file in bprm_execve(): E2BIG (arguments too long) wins over ENOENT, EACCES and "
+    "ETXTBSY, and the NULL-argv line is logged even when the file cannot be opened",
+    after="the file is opened before anything else: a path error wins over E2BIG and the "
+    "NULL-argv line is logged only after a successful open",
+)
+
 #: Every change the profiles know, oldest first.
 CHANGES: tuple[Change, ...] = (
     SHARED_VMAS,
     ROMFS_DIRECT,
     SHMAT_ENODEV,
+    NOMMU_PR_FMT,
+    O_DIRECTORY_CREAT_ENOTDIR,
     BOOT_FREE_TO_TAIL,
     KERNEL_READ_REFUSES_READ,
+    EMPTY_ARGV_FILLED,
     MAPLE_TREE,
     PRIVATE_MAYOVERLAY,
+    O_DIRECTORY_CREAT_EINVAL,
     SLUB_ONLY,
+    SHOW_MEM_AFTER_MMAP_FAILURE,
+    EXECVE_OPENS_FIRST,
 )
 
 #: The kernel versions the model knows, oldest first; the last is the default.

@@ -275,3 +275,17 @@ def test_exec_releases_old_image_before_loading() -> None:
     assert free_pages(m) == before
     assert m.cat(f"/proc/{p.pid}/cmdline") == "big\0again\0"
     m.validate()
+
+
+@pytest.mark.parametrize(("arch", "data"), [("arm", 0x2060), ("riscv64", 0x2040)])
+def test_data_start_offset_follows_the_arch(arch: str, data: int) -> None:
+    """load_flat_file(): ARM reserves one word below the data; RISC-V selects
+    BINFMT_FLAT_NO_DATA_START_OFFSET, so its data sits 0x20 lower (ALIGN(.., 0x20))."""
+    m = z1024(arch=arch, word_size=4)  # the same 32-bit image on both
+    init = m.spawn()
+    install(init, "/bin/ram", flat_prog(flags=FLAT_FLAG_RAM))
+    p = run(init, "/bin/ram")
+    mm = p.mm
+    assert mm is not None
+    start = int(maps_lines(m, p)[0][:8], 16)
+    assert mm.start_data == start + data

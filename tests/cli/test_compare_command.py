@@ -58,6 +58,9 @@ def test_per_process_vmas_cost_more_metadata(tmp_path: Path) -> None:
     assert meta[0] == {"vm_area_struct": (99, 96), "vm_list_struct": (168, 32)}
     assert meta[1] == {"vm_area_struct": (168, 88), "vm_region": (99, 48)}
     assert meta[2] == {"vm_area_struct": (168, 88)}
+    assert [r["kernel_metadata_peak"]["bytes"] for r in runs] == [  # type: ignore[index]
+        r["kernel_metadata_bytes"] for r in runs
+    ]
 
 
 def test_seeds_give_a_distribution_and_html(tmp_path: Path) -> None:
@@ -83,3 +86,31 @@ def test_bad_kernel_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -
     assert main(["compare", str(EXAMPLES[0]), "--kernel", "3.0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nommu: error: --kernel: unknown version '3.0'") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "0"], "nommu: error: --seeds: must be at least 1\n"),
+        (
+            ["--design", "magic"],
+            "nommu: error: --design: unknown design 'magic'; known: pagecache\n",
+        ),
+        (["--json", "/nonexistent/x.json"], "nommu: error: cannot write /nonexistent/x.json: "),
+    ],
+)
+def test_bad_options_are_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", str(EXAMPLES[0]), "-q", *args]) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_cache_reap_runs_on_scenario_time(tmp_path: Path) -> None:
+    """tiny.toml says a tick is 1 s: cache_reap runs every 2 ticks unless --reap-every 0."""
+    tiny = Path(__file__).resolve().parents[1] / "sweep" / "tiny.toml"
+    base = ["compare", str(tiny), "--kernel", "2.6.24"]
+    reaped = run(tmp_path, *base)["variants"][0]["runs"][0]  # type: ignore[index]
+    kept = run(tmp_path, *base, "--reap-every", "0")["variants"][0]["runs"][0]  # type: ignore[index]
+    assert reaped["slab_held_bytes"] < kept["slab_held_bytes"]
+    assert reaped["kernel_metadata_peak"]["bytes"] > 0

@@ -160,8 +160,8 @@ BACKINGS = [
         lambda b: bytes(2 * P),
         8,
         errno.EINVAL,
-        COPY,
-        COPY,
+        errno.EINVAL,  # kernel_read() refuses zero_fops' ->read (v5.10+)
+        errno.EINVAL,
         errno.ENODEV,
         errno.ENODEV,
     ),
@@ -197,7 +197,7 @@ BACKINGS = [
         errno.EBADF,
         errno.EINVAL,
         errno.EACCES,
-        COPY,
+        errno.EINVAL,  # the copy's kernel_read() refuses mtdchar's ->read (v5.10+)
         Direct(lambda b: FLASH_BASE),
         errno.EACCES,
     ),

@@ -64,7 +64,27 @@ def test_h1_dev_mem_same_start_superset(m: nommu.Machine) -> None:
 
 
 # -- /dev/zero, /dev/null ---------------------------------------------------------------------
-def test_dev_zero_private_copy_is_file_backed(m: nommu.Machine) -> None:
+def test_dev_zero_private_mapping_is_einval_since_5_10(m: nommu.Machine) -> None:
+    """do_mmap_private() fills a copy with kernel_read(); since v5.10 __kernel_read()
+    (fs/read_write.c) refuses zero_fops, which has ->read beside ->read_iter, and
+    warn_unsupported() logs it. The pages taken for the copy go back."""
+    p1 = m.spawn(name="P1")
+    fd = p1.open("/dev/zero", nommu.O_RDWR)
+    before = m.zone.nr_free_all()
+    for prot in (RW, R):
+        assert errno_of(p1.mmap, 0, 8192, prot, PRIV, fd, 0) == errno.EINVAL
+    assert m.zone.nr_free_all() == before
+    assert meminfo(m, "MmapCopy") == 0
+    assert (
+        m.dmesg()[-2:] == ["kernel read not supported for file /zero (pid: 1 comm: P1)"] * 2
+    )  # %pD4 stops at the root of the devtmpfs mounted on /dev
+    assert maps_lines(m, p1.pid) == []
+    m.validate()
+
+
+def test_dev_zero_private_copy_is_file_backed() -> None:
+    """Before v5.10 kernel_read() called ->read: a zero-filled, file-backed copy."""
+    m = z1024(framebuffer="1M", framebuffer_base=FB, kernel="4.4")
     p1, p2 = m.spawn(name="P1"), m.spawn(name="P2")
     fd = p1.open("/dev/zero", nommu.O_RDWR)
     assert errno_of(p1.mmap, 0, 4096, RW, SHARED, fd, 0) == errno.ENODEV
@@ -167,7 +187,7 @@ def test_fb0_mappings(m: nommu.Machine) -> None:
     fd = p1.open("/dev/fb0", nommu.O_RDWR)
     assert errno_of(p1.mmap, 0, 4096, R, PRIV, fd, 0) == errno.ENODEV
     assert errno_of(p1.mmap, 0, 4096, RW | X, SHARED, fd, 0) == errno.EINVAL
-    assert "MAP_SHARED not completely supported on !MMU" in m.dmesg()
+    assert "nommu: MAP_SHARED not completely supported on !MMU" in m.dmesg()
     s = p1.mmap(0, 1 << 20, RW, SHARED, fd, 0)
     assert s == FB
     assert free_pages(m) == 1024

@@ -197,7 +197,7 @@ def test_above_max_order_is_enomem_whatever_is_free() -> None:
     )
     log = m.dmesg()
     assert "WARNING: at mm/page_alloc.c __alloc_pages: order 11 > MAX_PAGE_ORDER 10" in log
-    assert "Allocation of length 4198400 from process 1 (big) failed" in log
+    assert "nommu: Allocation of length 4198400 from process 1 (big) failed" in log
     m.validate()
 
 
@@ -214,14 +214,25 @@ def test_C29_external_fragmentation(machine: nommu.Machine, proc: nommu.Process)
         "8192 bytes need one contiguous order-1 block (8 KiB) but the "
         "largest free block is order 0 (4 KiB); 32 KiB free in total"
     )
-    log = machine.dmesg()
-    assert log[-4:] == [
+    normal = (
+        "Normal: 8*4kB 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB "
+        "0*4096kB = 32kB"
+    )
+    # warn_alloc() -> __show_mem(); do_mmap_private() -> show_mem() (v6.6+), both
+    # with the page counts of the zone (2048 present, 1024 of them reserved)
+    show_mem = [
+        "Mem-Info:",
+        normal,
+        "0 total pagecache pages",
+        "2048 pages RAM",
+        "0 pages HighMem/MovableOnly",
+        "1024 pages reserved",
+    ]
+    assert machine.dmesg()[-14:] == [
         "P1: page allocation failure: order:1, mode:0xcc0(GFP_KERNEL), nodemask=(null)",
-        "Normal: 8*4kB 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB "
-        "0*4096kB = 32kB",
-        f"Allocation of length 8192 from process {proc.pid} (P1) failed",
-        "Normal: 8*4kB 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB "
-        "0*4096kB = 32kB",
+        *show_mem,
+        f"nommu: Allocation of length 8192 from process {proc.pid} (P1) failed",
+        *show_mem,
     ]
     proc.mmap(0, P, RW, ANON)
     assert free_pages(machine) == 7
@@ -243,9 +254,11 @@ def test_C33_nothing_mapped(machine: nommu.Machine, proc: nommu.Process) -> None
         with pytest.raises(SyscallError) as e:
             proc.munmap(0x00F00000, P)
         assert err(e) == errno.EINVAL
-    warnings = [x for x in machine.dmesg() if x.startswith("munmap of memory not mmapped")]
-    # pr_warn("... 0x%lx-0x%lx", start, start + len - 1)
-    assert warnings == ["munmap of memory not mmapped by process 1 (P1): 0xf00000-0xf00fff"] * 5
+    warnings = [x for x in machine.dmesg() if "munmap of memory not mmapped" in x]
+    # pr_warn("... 0x%lx-0x%lx", start, start + len - 1), with mm/nommu.c's pr_fmt
+    assert (
+        warnings == ["nommu: munmap of memory not mmapped by process 1 (P1): 0xf00000-0xf00fff"] * 5
+    )
 
 
 def test_munmap_zero_length(proc: nommu.Process) -> None:
@@ -583,3 +596,40 @@ def test_status_memory_lines(machine: nommu.Machine, proc: nommu.Process) -> Non
     mem = K_VMA + K_REGION + 2 * P + K_MM + K_FS + K_FILES + K_SIGHAND + K_TASK
     assert f"Mem:\t{mem:8d} bytes\nSlack:\t       0 bytes\nShared:\t       0 bytes\n" in status
     assert status.startswith(f"Name:\tP1\nUmask:\t0022\nState:\tR (running)\nTgid:\t{proc.pid}\n")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "prefix", "after"),
+    [
+        ("4.4", "nommu: ", "free areas"),
+        ("6.3", "nommu: ", "free areas"),  # do_mmap_private(): show_free_areas(0, NULL)
+        ("6.8", "nommu: ", "show_mem"),  # v6.6: show_mem()
+    ],
+)
+def test_mmap_failure_log_follows_the_kernel(kernel: str, prefix: str, after: str) -> None:
+    """mm/nommu.c's pr_fmt() prefix and what do_mmap_private() prints after its line.
+
+    2.6.24 runs the shared-VMA engine, whose kmalloc failure path has its own test
+    (tests/mm/test_kernel_2_6_24.py)."""
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel=kernel, ideal=True)
+    p = m.spawn(name="P1")
+    before = m.dmesg_count
+    with pytest.raises(SyscallError):
+        p.mmap(0, 8 << 20, RW, ANON)  # order 11: no warn_alloc(), only the nommu lines
+    log = m.dmesg()[before:]
+    assert log[1] == f"{prefix}Allocation of length 8388608 from process 1 (P1) failed"
+    normal = (
+        "Normal: 0*4kB 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB "
+        "0*2048kB 1*4096kB = 4096kB"
+    )
+    if after == "show_mem":
+        assert log[2:] == [
+            "Mem-Info:",
+            normal,
+            "0 total pagecache pages",
+            "2048 pages RAM",
+            "0 pages HighMem/MovableOnly",
+            "1024 pages reserved",
+        ]
+    else:
+        assert log[2:] == [normal]

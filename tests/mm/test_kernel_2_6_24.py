@@ -391,3 +391,24 @@ def test_ramfs_get_unmapped_area_errors_of_2_6_24() -> None:
         p.mmap(0, 2 * P, RW, nommu.MAP_SHARED, fd) == m.ns.lookup("/tmp/f").inode.page_cache[0] * P
     )
     assert p.peek(p.mmap(0, 2 * P, RW, nommu.MAP_SHARED, fd) + P, 1) == b"c"
+
+
+def test_bflt_text_on_romfs_is_one_shared_copy() -> None:
+    """load_flat_file() maps the text MAP_PRIVATE read-only: in 2.6.24 a copy (romfs could
+    not map flash), VM_MAYSHARE, so a second process running the program shares it."""
+    from nommu.binfmt.flat_format import build_flat
+
+    m = machine(flash="1M", flash_base=0x10000000)
+    prog = build_flat(0x2040, 0x800, 0x800, 0x1000, 4, flags=0)
+    m.mount("romfs", "/rom", files={"prog": nommu.fs.romfs_image.FileSpec(prog, executable=True)})
+    sh = m.spawn(name="sh")
+    kids = []
+    for _ in range(2):
+        c = sh.vfork()
+        c.execve("/rom/prog", ["prog"])
+        kids.append(c)
+    texts = [c.mm.vmas()[0] for c in kids]  # type: ignore[union-attr]
+    assert texts[0].vm_region is texts[1].vm_region
+    assert texts[0].vm_region.vm_usage == 2
+    assert 0x400000 <= texts[0].vm_start < 0x800000  # RAM, not flash
+    m.validate()

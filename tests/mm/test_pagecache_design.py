@@ -49,7 +49,7 @@ def test_no_xip_flash_files_share_a_page_cache_run() -> None:
     c = m.spawn(name="C")
     z = c.mmap(0, P, RO, nommu.MAP_PRIVATE, c.open("/rom/lib.so", 0))
     assert z == x  # a range inside the run shares it
-    assert engine(m).pagecache_pages == 3
+    assert engine(m).run_pages == 3
     assert len(m.cat("/proc/maps").splitlines()) == 1
     for p, addr, n in ((a, x, 10240), (b, y, 10240), (c, z, P)):
         p.munmap(addr, n)
@@ -130,3 +130,12 @@ def test_validate_catches_a_run_without_users() -> None:
     run.vm_usage = 0
     with pytest.raises(KernelBug):
         m.validate()
+
+
+def test_runs_are_cached_and_shown_with_their_flags() -> None:
+    m = machine()
+    m.mount("ext2", "/mnt", files={"f": bytes(3 * P)})
+    p = m.spawn(name="P1")
+    p.mmap(0, 3 * P, RO, nommu.MAP_PRIVATE, p.open("/mnt/f", 0))
+    assert "\nCached:               12 kB\n" in m.cat("/proc/meminfo")
+    assert m.cat("/proc/maps").split()[1] == "r--s"

@@ -27,7 +27,6 @@ PREFIX = "log: kernel lines from mm/nommu.c carry the 'nommu: ' prefix (fix pend
 MEMINFO = (
     "log: the kernel's allocation failure shows the Mem-Info block and migrate types (fix pending)"
 )
-MAYSHARE = "6.1 prints 's' for a read-only private file mapping, v6.3+ 'p' (fix pending)"
 #: (case, kernel) -> why it differs; kernel None: both kernels
 KNOWN: dict[tuple[str, str | None], str] = {
     ("anon-too-big", None): f"{PREFIX}; {MEMINFO}",
@@ -47,7 +46,6 @@ KNOWN: dict[tuple[str, str | None], str] = {
         "overlapping VMAs (H2): the kernel logs 'seq_file: buggy .next function m_next' "
         "when maps walks them; the model logs nothing"
     ),
-    ("ramfs-private-ro", "6.1"): MAYSHARE,
     ("proc-statm", "6.1"): (
         "SLOB: statm's size and resident fields come from kobjsize() of slab objects "
         "(the kernel's own pages, not modelled)"

@@ -165,7 +165,8 @@ def test_failures_are_recorded_with_log_and_snapshot() -> None:
         f.kernel_log[0] == "p: page allocation failure: order:6, mode:0xcc0(GFP_KERNEL), "
         "nodemask=(null)"
     )
-    assert f.kernel_log[2] == "Allocation of length 204800 from process 1 (p) failed"
+    assert f.kernel_log[1] == "Mem-Info:"
+    assert f.kernel_log[7] == "nommu: Allocation of length 204800 from process 1 (p) failed"
     assert f.alloc is not None and f.alloc.order == 6
     assert f.snapshot is not None and f.snapshot.label == "failure"
     assert f.where.field == "step[2].steps[1]"
@@ -188,7 +189,7 @@ def test_other_failures_keep_the_model_reason() -> None:
     assert (f.errno, f.alloc, f.snapshot) == ("EINVAL", None, None)
     assert "nothing mapped" in f.detail
     assert len(f.kernel_log) == 1
-    assert f.kernel_log[0].startswith("munmap of memory not mmapped by process 1 (p): ")
+    assert f.kernel_log[0].startswith("nommu: munmap of memory not mmapped by process 1 (p): ")
 
 
 def test_check_validates_after_every_event(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -201,3 +201,13 @@ def test_real_threads(strace_ok: str, tmp_path: Path) -> None:
     assert not ucl.by_kind("enosys")  # the guard mprotects are glibc's
     # glibc as the target: the guard mprotect and the stacks' madvise are ENOSYS as well
     assert reps["glibc"].by_kind("enosys")
+
+
+def test_json_doc_names_every_kind_and_habit() -> None:
+    from nommu.strace.findings import JSON_SCHEMA, KINDS
+    from nommu.strace.libc import ARTEFACTS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "json.md").read_text()
+    assert f'"schema": "{JSON_SCHEMA}"' in doc
+    for name in [*KINDS, *ARTEFACTS]:
+        assert f"`{name}`" in doc, name

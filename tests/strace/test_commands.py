@@ -254,3 +254,80 @@ def test_replay_board_without_flash_for_xip(
     )
     line = one_error(capsys.readouterr().err)
     assert str(board2m) in line and "libs: 'xip' needs a machine with memory-mapped flash" in line
+
+
+# ---------------------------------------------------------------------------------------
+# check and replay options: filters, libc, kernel, standard input and output
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_only_and_min_severity(capsys: pytest.CaptureFixture[str]) -> None:
+    trace = str(FIX / "check_map_fixed.txt")
+    assert cli("check", trace, "--width", "100") == 1
+    out = capsys.readouterr().out
+    assert "loader_map_fixed" in out  # in the summary by kind
+    assert "3 finding(s) below change not listed" in out
+    rows = [ln for ln in out.splitlines() if ln[:1].isdigit()]
+    assert [ln.split()[0] for ln in rows] == ["7", "9", "11", "12", "13"]
+    assert cli("check", trace, "--min-severity", "info") == 1
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln[:1].isdigit()]
+    assert [ln.split()[0] for ln in rows] == ["3", "4", "5", "7", "9", "11", "12", "13"]
+    # --only shows one kind; the verdict still counts every finding
+    assert cli("check", trace, "--only", "map_type") == 1
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln[:1].isdigit()]
+    assert [ln.split()[:5] for ln in rows] == [["11", "1", "change", "mmap", "map_type"]]
+    assert out.endswith("verdict: needs changes\n")
+    assert cli("check", trace, "--quiet") == 1
+    assert capsys.readouterr() == ("", "")
+
+
+def test_check_kernel_and_libc(capsys: pytest.CaptureFixture[str]) -> None:
+    trace = str(FIX / "check_map_fixed.txt")
+    assert cli("check", trace, "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "nommu-check/2" and doc["board"]["kernel"] == "6.12"
+    assert [f["line"] for f in doc["findings"] if f["kind"] == "shmat"] == [13]
+    # before v4.0 shmat attached the segment: no finding at line 13
+    assert cli("check", trace, "--kernel", "2.6.24", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("2.6.24", "arm")
+    assert [f for f in doc["findings"] if f["kind"] == "shmat"] == []
+    assert cli("check", trace, "--kernel", "6.8", "--arch", "riscv64", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["board"]["kernel"], doc["board"]["arch"]) == ("6.8", "riscv64")
+    # a profile the model does not have: one line naming the board, exit 2
+    assert cli("check", trace, "--kernel", "2.6.24", "--arch", "riscv64") == 2
+    assert "riscv64" in one_error(capsys.readouterr().err)
+    # brk growth is glibc's unless glibc is the target's library
+    brk = str(FIX / "check_brk.txt")
+    assert cli("check", brk, "--json", "-") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["libc"], doc["findings"], len(doc["host_libc"])) == ("uclibc-ng", [], 2)
+    assert cli("check", brk, "--libc", "glibc", "--json", "-") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in doc["findings"]] == ["brk_heap", "brk_heap"]
+
+
+def test_check_and_replay_read_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    text = (FIX / "check_fork.txt").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert cli("check", "-", "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {f["source"] for f in doc["findings"]} == {"<stdin>"}
+    assert [n["line"] for n in doc["host_failed"]] == [17]
+    monkeypatch.setattr("sys.stdin", io.StringIO((FIX / "replay_small.txt").read_text()))
+    assert cli("replay", "-", "--json", "-", "--libc", "musl") in (0, 1)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["replay"]["policy"]["libc"] == "musl"
+
+
+def test_unknown_kernel_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli("check", str(FIX / "check_clean.txt"), "--kernel", "9.9")
+    assert exc.value.code == 2
+    assert "invalid choice: '9.9'" in capsys.readouterr().err

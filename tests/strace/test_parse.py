@@ -554,3 +554,27 @@ def _strace_quote(data: bytes) -> str:
 def test_decode_c_string_round_trip(data: bytes, cut: bool) -> None:
     token = _strace_quote(data) + ("..." if cut else "")
     assert decode_c_string(token) == (data, cut)
+
+
+def test_tt_fast_path_agrees_with_the_prefix_regex() -> None:
+    """'1234  12:34:56.123456 call' takes a fast path; '[pid 1234] ...' the regex: same events."""
+    fast = [
+        "1234  12:34:56.123456 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
+        " = 0x7f0000000000",
+        '1234  23:59:59.999999 openat(AT_FDCWD, "/etc/x", O_RDONLY <unfinished ...>',
+        "1235  00:00:00.000001 exit_group(0) = ?",
+        "1234  23:59:59.999999 <... openat resumed>) = 3",
+        "1234  01:02:03.5 brk(NULL) = 0x5600",
+        "1234  01:02:03.x brk(NULL) = 0x5600",  # not a time: the regex decides
+    ]
+    slow = [line.replace("1234  ", "[pid  1234] ").replace("1235  ", "[pid  1235] ")
+            for line in fast]  # fmt: skip
+
+    def key(lines: list[str]) -> list[tuple[object, ...]]:
+        tr = parse_lines(lines)
+        return [(e.line, e.pid, e.time, e.syscall, e.raw_args, e.result) for e in tr.events] + [
+            (p.line, p.reason) for p in tr.problems
+        ]
+
+    assert key(fast) == key(slow)
+    assert parse_lines(fast[:1]).events[0].time == 12 * 3600 + 34 * 60 + 56.123456

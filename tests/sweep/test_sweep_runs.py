@@ -145,3 +145,33 @@ def test_seed_and_pool_options_are_checked(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert all(line.startswith("nommu: error: ") for line in err.splitlines())
     assert "Traceback" not in err
+
+
+def test_python_dash_m_with_a_pool(tmp_path: Path) -> None:
+    """Spawned workers re-import the main module: ``python -m nommu`` must not rerun the CLI."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nommu",
+            "run",
+            str(TINY),
+            "--seeds",
+            "2",
+            "--workers",
+            "2",
+            "-q",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.stderr == "" and proc.stdout == ""
+    assert json.loads(out.read_text())["variants"][0]["stats"]["runs"] == 2

@@ -16,7 +16,8 @@ in:
   inside a shared page counts as saved too; mappings outside RAM, such as
   execute-in-place flash, are not counted).
 - **kernel metadata**: the structures each design needs, as objects times
-  their size (:data:`METADATA_SIZES`).
+  their size (:data:`METADATA_SIZES`), at the end and at its peak during the
+  run (checked after every event).
 - **page-cache runs**: for the page-cache design, RAM its runs of files
   that are not in RAM already (disk, NFS, flash) hold.
 - **slab held**: for 2.6.24, RAM the SLAB caches hold beyond the live
@@ -150,6 +151,8 @@ class Measure:
     first_failure: str | None
     events: int
     ticks: int
+    #: (bytes, mappings, memory objects) when the kernel metadata was largest
+    peak_metadata: tuple[int, ...] = (0, 0, 0)
 
     @property
     def slack(self) -> int:
@@ -228,7 +231,7 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
         mapped=mapped,
         allocated=allocated,
         shared_saving=saving,
-        pagecache_runs=getattr(engine, "pagecache_pages", 0) * page,
+        pagecache_runs=getattr(engine, "run_pages", 0) * page,
         slab_held=slab_held,
         free=machine.zone.free_count * page,
         min_free=result.min_free_pages * page,
@@ -246,6 +249,18 @@ def measure(machine: Machine, result: Any, seed: int) -> Measure:
         events=result.events,
         ticks=result.ticks,
     )
+
+
+def structure_counts(machine: Machine) -> tuple[int, int]:
+    """Mappings (VMAs or vm_list_structs, hidden ones included) and memory objects now."""
+    seen: set[int] = set()
+    mappings = 0
+    for p in machine.procs.values():
+        mm = p.mm
+        if mm is not None and id(mm) not in seen:
+            seen.add(id(mm))
+            mappings += mm.map_count
+    return mappings, len(machine.nommu.regions)
 
 
 def metadata_rows(machine: Machine, mappings: int, objects: int) -> tuple[MetadataRow, ...]:
@@ -276,13 +291,15 @@ def run_variant(
     scenario: Scenario,
     variant: Variant,
     seeds: Sequence[int | None],
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], Any] | None = None,
     reap_every: int | None = None,
 ) -> VariantResult:
     """Run *scenario* under *variant* once per seed.
 
     A 2.6.24 machine's SLAB caches are reaped every :func:`reap_interval`
     ticks (never when the scenario gives no time and *reap_every* is None).
+    *progress*, given the run's label, returns the runner's progress callback
+    (with a ``stop()``) or None.
     """
     from nommu.scenario.engine import Runner
 
@@ -293,14 +310,27 @@ def run_variant(
 
         next_reap = interval or 0
 
-        def after_event(self) -> None:
-            if interval is not None and self.tick >= self.next_reap:
-                kmalloc = getattr(self.machine.nommu, "kmalloc", None)
-                while self.tick >= self.next_reap:
-                    if kmalloc is not None:
-                        kmalloc.cache_reap()
-                    self.next_reap += interval
-            super().after_event()
+        peak: tuple[int, ...] = (0, 0, 0)
+
+        def _bookkeeping(self) -> Callable[[], None]:
+            """The runner's bookkeeping after every event, with the peak and the reaping."""
+            inner = super()._bookkeeping()
+            machine = self.machine
+
+            def after_event() -> None:
+                mappings, objects = structure_counts(machine)
+                total = sum(r.bytes for r in metadata_rows(machine, mappings, objects))
+                if total > self.peak[0]:
+                    self.peak = (total, mappings, objects)
+                if interval is not None and self.tick >= self.next_reap:
+                    kmalloc = getattr(machine.nommu, "kmalloc", None)
+                    while self.tick >= self.next_reap:
+                        if kmalloc is not None:
+                            kmalloc.cache_reap()
+                        self.next_reap += interval
+                inner()
+
+            return after_event
 
     board = replace(
         scenario.board,
@@ -309,11 +339,17 @@ def run_variant(
     variant_scenario = replace(scenario, board=board)
     runs = []
     for seed in seeds:
+        bar = None
         if progress is not None:
-            progress(f"{variant.label}, seed {seed if seed is not None else scenario.seed}")
-        runner = ReapingRunner(variant_scenario, seed=seed)
-        result = runner.run()
-        runs.append(measure(runner.machine, result, result.seed))
+            bar = progress(f"{variant.label}, seed {seed if seed is not None else scenario.seed}")
+        runner = ReapingRunner(variant_scenario, seed=seed, progress=bar)
+        try:
+            result = runner.run()
+        finally:
+            if bar is not None:
+                bar.stop()
+        measured = measure(runner.machine, result, result.seed)
+        runs.append(replace(measured, peak_metadata=runner.peak))
     return VariantResult(variant, tuple(runs))
 
 
@@ -362,6 +398,11 @@ def to_json(scenario: Scenario, results: Sequence[VariantResult]) -> dict[str, A
                             for r in m.metadata
                         ],
                         "kernel_metadata_bytes": m.metadata_bytes,
+                        "kernel_metadata_peak": {
+                            "bytes": m.peak_metadata[0],
+                            "mappings": m.peak_metadata[1],
+                            "memory_objects": m.peak_metadata[2],
+                        },
                         "failures": m.failures,
                         "unexpected_failures": m.unexpected,
                         "failure_kinds": dict(m.kinds),
@@ -413,6 +454,13 @@ def table_rows(results: Sequence[VariantResult]) -> list[tuple[str, list[str]]]:
         rows.append((f"kernel metadata: {s}", cells))
     rows += [
         ("kernel metadata total", [kib(vr.first.metadata_bytes) for vr in results]),
+        (
+            "kernel metadata at its peak",
+            [
+                f"{kib(vr.first.peak_metadata[0])} ({vr.first.peak_metadata[1]} mappings)"
+                for vr in results
+            ],
+        ),
         ("free at the end", [kib(vr.first.free) for vr in results]),
         ("lowest free", [kib(vr.first.min_free) for vr in results]),
         ("largest free block at the end", [kib(vr.first.largest_free) for vr in results]),

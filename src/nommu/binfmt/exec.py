@@ -15,7 +15,9 @@ The sequence the model follows:
    then ``deny_write_access``: the file is open for writing → ETXTBSY.
 2. ``copy_strings``: the file name, the environment and the arguments go into
    ``MAX_ARG_PAGES`` (32) pages; more → E2BIG. An empty ``argv`` gets ``""``
-   as ``argv[0]`` (v5.18+).
+   as ``argv[0]`` (v5.18+). Before v6.8 the strings were copied before the
+   open, so E2BIG came before the open's errors (profile change
+   ``execve_opens_first``).
 3. ``search_binary_handler``: bFLT (:mod:`nommu.binfmt.flat`) then ELF
    (:mod:`nommu.binfmt.elf_fdpic`); a loader that does not recognise the
    file answers ENOEXEC and the next one is tried; ENOEXEC if none does.
@@ -47,6 +49,7 @@ from nommu.consts import O_RDONLY, S_IFREG, SIGSEGV
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode, open_file
 from nommu.mm.oom_kill import MemoryLivelock, ProcessKilled
+from nommu.profiles import EMPTY_ARGV_FILLED, EXECVE_OPENS_FIRST
 
 if TYPE_CHECKING:
     from nommu.machine import Machine
@@ -59,6 +62,7 @@ __all__ = [
     "LinuxBinprm",
     "LoadedImage",
     "allow_write_access",
+    "check_strings",
     "clear_user",
     "close_exec",
     "cpu_byteorder",
@@ -68,6 +72,7 @@ __all__ = [
     "put_user",
     "read_file",
     "search_binary_handler",
+    "warn_null_argv",
 ]
 
 #: Pages of argument and environment strings an exec may carry (fs/exec.c, !MMU).
@@ -212,12 +217,8 @@ class LinuxBinprm:
             self._copy_string(s)
         for s in reversed(argv):
             self._copy_string(s)
-        if self.argc == 0:
-            # v5.18+: "process launched with NULL argv: empty string added"
-            machine.log(
-                f"process '{process.name}' launched '{filename}' with NULL argv: empty string added"
-            )
-            self._copy_string(b"")
+        if self.argc == 0 and machine.kernel.has(EMPTY_ARGV_FILLED):
+            self._copy_string(b"")  # v5.18+: argv[0] is "" (see warn_null_argv)
             self.argc = 1
         self.buf = read_file(file, BINPRM_BUF_SIZE, 0)
         self.interpreter: File | None = None
@@ -360,7 +361,14 @@ def do_execve(
     """
     args = _encode("argv", argv)
     env = _encode("envp", envp)
-    file = open_exec(process, path)
+    machine = process.machine
+    if machine.kernel.has(EXECVE_OPENS_FIRST):
+        file = open_exec(process, path)  # alloc_bprm(), v6.8+
+        warn_null_argv(process, path, args)
+    else:
+        warn_null_argv(process, path, args)
+        check_strings(machine, path, args, env)  # E2BIG before the file is opened
+        file = open_exec(process, path)  # bprm_execve()
     try:
         bprm = LinuxBinprm(process, file, path, args, env)
     except SyscallError:
@@ -393,6 +401,37 @@ def do_execve(
         ) from None
     close_exec(file)
     return image
+
+
+def warn_null_argv(process: Process, path: str, argv: list[bytes]) -> None:
+    """``do_execveat_common()``'s ``pr_warn_once`` for an empty argv (v5.18+).
+
+    Logged once per boot, when the arguments are counted: after the open
+    from v6.8, before it earlier (so even for a file that does not exist).
+    """
+    machine = process.machine
+    if argv or not machine.kernel.has(EMPTY_ARGV_FILLED) or machine.hooks.get("null_argv"):
+        return
+    machine.hooks["null_argv"] = True
+    machine.log(f"process '{process.name}' launched '{path}' with NULL argv: empty string added")
+
+
+def check_strings(machine: Machine, path: str, argv: list[bytes], envp: list[bytes]) -> None:
+    """``copy_strings()``'s E2BIG before v6.8, when it ran before the open.
+
+    The same arithmetic as :class:`LinuxBinprm`: the name, the environment
+    and the arguments fill ``MAX_ARG_PAGES`` pages below one word.
+    """
+    room = MAX_ARG_PAGES * machine.page_size - machine.word_size
+    strings = [path.encode("utf-8", "surrogateescape"), *envp, *argv]
+    if not argv and machine.kernel.has(EMPTY_ARGV_FILLED):
+        strings.append(b"")
+    for s in strings:
+        if len(s) + 1 > room:
+            raise SyscallError(
+                Errno.E2BIG, f"arguments and environment exceed {MAX_ARG_PAGES} pages"
+            )
+        room -= len(s) + 1
 
 
 def search_binary_handler(bprm: LinuxBinprm) -> LoadedImage:

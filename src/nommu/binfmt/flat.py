@@ -11,7 +11,8 @@ no-MMU mapping rules:
   ramfs a direct overlay of the page cache, on disk filesystems one copy that
   every process running the same file shares; a ptraced loader gets its own
   copy. Data, bss, brk and stack share one anonymous RWX mapping of
-  ``PAGE_ALIGN(data_len + extra + DATA_START_OFFSET_WORDS * sizeof(long))``.
+  ``PAGE_ALIGN(data_len + extra + DATA_START_OFFSET_WORDS * sizeof(long))``
+  (one word on ARM, none on RISC-V: :func:`data_start_offset`).
 * **Case B** (``FLAT_FLAG_RAM`` or ``FLAT_FLAG_GZIP``): one anonymous RWX
   mapping holds text, data, bss, brk and stack; nothing is shared.
 
@@ -77,10 +78,7 @@ if TYPE_CHECKING:
     from nommu.mm.nommu import Nommu
     from nommu.mm.vma import MM
 
-__all__ = ["DATA_START_OFFSET_WORDS", "FLAT_STACK_ALIGN", "load_flat_binary"]
-
-#: Words reserved below the data for the data-segment pointer (v5.19+: 1).
-DATA_START_OFFSET_WORDS = 1
+__all__ = ["FLAT_STACK_ALIGN", "data_start_offset", "load_flat_binary"]
 #: ``max(sizeof(void *), ARCH_SLAB_MINALIGN)``: 8 on ARM and most 32-bit arches.
 FLAT_STACK_ALIGN = 8
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
@@ -88,6 +86,18 @@ PR_FMT = "binfmt_flat: "
 #: Use relocation plans (:mod:`nommu.binfmt.flat_reloc`); False runs the word-by-word pass
 #: on every exec (the reference the plans are tested against).
 RELOC_PLANS = True
+
+
+def data_start_offset(machine: Machine, word: int) -> int:
+    """Bytes reserved below the data (``DATA_START_OFFSET_WORDS * sizeof(long)``).
+
+    One word on ARM; none on RISC-V, which selects
+    ``BINFMT_FLAT_NO_DATA_START_OFFSET`` (the arch profile's
+    ``flat_data_start_offset``, counted in words so a ``word_size`` override
+    scales it).
+    """
+    arch = machine.arch
+    return arch.flat_data_start_offset // arch.word_size * word
 
 
 def _align(value: int, alignment: int) -> int:
@@ -224,8 +234,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
     relocs = hdr.reloc_count
     full_data = hdr.full_data(word)
     extra = max(bss_len + stack_len, relocs * word)
-    # one word below the data, unless the arch selects BINFMT_FLAT_NO_DATA_START_OFFSET
-    start_offset = DATA_START_OFFSET_WORDS * word if machine.arch.flat_data_start_offset else 0
+    start_offset = data_start_offset(machine, word)
     file = bprm.file
 
     if not flags & (FLAT_FLAG_RAM | FLAT_FLAG_GZIP):

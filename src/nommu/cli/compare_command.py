@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import sys
 from typing import Any
 
 from nommu.cli.scenario_commands import error
@@ -98,7 +97,12 @@ def _compare(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     first = args.seed if args.seed is not None else scenario.seed
     seeds = [first + i for i in range(args.seeds)]
-    show = not args.quiet and sys.stderr.isatty()
+    from rich.console import Console
+
+    from nommu.cli.progress import LazyProgress
+
+    console = Console(stderr=True, highlight=False)
+    show = not args.quiet and console.is_terminal
     results = []
     for v in variants:
         results.append(
@@ -106,7 +110,9 @@ def _compare(args: argparse.Namespace) -> int:
                 scenario,
                 v,
                 seeds,
-                progress=(lambda s: print(f"running {s}", file=sys.stderr)) if show else None,
+                progress=(lambda label: LazyProgress(console, f"running {label}"))
+                if show
+                else None,
                 reap_every=args.reap_every,
             )
         )

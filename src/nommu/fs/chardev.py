@@ -2,7 +2,9 @@
 
 - ``/dev/zero`` offers only COPY: a private mapping is a zero-filled copy that
   is still *file-backed* (shown as /dev/zero, never split); MAP_SHARED is
-  ENODEV, unlike on an MMU where it is shared anonymous memory.
+  ENODEV, unlike on an MMU where it is shared anonymous memory. Since v5.10
+  the copy cannot be filled: ``zero_fops`` has ``->read`` beside
+  ``->read_iter`` and ``__kernel_read()`` refuses that (EINVAL).
 - ``/dev/null`` has no ``->mmap``: ENODEV.
 - ``/dev/mem`` is DIRECT only (no COPY): MAP_SHARED maps the physical address
   given as the offset (the mapping address *is* the physical address);
@@ -40,9 +42,10 @@ class NullOperations(FileOperations):
 
 
 class ZeroOperations(FileOperations):
-    """``zero_fops`` on NOMMU: copy only."""
+    """``zero_fops`` on NOMMU: copy only; ``->read`` beside ``->read_iter`` (v5.10+)."""
 
     has_mmap = True
+    legacy_read = True
     has_get_unmapped_area = True
     has_mmap_capabilities = True
 

@@ -263,9 +263,10 @@ def add_mtd(
 
 
 class MtdcharOperations(FileOperations):
-    """``mtd_fops`` of ``/dev/mtdN`` (drivers/mtd/mtdchar.c, NOMMU build)."""
+    """``mtd_fops`` of ``/dev/mtdN`` (drivers/mtd/mtdchar.c, NOMMU build; ``->read`` only)."""
 
     has_mmap = True
+    legacy_read = True
     has_get_unmapped_area = True
     has_mmap_capabilities = True
 

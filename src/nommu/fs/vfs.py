@@ -51,6 +51,9 @@ class FileOperations:
     has_mmap_capabilities = False
     has_read = True
     has_write = True
+    #: the driver has a plain ``->read`` (alone or beside ``->read_iter``):
+    #: ``__kernel_read()`` refuses such a file since v5.10 (fs/read_write.c)
+    legacy_read = False
 
     def mmap_capabilities(self, file: File) -> int:
         return 0
@@ -302,3 +305,18 @@ def default_capabilities(inode: Inode) -> int | None:
     if ftype == S_IFCHR:
         return NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE
     return None
+
+
+def printk_pd4(file: File) -> str:
+    """What printk's ``%pD4`` shows for *file*: at most the last four names of its path
+    inside its own mount (lib/vsprintf.c ``dentry_name``), with a leading ``/`` when
+    the mount's root is reached within them (``/dev/zero`` on a devtmpfs at /dev
+    shows ``/zero``)."""
+    path = file.path
+    mount = file.mount
+    if mount is not None and mount.path != "/":
+        path = path[len(mount.path) :] if path.startswith(mount.path + "/") else path
+    names = [n for n in path.split("/") if n]
+    if len(names) > 4:
+        return "/".join(names[-4:])
+    return "/" + "/".join(names)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.nommu import Nommu
 from nommu.mm.page_alloc import BuddyAllocator
+from nommu.profiles import KernelProfile
 
 
 def make_engine(
@@ -28,6 +29,7 @@ def make_engine(
     mremap_variant: str,
     word_bits: int,
     ideal: bool,
+    kernel: KernelProfile,
     no_direct_fstypes: frozenset[str] = frozenset(),
 ) -> Nommu:
     """The engine of *mm_design* (``"regions"``, ``"shared-vmas"`` or ``"pagecache"``)."""
@@ -42,6 +44,7 @@ def make_engine(
             max_map_count=max_map_count,
             word_bits=word_bits,
             ideal=ideal,
+            kernel=kernel,
             no_direct_fstypes=no_direct_fstypes,
         )
     if mm_design not in ("regions", "pagecache"):
@@ -61,4 +64,5 @@ def make_engine(
         allow_uninitialized=allow_uninitialized,
         mremap_variant=mremap_variant,
         word_bits=word_bits,
+        kernel=kernel,
     )

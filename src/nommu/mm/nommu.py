@@ -57,11 +57,25 @@ from nommu.consts import (
     VM_WRITE,
 )
 from nommu.errors import Errno, KernelBug, KernelOops, SyscallError
-from nommu.fs.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, default_capabilities
+from nommu.fs.vfs import (
+    FMODE_CAN_READ,
+    FMODE_READ,
+    FMODE_WRITE,
+    default_capabilities,
+    printk_pd4,
+)
 from nommu.mm.memory import PhysicalMemory
 from nommu.mm.page_alloc import BuddyAllocator
 from nommu.mm.region import SHARED_MASK, Region, RegionTree, is_nommu_shared_mapping
 from nommu.mm.vma import MM, VMA
+from nommu.profiles import (
+    KERNEL_READ_REFUSES_READ,
+    NOMMU_PR_FMT,
+    PRIVATE_MAYOVERLAY,
+    SHOW_MEM_AFTER_MMAP_FAILURE,
+    KernelProfile,
+    kernel_profile,
+)
 
 if TYPE_CHECKING:
     from nommu.fs.vfs import File, Inode
@@ -174,6 +188,7 @@ class Nommu:
         mremap_variant: str = "mainline",
         word_bits: int = 32,
         task_size: int | None = None,
+        kernel: KernelProfile | None = None,
     ) -> None:
         self.memory = memory
         self.zone = zone
@@ -202,6 +217,11 @@ class Nommu:
         #: frees only up to its new top, so they stay allocated and in MmapCopy for ever
         self.stranded: list[tuple[int, int]] = []
         self.current: Task = _KernelTask()  # the task in a system call, for log lines
+        self.kernel = kernel if kernel is not None else kernel_profile("6.12")
+        #: mm/nommu.c's pr_fmt(): pr_warn()/pr_err() lines start with the module name
+        self.pr_prefix = "nommu: " if self.kernel.has(NOMMU_PR_FMT) else ""
+        #: pages in the page cache (show_mem's "total pagecache pages"); set by the machine
+        self.pagecache_pages: Callable[[], int] = lambda: 0
         #: Kernel stacks and slab of a realistic machine (None: ideal, no kernel memory).
         self.kmem: KernelMemory | None = None
         #: Reclaim and the OOM killer of a realistic machine (None: a failure is ENOMEM).
@@ -247,6 +267,24 @@ class Nommu:
         parts = [f"{n}*{kib << o}kB" for o, n in enumerate(self.zone.nr_free_all())]
         return f"Normal: {' '.join(parts)} = {self.zone.free_count * kib}kB"
 
+    def show_mem(self) -> None:
+        """``__show_mem()`` (mm/show_mem.c) as far as the model knows the figures.
+
+        ``Mem-Info:``, the free-area line, the page cache total, then the
+        zone's present, highmem and reserved pages. The per-node and per-zone
+        counter lines ``show_free_areas()`` prints between the header and the
+        free-area line, and the migrate types after each order, are not
+        modelled (docs/hazards.md, "Kernel log text").
+        """
+        zone = self.zone
+        present = zone.end_pfn - zone.start_pfn
+        self.log("Mem-Info:")
+        self.log(self.free_area_line())
+        self.log(f"{self.pagecache_pages()} total pagecache pages")
+        self.log(f"{present} pages RAM")
+        self.log("0 pages HighMem/MovableOnly")
+        self.log(f"{present - zone.managed} pages reserved")
+
     def alloc_failed(
         self, task: Task | None, length: int, order: int, *, mmap_line: bool = True
     ) -> SyscallError:
@@ -271,10 +309,16 @@ class Nommu:
                 f"{task.comm}: page allocation failure: order:{order}, "
                 f"mode:0xcc0(GFP_KERNEL), nodemask=(null)"
             )
-            self.log(self.free_area_line())
+            self.show_mem()  # warn_alloc_show_mem()
         if mmap_line:
-            self.log(f"Allocation of length {length} from process {task.pid} ({task.comm}) failed")
-            self.log(self.free_area_line())
+            self.log(
+                f"{self.pr_prefix}Allocation of length {length} from process "
+                f"{task.pid} ({task.comm}) failed"
+            )
+            if self.kernel.has(SHOW_MEM_AFTER_MMAP_FAILURE):
+                self.show_mem()
+            else:
+                self.log(self.free_area_line())  # show_free_areas(0, NULL)
         failure = AllocFailure(
             task.pid,
             task.comm,
@@ -390,7 +434,7 @@ class Nommu:
         ):
             caps &= ~NOMMU_MAP_DIRECT
             if map_type == MAP_SHARED:
-                self.log("MAP_SHARED not completely supported on !MMU")
+                self.log(f"{self.pr_prefix}MAP_SHARED not completely supported on !MMU")
                 raise SyscallError(
                     Errno.EINVAL, "the backing cannot give every permission asked for"
                 )
@@ -401,11 +445,16 @@ class Nommu:
             caps &= ~NOMMU_MAP_DIRECT  # backing file is not executable: try to copy
         return caps
 
-    @staticmethod
     def determine_vm_flags(
-        file: File | None, prot: int, flags: int, caps: int, traced: bool
+        self, file: File | None, prot: int, flags: int, caps: int, traced: bool
     ) -> int:
-        """Models ``determine_vm_flags()`` (v6.3+: ``VM_MAYOVERLAY``)."""
+        """Models ``determine_vm_flags()``.
+
+        A read-only private file mapping of an untraced process may be shared
+        (the sharing search looks at it): v6.3+ marks it ``VM_MAYOVERLAY``;
+        before, it got ``VM_MAYSHARE`` itself, which ``/proc/*/maps`` prints
+        as ``s`` (profile change ``private_mayoverlay``).
+        """
         vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags)
         if file is None:
             # MAP_SHARED anonymous becomes private: there is no fork() to share with
@@ -416,7 +465,7 @@ class Nommu:
             else:
                 vm_flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
             if not prot & PROT_WRITE and not traced:
-                vm_flags |= VM_MAYOVERLAY
+                vm_flags |= VM_MAYOVERLAY if self.kernel.has(PRIVATE_MAYOVERLAY) else VM_MAYSHARE
         else:
             vm_flags |= VM_SHARED | VM_MAYSHARE | (caps & NOMMU_VMFLAGS)
         return vm_flags
@@ -496,7 +545,7 @@ class Nommu:
                 ):
                     # new mapping is not a subset of the region
                     if not caps & NOMMU_MAP_DIRECT:
-                        self.log("Attempt to share mismatched mappings")
+                        self.log(f"{self.pr_prefix}Attempt to share mismatched mappings")
                         raise SyscallError(
                             Errno.EINVAL,
                             f"pages {pgoff}-{pgend - 1} of {file.path} overlap an existing "
@@ -681,7 +730,7 @@ class Nommu:
         if file is not None:
             self.region_sem_held = True  # kernel_read under nommu_region_sem
             try:
-                data = file.f_op.read(file, length, vma.vm_pgoff << shift)
+                data = self.kernel_read(task, file, length, vma.vm_pgoff << shift)
             except BaseException:
                 self.free_page_series(region.vm_start, region.vm_top)
                 raise
@@ -690,6 +739,25 @@ class Nommu:
             self.memory.write(base, data)
             if len(data) < length:
                 self.memory.zero(base + len(data), length - len(data))
+
+    def kernel_read(self, task: Task, file: File, count: int, pos: int) -> bytes:
+        """``kernel_read()`` (fs/read_write.c) of a private copy's bytes.
+
+        Since v5.10 ``__kernel_read()`` refuses a file whose driver has a
+        plain ``->read`` (``/dev/zero``, ``/dev/mtdN``): EINVAL, with the
+        ``warn_unsupported()`` line (``pr_warn_ratelimited``; the model logs
+        every one).
+        """
+        if file.f_op.legacy_read and self.kernel.has(KERNEL_READ_REFUSES_READ):
+            self.log(
+                f"kernel read not supported for file {printk_pd4(file)} "
+                f"(pid: {task.pid} comm: {task.comm[:20]})"
+            )
+            raise SyscallError(
+                Errno.EINVAL,
+                f"{file.path}: kernel_read() refuses a driver with a plain ->read (v5.10+)",
+            )
+        return file.f_op.read(file, count, pos)
 
     def alloc_copy(self, task: Task, length: int) -> tuple[int, int]:
         """The pages of a private copy: ``[base, top)`` holding *length* (page aligned).
@@ -813,7 +881,8 @@ class Nommu:
             if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
                 self.munmap_warnings += 1
                 self.log(
-                    f"munmap of memory not mmapped by process {task.pid} ({task.comm}): "
+                    f"{self.pr_prefix}munmap of memory not mmapped by process "
+                    f"{task.pid} ({task.comm}): "
                     f"0x{start:x}-0x{(start + length - 1) & self.ulong_mask:x}"
                 )
             raise SyscallError(Errno.EINVAL, f"nothing mapped at {start:#x}-{end:#x}")

@@ -52,13 +52,11 @@ from nommu.consts import (
     S_IFCHR,
     S_IFMT,
     S_IFREG,
-    VM_EXEC,
     VM_MAPPED_COPY,
     VM_MAYEXEC,
     VM_MAYREAD,
     VM_MAYSHARE,
     VM_MAYWRITE,
-    VM_READ,
     VM_SHARED,
 )
 from nommu.errors import Errno, KernelBug, SyscallError
@@ -151,9 +149,10 @@ class PageCacheNommu(Nommu):
     ) -> None:
         super().__init__(memory, zone, page_size=page_size, log=log, **kw)  # type: ignore[arg-type]
         self.regions = PageCacheRegions()  # type: ignore[assignment]
-        self.pagecache_pages = 0  # pages of runs the engine allocated (non-ramfs files)
+        self.run_pages = 0  # pages of runs the engine allocated (non-ramfs files)
         self.moved_pages = 0  # ramfs pages moved to make a range contiguous (point 4a)
         self.private_users: dict[int, int] = {}  # run -> read-only private VMAs on it
+        self._run_flags = VM_MAYSHARE
 
     # -- validate_mmap_request: nothing direct outside the page cache -----------------------
     def validate_mmap_request(
@@ -198,13 +197,14 @@ class PageCacheNommu(Nommu):
             return self._private_copy(mm, task, file, length, prot, flags, pgoff)
         length = self.page_align(length)
         npages = length >> self.page_shift
+        vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
+        self._run_flags = vm_flags | VM_MAYSHARE  # what /proc/maps shows of a new run
         if _is_ramfs(file):
             run = self._ramfs_run(task, file, pgoff, npages, shared)
         else:
             run = self._file_run(task, file, pgoff, npages, prot, flags, caps)
         if run is None:  # cannot share (point 4b): a private copy
             return self._private_copy(mm, task, file, length, prot, flags, pgoff)
-        vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
         vma = VMA(mm, vm_flags, pgoff, file)
         vma.vm_start = run.vm_start + ((pgoff - run.vm_pgoff) << self.page_shift)
         vma.vm_end = vma.vm_start + length
@@ -250,10 +250,9 @@ class PageCacheNommu(Nommu):
         return None, overlap
 
     def _new_run(self, file: File, pgoff: int, base: int, npages: int, owner: int) -> Region:
-        """A run in the tree; shown in /proc/maps as a shareable read-only mapping."""
+        """A run in the tree, with the flags of the mapping that made it (for /proc/maps)."""
         end = base + (npages << self.page_shift)
-        flags = VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYEXEC | VM_MAYSHARE
-        run = Region(flags, pgoff, file, base, end, end, owner)
+        run = Region(self._run_flags, pgoff, file, base, end, end, owner)
         file.get()
         self.regions.add(run)
         return run
@@ -324,7 +323,7 @@ class PageCacheNommu(Nommu):
         self.memory.write(base, data)
         if len(data) < length:
             self.memory.zero(base + len(data), length - len(data))
-        self.pagecache_pages += npages
+        self.run_pages += npages
         return self._new_run(file, pgoff, base, npages, RUN_OWNED)
 
     def release_vma(self, vma: VMA) -> None:
@@ -349,7 +348,7 @@ class PageCacheNommu(Nommu):
             region.vm_file.put()
         if region.owner == RUN_OWNED:
             first, last = self.page_span(region.vm_start, region.vm_top)
-            self.pagecache_pages -= last - first
+            self.run_pages -= last - first
             self.zone.free_page_series(first, last)
 
     def owned_spans(self) -> list[tuple[int, int, str]]:

@@ -79,6 +79,7 @@ from nommu.mm.memory import PhysicalMemory
 from nommu.mm.nommu import AllocFailure, Nommu, Task, calc_vm_flag_bits, calc_vm_prot_bits
 from nommu.mm.page_alloc import BuddyAllocator
 from nommu.mm.vma import MM
+from nommu.profiles import KernelProfile, kernel_profile
 
 if TYPE_CHECKING:
     from nommu.fs.vfs import File
@@ -287,6 +288,7 @@ class SharedVmaNommu(Nommu):
         max_map_count: int = 65530,
         word_bits: int = 32,
         ideal: bool = False,
+        kernel: KernelProfile | None = None,
         no_direct_fstypes: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(
@@ -297,6 +299,7 @@ class SharedVmaNommu(Nommu):
             nr_trim_pages=0,
             max_map_count=max_map_count,
             word_bits=word_bits,
+            kernel=kernel if kernel is not None else kernel_profile("2.6.24"),
         )
         self.vma_tree = NommuVmaTree()
         self.regions = self.vma_tree  # type: ignore[assignment]

@@ -63,6 +63,7 @@ class CaseReport:
     kernel: str
     ops: list[OpReport]
     problems: list[str] = field(default_factory=list)  # the case did not run to its end
+    notes: list[str] = field(default_factory=list)
 
     @property
     def agrees(self) -> bool:

@@ -23,6 +23,7 @@ from nommu.consts import (
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, open_file
 from nommu.process.namei import NameiCalls
+from nommu.profiles import O_DIRECTORY_CREAT_EINVAL, O_DIRECTORY_CREAT_ENOTDIR
 
 
 class OpenCalls(NameiCalls):
@@ -34,6 +35,11 @@ class OpenCalls(NameiCalls):
         path = self._path(path)
         if isinstance(flags, bool) or not isinstance(flags, int):
             raise TypeError(f"flags: expected an int, got {type(flags).__name__}")
+        kernel = self.machine.kernel
+        if flags & (O_DIRECTORY | O_CREAT) == O_DIRECTORY | O_CREAT and kernel.has(
+            O_DIRECTORY_CREAT_EINVAL
+        ):  # build_open_flags(), v6.4+
+            raise SyscallError(Errno.EINVAL, "O_DIRECTORY | O_CREAT")
         acc = flags & O_ACCMODE
         if acc == 3:
             raise SyscallError(Errno.EINVAL, "bad access mode")
@@ -56,7 +62,11 @@ class OpenCalls(NameiCalls):
         else:
             found = self._lookup(path)
         inode = found.inode
-        if flags & O_DIRECTORY and not inode.is_dir():
+        if (
+            flags & O_DIRECTORY
+            and not inode.is_dir()
+            and (not created or kernel.has(O_DIRECTORY_CREAT_ENOTDIR))
+        ):  # do_open(); before v5.7 a file just created skipped the check
             raise SyscallError(Errno.ENOTDIR, f"{found.path} is not a directory")
         write = acc in (O_WRONLY, O_RDWR)
         if inode.is_dir() and (write or flags & O_CREAT):

@@ -4,7 +4,9 @@
 - :mod:`.terminal`: the text report (rich);
 - :mod:`.html`: the HTML page with plots (matplotlib, imported lazily);
 - :mod:`.files`: atomic writes;
-- :mod:`.replay`: the report of `nommu replay` (the run report plus the replay's parts).
+- :mod:`.replay`: the report of `nommu replay` (the run report plus the replay's parts);
+- :mod:`.sweep`, :mod:`.sweep_html`, :mod:`.sweep_plots`: reports over many
+  seeds and variants (``nommu run --seeds``, ``nommu sweep``).
 
 Usage::
 

@@ -1,7 +1,8 @@
 """The report's plots, drawn with matplotlib's object API on the Agg canvas.
 
-This is the only module that imports matplotlib (and numpy, which it brings);
-it is imported only when an HTML report is made. No pyplot and no global
+This module and :mod:`.sweep_plots` are the only ones that import matplotlib
+(and numpy, which it brings); they are imported only when an HTML report is
+made. No pyplot and no global
 backend switch: each figure gets its own ``FigureCanvasAgg``, so making a
 report never changes the plotting setup of the program that asked for it.
 Every function returns PNG bytes; the same data gives the same bytes.

@@ -4,7 +4,11 @@
 - :mod:`.schema`: the frozen values a loaded scenario is made of;
 - :mod:`.engine`: run it on a :class:`~nommu.Machine` and record what happened;
 - :mod:`.workload`: seeded random workloads (transient processes, churn);
-- :mod:`.result`: the frozen :class:`RunResult` reports are made from.
+- :mod:`.result`: the frozen :class:`RunResult` reports are made from;
+- :mod:`.rootfs`: a real root filesystem at ``/`` and its init (``[root]``, ``boot``);
+- :mod:`.variants`: scenario values changed by their TOML path (sweeps);
+- :mod:`.seeds`: one small record per seeded run, and their statistics;
+- :mod:`.pool`: many runs on a local process pool or a Dask cluster.
 
 Usage::
 

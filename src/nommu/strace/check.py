@@ -55,6 +55,9 @@ Kinds (:class:`~nommu.strace.findings.Kind`):
 ``shmat``
     ``shmat`` is ENODEV since v4.0 (or EINVAL with an address), as the
     model's kernel profile says.
+``clone``
+    clone flags the board refuses (``copy_process``: CLONE_THREAD without
+    CLONE_SIGHAND...).
 
 Set apart, not findings: calls only the host's glibc makes (``host_libc``,
 per ``--libc``) and calls that failed on the host (``host_failed``).
@@ -158,7 +161,7 @@ def check_trace(
         )
     profile = libc_profile(libc)
     with gc_paused():
-        plan = prepass(trace, lim.page_size)
+        plan = prepass(trace, lim.page_size, sizes=False)
         checker = Checker(trace, lim, Decisions(board), profile, plan)
         checker.run()
         findings = checker.finalize()

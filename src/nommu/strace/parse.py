@@ -914,6 +914,21 @@ class _Parser:
         if rest and (rest[0].isalpha() or rest[0] in _FAST_FIRST):
             pid = int(head)
             body = rest
+        elif (
+            rest[8:9] == "."
+            and rest[2:3] == ":"
+            and rest[5:6] == ":"
+            and rest[:2].isdigit()
+            and rest[3:5].isdigit()
+            and rest[6:8].isdigit()
+            and (sp2 := rest.find(" ", 9)) > 9
+            and rest[9:sp2].isdigit()
+            and (body := rest[sp2:].lstrip(" "))
+            and (body[0].isalpha() or body[0] in _FAST_FIRST)
+        ):  # "1234  12:34:56.123456 call(...)": strace -f -tt
+            pid = int(head)
+            when = int(rest[:2]) * 3600 + int(rest[3:5]) * 60 + int(rest[6:8])
+            when += float(rest[8:sp2])
         elif line[:1].isalpha() and line[:7] != "strace:":
             pid = file_pid if file_pid is not None else self.default_pid
             body = line

@@ -18,6 +18,7 @@ from nommu import consts
 from nommu.consts import format_size, page_align
 from nommu.strace.decisions import Answer, Decisions
 from nommu.strace.findings import BoardLimits, Finding, Kind, Note, Severity
+from nommu.strace.forks import fork_detail, shared_anon_detail
 from nommu.strace.libc import (
     LibcProfile,
     file_artefact,
@@ -603,9 +604,9 @@ class Checker:
         for b in self.pending:
             ev = b.event
             if b.kind == Kind.FORK:
-                detail, sev = self.fork_detail(b)
+                detail, sev = fork_detail(b, self.plan)
             elif b.kind == Kind.SHARED_ANON:
-                detail, sev = self.shared_anon_detail(b)
+                detail, sev = shared_anon_detail(b)
             else:  # brk_heap
                 detail = (
                     "brk grows the heap; ELF-FDPIC gives a zero-size brk area, so brk "
@@ -622,57 +623,3 @@ class Checker:
         self.findings.sort(key=lambda item: (order.get(item[1].source, 0), item[1].line, item[0]))
         self.host_libc.sort(key=lambda n: (order.get(n.source, 0), n.line))
         return [f for _, f in self.findings]
-
-    @staticmethod
-    def shared_anon_detail(b: Pending) -> tuple[str, Severity]:
-        if b.child is not None:
-            who = f"pid {b.child}" if b.child > 0 else "a child"
-            return (
-                "MAP_SHARED|MAP_ANONYMOUS becomes private without an MMU "
-                f"(determine_vm_flags: no fork, nothing to share); the child created at "
-                f"line {b.child_line} ({who}) would not see this memory: share a /dev/shm "
-                "file mapping or use threads",
-                Severity.CHANGE,
-            )
-        return (
-            "MAP_SHARED|MAP_ANONYMOUS becomes private without an MMU (determine_vm_flags); "
-            "harmless here: no child with its own address space is created while it is mapped",
-            Severity.INFO,
-        )
-
-    def fork_detail(self, b: Pending) -> tuple[str, Severity]:
-        ev = b.event
-        if ev.syscall == "fork":
-            head = "fork() returns EINVAL without an MMU (kernel/fork.c)"
-        else:
-            head = (
-                f"{ev.syscall} without CLONE_VM (a C library fork): the child gets an empty "
-                "address space while it runs on the parent's stack and code"
-            )
-        state, line, call = self.plan.child_state.get(b.index, ("pending", 0, ""))
-        if b.child is None or state == "pending":
-            return (
-                f"{head}; the child (pid {b.child}) is not in the trace (record with "
-                "strace -f): use vfork() if it only calls execve, otherwise it needs "
-                "redesign",
-                Severity.CHANGE,
-            )
-        if state == "exec":
-            return (
-                f"{head}; the child (pid {b.child}) only prepares and calls {call} "
-                f"(line {line}): use vfork() or posix_spawn()",
-                Severity.CHANGE,
-            )
-        if state == "work":
-            return (
-                f"{head}; the child (pid {b.child}) calls {call} (line {line}) before any "
-                "execve: needs redesign (a vfork child shares the parent's memory; use "
-                "threads, posix_spawn or a separate program)",
-                Severity.FATAL,
-            )
-        return (
-            f"{head}; the child (pid {b.child}) exits without execve"
-            f"{f' (line {line})' if line else ''}: needs redesign (use threads or a separate "
-            "program)",
-            Severity.FATAL,
-        )

@@ -121,7 +121,7 @@ class ReplayerBase:
         dmesg: tuple[str, ...] = ()
         if len(self.failures) < _EXPLAINED_FAILURES:
             log = self.m.dmesg()
-            dmesg = tuple(log[self.dmesg_seen :][-8:])
+            dmesg = tuple(log[self.dmesg_seen :][-16:])
             self.dmesg_seen = len(log)
         live = proc if proc is not None else self.live.get(ev.pid)
         self.failures.append(

@@ -225,7 +225,7 @@ class BoardSetup(ReplayerBase):
                 self.fail(ev, err, what)
             else:
                 alloc, explanation, snap = self.explain(err)
-                dmesg = tuple(self.m.dmesg()[before:][-8:])
+                dmesg = tuple(self.m.dmesg()[before:][-16:])
                 self.setup_errors[f.path] = ReplayFailure(
                     f.line,
                     0,
