@@ -35,9 +35,9 @@ P = 4096
 
 
 def z1024(**options: object) -> nommu.Machine:
-    """The spec's Z1024 state: exactly one free order-10 block at 0x00400000.
+    """The Z1024 state: exactly one free order-10 block at 0x00400000.
 
-    The spec's worked cases pin addresses of the idealised kernel (no kernel
+    The worked cases pin addresses of the idealised kernel (no kernel
     stacks, slab or watermarks), so this machine is ``ideal=True`` unless the
     test says otherwise; tests of the realistic kernel build their own.
     """

@@ -54,6 +54,7 @@ from nommu.mm.watermark import (
 )
 from nommu.proc.maps import render_regions, render_vmas
 from nommu.proc.meminfo import MeminfoFigures, render_buddyinfo, render_meminfo
+from nommu.proc.sysctl import INT_MAX, SysctlIntOperations
 from nommu.profiles import (
     BOOT_FREE_TO_TAIL,
     DEFAULT_ARCH,
@@ -109,7 +110,7 @@ class Machine:
         allow_uninitialized: CONFIG_MMAP_ALLOW_UNINITIALIZED.
         framebuffer: size of the frame buffer behind /dev/fb0 (0 for none).
         framebuffer_base: its physical address.
-        mremap: ``"mainline"`` (spec 5.1) or ``"mm"`` (the mm-tree rework, 5.2).
+        mremap: ``"mainline"`` (mm/nommu.c ``do_mremap()``) or ``"mm"`` (the mm-tree rework).
         word_size: ``sizeof(void *)``: 4 (32-bit) or 8 (64-bit); default: the
             arch's.
         kernel: the kernel version profile (``"6.1"``; default the newest the
@@ -118,12 +119,16 @@ class Machine:
             (docs/kernels.md).
         arch: ``"arm"`` (32-bit, default) or ``"riscv64"``
             (:data:`nommu.profiles.ARCHES`).
-        design: None (the profile's own mm design) or a what-if design.
+        design: None (the profile's own mm design) or a what-if design of the
+            newest kernel: ``"pagecache"``, sharing only through a contiguous
+            page cache (docs/designs.md).
         ideal: leave out the kernel's own memory and its reaction to pressure
             (the idealised model of the worked cases): no kernel stacks or
             slab, no page cache of disk files, no watermarks, no reclaim and
             no OOM killer (a failed allocation of any order is ENOMEM). The
-            default, False, is the realistic kernel (docs/kernel-memory.md).
+            default, False, is the realistic kernel (docs/kernel-memory.md); with
+            ``kernel="2.6.24"`` the VMAs, vm_list_structs and slab descriptors,
+            never the kmalloc blocks that are the mappings.
 
     Keyword options (``**options``, kept in :attr:`options`):
         compressed_flat: load gzip-compressed bFLT (``CONFIG_BINFMT_ZFLAT``);
@@ -558,7 +563,9 @@ class Machine:
             "sys/vm/nr_trim_pages",
             lambda who: f"{self.nommu.nr_trim_pages}\n",
             mode=0o644,
-            writer=self._write_nr_trim_pages,
+            fops=SysctlIntOperations(
+                lambda: self.nommu.nr_trim_pages, self._set_nr_trim_pages, lo=0
+            ),  # mm/nommu.c: proc_dointvec_minmax, extra1 = SYSCTL_ZERO
         )
         if self.realistic:
             proc.add_file(
@@ -580,13 +587,7 @@ class Machine:
         proc.add_pid_file("statm", lambda pid, who: self.process(pid).render_statm())
         proc.add_pid_file("cmdline", lambda pid, who: self.process(pid).render_cmdline())
 
-    def _write_nr_trim_pages(self, text: str) -> None:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise SyscallError(Errno.EINVAL, "not a number") from None
-        if value < 0:
-            raise SyscallError(Errno.EINVAL, "vm.nr_trim_pages must be >= 0")
+    def _set_nr_trim_pages(self, value: int) -> None:
         self.nommu.nr_trim_pages = value
 
     def _write_min_free_kbytes(self, text: str) -> None:
@@ -699,7 +700,7 @@ class Machine:
                 self._setup_watermarks()
             return self.min_free_kbytes
         if value is not None:
-            self.nommu.nr_trim_pages = _int_arg("value", value, lo=0)
+            self.nommu.nr_trim_pages = _int_arg("value", value, lo=0, hi=INT_MAX)
         return self.nommu.nr_trim_pages
 
     # -- statistics and invariants ------------------------------------------------------

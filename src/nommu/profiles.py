@@ -143,6 +143,15 @@ EMPTY_ARGV_FILLED = Change(
     "'process 'P' launched '/bin/prog' with NULL argv: empty string added'",
 )
 
+ALLOC_PAGES_COMBINED = Change(
+    "alloc_pages_combined",
+    since="5.13",
+    where="mm/page_alloc.c: __alloc_pages() (__alloc_pages_nodemask() renamed when the two "
+    "were combined)",
+    before="an allocation above the largest order warns once naming __alloc_pages_nodemask",
+    after="the warning names __alloc_pages",
+)
+
 MAPLE_TREE = Change(
     "maple_tree",
     since="6.1",
@@ -191,6 +200,16 @@ SHOW_MEM_AFTER_MMAP_FAILURE = Change(
     "'N pages RAM', '0 pages HighMem/MovableOnly' and 'N pages reserved'",
 )
 
+ALLOC_PAGES_NOPROF = Change(
+    "alloc_pages_noprof",
+    since="6.10",
+    where="mm/page_alloc.c: __alloc_pages_noprof() (memory allocation profiling renames "
+    "the allocator's entry points)",
+    before="an allocation above MAX_PAGE_ORDER warns once 'WARNING: ... at "
+    "mm/page_alloc.c:N __alloc_pages+0x...'",
+    after="the same warning names __alloc_pages_noprof",
+)
+
 EXECVE_OPENS_FIRST = Change(
     "execve_opens_first",
     since="6.8",
@@ -212,6 +231,7 @@ CHANGES: tuple[Change, ...] = (
     O_DIRECTORY_CREAT_ENOTDIR,
     BOOT_FREE_TO_TAIL,
     KERNEL_READ_REFUSES_READ,
+    ALLOC_PAGES_COMBINED,
     EMPTY_ARGV_FILLED,
     MAPLE_TREE,
     PRIVATE_MAYOVERLAY,
@@ -219,6 +239,7 @@ CHANGES: tuple[Change, ...] = (
     SLUB_ONLY,
     SHOW_MEM_AFTER_MMAP_FAILURE,
     EXECVE_OPENS_FIRST,
+    ALLOC_PAGES_NOPROF,
 )
 
 #: The kernel versions the model knows, oldest first; the last is the default.

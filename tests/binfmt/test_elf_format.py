@@ -103,9 +103,10 @@ def test_compiled_pie_and_exec_stack(tmp_path: Path) -> None:
     assert pie.e_type == ET_DYN
     check_fdpic_exec(pie)  # a no-MMU kernel would accept it (one RWX block)
     assert pie.gnu_stack == GnuStack(0, True)
-    # p_memsz 0: the size and, with no interpreter, EXSTACK_DEFAULT decide
-    assert stack_size(pie) == (DEFAULT_STACK_SIZE, False)
-    assert stack_size(pie, default_exec=True) == (DEFAULT_STACK_SIZE, True)
+    # p_memsz 0 and no interpreter: the default size, and the program's PF_X stands
+    # (load_elf_fdpic_binary() replaces both only from an interpreter's PT_GNU_STACK)
+    assert stack_size(pie) == (DEFAULT_STACK_SIZE, True)
+    assert stack_size(pie, default_exec=False) == (DEFAULT_STACK_SIZE, True)
     sized = parse_elf(_compile(tmp_path, "-Wl,-z,stack-size=65536"), name="sized")
     assert sized.gnu_stack is not None and sized.gnu_stack.memsz == 65536
     assert stack_size(sized) == (65536, False)
@@ -282,7 +283,9 @@ def test_constdisp_span_is_unrounded() -> None:
         ((1, False), None, False, (8192, False)),
         ((5000, False), None, False, (8192, False)),
         ((12289, False), None, False, (16384, False)),
-        ((0, True), None, False, (DEFAULT_STACK_SIZE, False)),
+        # no interpreter: the executable's PF_X stands even with p_memsz 0
+        ((0, True), None, False, (DEFAULT_STACK_SIZE, True)),
+        ((0, False), None, True, (DEFAULT_STACK_SIZE, False)),
         ((0, False), (0x20000, True), False, (0x20000, True)),
         ((0, True), (0, False), True, (DEFAULT_STACK_SIZE, False)),
         ((0x3000, False), (0x20000, True), False, (0x3000, False)),

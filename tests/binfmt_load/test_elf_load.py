@@ -84,8 +84,9 @@ def test_fdpic_stack_tables() -> None:
         pytest.param((5000, False), 8192, "rw-p", id="5000"),
         pytest.param((100, False), 8192, "rw-p", id="100-two-pages"),
         pytest.param(None, 131072, "rw-p", id="default"),
-        # p_memsz 0: size *and* executability come from the interpreter (none: default)
-        pytest.param((0, True), 131072, "rw-p", id="exec-without-size"),
+        # p_memsz 0 and no interpreter: load_elf_fdpic_binary() keeps the program's
+        # PF_X (only an interpreter's PT_GNU_STACK would replace size and flags)
+        pytest.param((0, True), 131072, "rwxp", id="exec-without-size"),
         pytest.param((20000, True), 20480, "rwxp", id="exec-rounded"),
     ],
 )

@@ -1,5 +1,5 @@
 """Where a bFLT program's text lives: XIP on romfs-on-flash, one copy on ext2, the page
-cache on ramfs, a private copy for a ptraced loader (spec 6.2 case A, 3.3)."""
+cache on ramfs, a private copy for a ptraced loader (fs/binfmt_flat.c, determine_vm_flags())."""
 
 from __future__ import annotations
 

@@ -275,9 +275,8 @@ def test_run_shows_a_progress_bar_with_an_eta_on_a_terminal_only(
     code, out, err = run(capsys, "run", "fragmentation.toml", "--width", "100")
     assert (code, err) == (1, "")
     bar = out[: out.index("nommu: fragmentation")]
-    assert "running fragmentation" in bar
+    assert "running fragmentation" in bar and "[progress" not in bar  # no markup shown
     assert re.search(r"100%\S* \S*0:00:\d\d\S* \S*0:00:0\d", bar)  # elapsed, then time left
-    assert re.search(r" \S*\d:\d\d:\d\d\S*\r", bar)  # the ETA column while running
     code, out, err = run(capsys, "run", "fragmentation.toml", "--quiet")
     assert (code, out, err) == (1, "", "")
     monkeypatch.setenv("TTY_COMPATIBLE", "0")  # not a terminal: the report alone

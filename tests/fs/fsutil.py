@@ -1,4 +1,4 @@
-"""Builders shared by the filesystem tests: the spec's section 19.0 layout."""
+"""Builders shared by the filesystem tests: one board with every filesystem and device."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ANON = nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS
 
 #: /mnt/a of the spec: 10000 bytes, byte i = i mod 251.
 A10000 = bytes(i % 251 for i in range(10000))
-#: The flash of the spec's board: mtd0 (1 MiB ROM) at 0x10000000, then mtd1.
+#: The flash of that board: mtd0 (1 MiB ROM) at 0x10000000, then mtd1.
 FLASH_BASE = 0x10000000
 PROG = bytes((i * 7) % 256 for i in range(20000))
 
@@ -37,7 +37,7 @@ def errno_of(call: Any, *args: Any) -> int:
 
 @dataclass
 class Board:
-    """The machine of spec 19.0 and the filesystem objects mounted on it."""
+    """That machine and the filesystem objects mounted on it."""
 
     m: nommu.Machine
     ext2: Any
@@ -52,7 +52,7 @@ class Board:
 
 
 def spec_board(**machine_options: Any) -> Board:
-    """Z1024 plus every filesystem and device of spec 19.0 (mounting allocates no RAM).
+    """Z1024 plus every filesystem and device (mounting allocates no RAM).
 
     /mnt ext2 (a: 10000 bytes i%251, a2 hard link to a), /mntx ext2 noexec
     (b: 8192 bytes), /ram ramfs, /rom romfs on mtd0 (MTD_ROM, 1 MiB,

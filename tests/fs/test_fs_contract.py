@@ -1,6 +1,6 @@
 """One contract, every backing: open, read, write, truncate, mmap private/shared, munmap.
 
-Each row states what Linux gives for that backing (spec 2.2, 3.7, 11.6, 14): the
+Each row states what Linux gives for that backing (the mmap capabilities of each backing): the
 errno of ``open(O_RDWR)``, the bytes ``read()`` returns, the result of
 ``write()`` and ``ftruncate()``, and for an 8 KiB mapping of each kind either
 the errno, ``DIRECT`` at a given address (no RAM used) or ``COPY`` (two new

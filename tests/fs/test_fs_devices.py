@@ -1,4 +1,4 @@
-"""Character devices, pipes and sockets (spec 19.I, 14.5, 14.6, 14.8)."""
+"""Character devices, pipes and sockets (drivers/char/mem.c, fbdev, fs/pipe.c, sockets)."""
 
 from __future__ import annotations
 

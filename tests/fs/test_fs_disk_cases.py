@@ -1,4 +1,4 @@
-"""Disk and network files: private copies and region sharing (spec 19.F, 14.7, 3.4 step 6)."""
+"""Disk and network files: private copies and region sharing (do_mmap()'s sharing search)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The file-backed mmap engine: check order, VM flags, sharing, munmap and mremap (spec 3-5)."""
+"""The file-backed mmap engine: check order, VM flags, sharing, munmap and mremap (mm/nommu.c)."""
 
 from __future__ import annotations
 

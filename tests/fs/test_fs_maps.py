@@ -1,4 +1,7 @@
-"""/proc/maps and /proc/PID/maps for a mapping of every filesystem and device (spec 16.1-16.2)."""
+"""/proc/maps and /proc/PID/maps for a mapping of every filesystem and device.
+
+fs/proc/nommu.c nommu_region_show(), fs/proc/task_nommu.c nommu_vma_show().
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def test_exact_lines_for_every_backing() -> None:
     mtd = p.mmap(0, P, R, SHARED, p.open("/dev/mtd0", nommu.O_RDONLY), 0)
     fb = p.mmap(0, 2 * P, RW, SHARED, p.open("/dev/fb0", nommu.O_RDWR), 0)
     mem = p.mmap(0, P, RW, SHARED, p.open("/dev/mem", nommu.O_RDWR), 0x00700000)
-    # IDEAL-BUDDY placement from Z1024 (3-page copies trim their order-2 block)
+    # ideal buddy placement from Z1024 (3-page copies trim their order-2 block)
     assert (ram, ext, nfs, romb, anon) == (
         0x00400000,
         0x00404000,

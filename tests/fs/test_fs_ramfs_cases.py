@@ -1,4 +1,4 @@
-"""ramfs and tmpfs on NOMMU: truncate, direct mappings, write-through (spec 19.G, 11, 12)."""
+"""ramfs and tmpfs on NOMMU: truncate, direct mappings, write-through (fs/ramfs/file-nommu.c)."""
 
 from __future__ import annotations
 
@@ -121,9 +121,30 @@ def test_c91_growing_a_non_empty_file_leaves_holes() -> None:
     assert p1.mmap(0, 4096, RW, SHARED, fd, 0) == 0x00400000
     before = free_pages(m)
     c = p1.mmap(0, 8192, R, PRIV, fd, 0)
-    assert free_pages(m) == before - 2
+    # two pages of copy, and the copy's kernel_read() reads the hole into the page cache
+    assert free_pages(m) == before - 3
+    assert meminfo(m, "Cached") == 8  # kB
     assert c != 0x00400000
     assert p1.peek(c, 8192) == bytes(8192)
+    m.validate()
+
+
+def test_reading_a_hole_caches_a_zeroed_page() -> None:
+    """filemap_read(): a hole inside the file is read in (simple_read_folio() zeroes a
+    new page-cache page), one page per hole page the read touches; reads past EOF and
+    pages already cached take nothing (seen on 6.1 and 6.12: Cached +4 kB)."""
+    m, p1, _ = ram_machine()
+    fd = p1.open("/ram/h", nommu.O_CREAT | nommu.O_RDWR)
+    p1.pwrite(fd, b"end", 2 * P)  # pages 0-1 are holes
+    assert meminfo(m, "Cached") == 4  # kB
+    before = free_pages(m)
+    assert p1.pread(fd, 16, 0) == bytes(16)
+    assert (free_pages(m), meminfo(m, "Cached")) == (before - 1, 8)
+    assert p1.pread(fd, 16, 0) == bytes(16)  # cached now
+    assert p1.pread(fd, 2 * P, P - 8) == bytes(P + 8) + b"end"  # page 1: read in too
+    assert (free_pages(m), meminfo(m, "Cached")) == (before - 2, 12)
+    assert p1.pread(fd, 16, 3 * P) == b""  # past EOF: nothing
+    assert free_pages(m) == before - 2
     m.validate()
 
 
@@ -492,3 +513,21 @@ def test_cached_counts_ramfs_mounted_after_it_was_first_read() -> None:
     assert shmid >= 0
     assert meminfo(m, "Cached") == 8 + 12
     assert m.cached_pages() == 5
+
+
+def test_deleted_follows_the_name_not_the_link_count() -> None:
+    """seq_path() appends " (deleted)" when d_unlinked() of the mapped file's dentry:
+    unlinking another name of the inode changes nothing, unlinking the name it was
+    opened by marks it although the inode keeps a link."""
+    m, p1, _ = ram_machine()
+    fd = rf(p1, P)
+    p1.link("/ram/f", "/ram/g")
+    p1.mmap(0, P, R, SHARED, fd, 0)
+    p1.unlink("/ram/g")
+    assert maps_lines(m)[0].endswith(" /ram/f")
+    p1.link("/ram/f", "/ram/g")
+    p1.unlink("/ram/f")
+    assert p1.stat("/ram/g").st_nlink == 1
+    assert maps_lines(m)[0].endswith("/ram/f (deleted)")
+    assert maps_lines(m, p1.pid)[0].endswith("/ram/f (deleted)")
+    m.validate()

@@ -1,4 +1,4 @@
-"""romfs on MTD and block devices, XIP, /dev/mtdN (spec 19.H, 14.1-14.3, H15)."""
+"""romfs on MTD and block devices, XIP, /dev/mtdN (fs/romfs/mmap-nommu.c; hazard H15)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POSIX shared memory: /dev/shm is ramfs (spec 12, case C119)."""
+"""POSIX shared memory: /dev/shm is ramfs (mm/shmem.c without an MMU is ramfs)."""
 
 from __future__ import annotations
 

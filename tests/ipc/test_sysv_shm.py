@@ -1,4 +1,4 @@
-"""System V shared memory without an MMU (spec 13, case C117, hazard H3)."""
+"""System V shared memory without an MMU (ipc/shm.c, hazard H3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Anonymous mmap, munmap, mremap and brk: the worked cases of spec 19.A-D, 19.K, 19.L."""
+"""Anonymous mmap, munmap, mremap and brk: worked cases on the Z1024 board."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_above_max_order_is_enomem_whatever_is_free() -> None:
         "free"
     )
     log = m.dmesg()
-    assert "WARNING: at mm/page_alloc.c __alloc_pages: order 11 > MAX_PAGE_ORDER 10" in log
+    assert "WARNING: at mm/page_alloc.c __alloc_pages_noprof: order 11 > MAX_PAGE_ORDER 10" in log
     assert "nommu: Allocation of length 4198400 from process 1 (big) failed" in log
     m.validate()
 
@@ -581,6 +581,9 @@ def test_proc_through_open_and_read(machine: nommu.Machine, proc: nommu.Process)
     assert a == 0x00400000
     fd2 = proc.open("/proc/sys/vm/nr_trim_pages", nommu.O_RDWR)
     assert proc.read(fd2, 10) == b"1\n"
+    assert proc.write(fd2, b"0\n") == 2  # at position 2: ignored (sysctl_writes_strict)
+    assert machine.sysctl("vm.nr_trim_pages") == 1
+    proc.lseek(fd2, 0, 0)
     assert proc.write(fd2, b"0\n") == 2
     assert machine.sysctl("vm.nr_trim_pages") == 0
     with pytest.raises(SyscallError) as e:
@@ -633,3 +636,35 @@ def test_mmap_failure_log_follows_the_kernel(kernel: str, prefix: str, after: st
         ]
     else:
         assert log[2:] == [normal]
+
+
+def test_mmap_failure_log_has_no_prefix_before_4_2() -> None:
+    """2.6.24's mm/nommu.c printk()s its lines bare (pr_fmt came with v4.2)."""
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel="2.6.24")
+    p = m.spawn(name="P1")
+    before = m.dmesg_count
+    with pytest.raises(SyscallError):
+        p.mmap(0, 8 << 20, RW, ANON)
+    log = m.dmesg()[before:]
+    assert any(line.startswith("Allocation of length 8388608") for line in log)
+    assert not any(line.startswith("nommu: ") for line in log)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "function"),
+    [
+        ("5.10", "__alloc_pages_nodemask"),
+        ("6.8", "__alloc_pages"),
+        ("6.12", "__alloc_pages_noprof"),
+    ],
+)
+def test_max_order_warning_names_the_allocator_entry(kernel: str, function: str) -> None:
+    """__alloc_pages_nodemask() became __alloc_pages() in v5.13, __alloc_pages_noprof() in
+    v6.10 (6.1 and 6.12 in QEMU print __alloc_pages and __alloc_pages_noprof)."""
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel=kernel)
+    p = m.spawn(name="P1")
+    for _ in range(2):  # WARN_ON_ONCE
+        with pytest.raises(SyscallError):
+            p.mmap(0, 8 << 20, RW, ANON)
+    warnings = [line for line in m.dmesg() if line.startswith("WARNING")]
+    assert warnings == [f"WARNING: at mm/page_alloc.c {function}: order 11 > MAX_PAGE_ORDER 10"]

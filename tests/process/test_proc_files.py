@@ -1,4 +1,4 @@
-"""/proc/<pid>/status, statm and cmdline (spec 16.3, 16.4, case C127)."""
+"""/proc/<pid>/status, statm and cmdline (fs/proc/task_nommu.c, fs/proc/base.c)."""
 
 from __future__ import annotations
 

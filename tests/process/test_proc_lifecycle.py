@@ -1,4 +1,4 @@
-"""fork, vfork, clone, exit, wait and orphans (spec 7, case 19.K C121)."""
+"""fork, vfork, clone, exit, wait and orphans (kernel/fork.c, kernel/exit.c)."""
 
 from __future__ import annotations
 

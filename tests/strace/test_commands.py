@@ -331,3 +331,35 @@ def test_unknown_kernel_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
         cli("check", str(FIX / "check_clean.txt"), "--kernel", "9.9")
     assert exc.value.code == 2
     assert "invalid choice: '9.9'" in capsys.readouterr().err
+
+
+def test_progress_bars_on_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check and replay of a big trace: bars on standard error when it is a terminal;
+    nothing with --quiet or when it is not a terminal."""
+    import nommu.cli.progress
+
+    trace = tmp_path / "big.txt"
+    block = [
+        "7 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = "
+        "0x7f0000000000",
+        "7 munmap(0x7f0000000000, 8192) = 0",
+    ]
+    trace.write_text("\n".join(block * 10000) + "\n")
+    monkeypatch.setattr(nommu.cli.progress, "PROGRESS_AFTER", 0.0)  # every run is "long"
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert cli("check", str(trace)) == 0
+    out, err = capsys.readouterr()
+    assert "reading the trace" in err and "judging the calls" in err
+    assert out.endswith("verdict: runs as is\n") and "\r" not in out
+    assert cli("replay", str(trace), "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+    assert cli("check", str(trace), "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    assert cli("check", str(trace)) == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert cli("replay", str(trace), "--json", str(tmp_path / "r.json")) == 0
+    assert "replaying" in capsys.readouterr().err

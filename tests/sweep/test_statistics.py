@@ -146,3 +146,20 @@ def test_a_bad_value_names_the_field_and_the_variant() -> None:
         load_variant(src, "tiny.toml", None, v)
     scenario = load_variant(src, "tiny.toml", None, grid([parse_param("board.ram=2M")])[0])
     assert scenario.board.options["ram"] == 2 << 20
+
+
+def test_kernel_and_arch_profiles_can_be_swept() -> None:
+    src = TINY.read_text()
+    params = [parse_param("board.kernel=2.6.24,6.1,5.10"), parse_param("board.arch=arm,riscv64")]
+    loaded = [load_variant(src, "tiny.toml", None, v) for v in grid(params)]
+    assert [(s.board.options["kernel"], s.board.options["arch"]) for s in loaded[:3]] == [
+        ("2.6.24", "arm"),
+        ("2.6.24", "riscv64"),
+        ("6.1", "arm"),
+    ]
+    assert loaded[-1].board.options["kernel"] == "5.10"
+    (v,) = grid([parse_param("board.kernel=9.9")])
+    with pytest.raises(ScenarioError, match="kernel"):
+        from nommu.scenario.seeds import SeedTask, run_task
+
+        run_task(SeedTask(src, "tiny.toml", None, v, 0, 1))

@@ -107,6 +107,7 @@ def test_sweep_command_reports_probabilities_and_the_smallest_value(
         assert e["runs_needed_without_failure"] == runs_needed(0.5) == 4
         assert e["value"] is None or e["failure_probability"] < 0.5
     assert "Failure probability per variant" in text and "Wilson" in text
+    assert "mount[1].file[path=app].flat.ram" in text  # brackets printed, not read as markup
     assert "\x1b[" not in text  # not a terminal: no progress bar
     assert page.read_text().count('id="plot-') >= 2
     for key in _keys(d):

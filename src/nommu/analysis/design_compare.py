@@ -62,22 +62,24 @@ METADATA_SIZES: dict[str, tuple[tuple[str, int, int, str], ...]] = {
     "regions": (
         (
             "vm_area_struct",
+            68,
             88,
-            88,
-            "the model's kobjsize of a VMA (nommu.proc.task_nommu.K_VMA)",
+            "6.12 include/linux/mm_types.h on 32-bit without an MMU (no per-VMA lock, "
+            "anon name, swap, NUMA or userfaultfd fields; with vm_region): 68 bytes; the "
+            "allocator's size is the model's kobjsize (nommu.proc.task_nommu.K_VMA)",
         ),
         (
             "vm_region",
             44,
             48,
-            "include/linux/mm_types.h struct vm_region (rb_node, flags, start, end, top, "
-            "pgoff, file, usage, icache flag); kobjsize 48 (K_REGION)",
+            "6.12 include/linux/mm_types.h struct vm_region (rb_node, flags, start, end, "
+            "top, pgoff, file, usage, icache flag): 44 bytes; kobjsize 48 (K_REGION)",
         ),
     ),
     "pagecache": (
         (
             "vm_area_struct",
-            88,
+            68,
             88,
             "as the regions design: one VMA per mapping per process",
         ),

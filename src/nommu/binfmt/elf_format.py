@@ -410,8 +410,9 @@ def stack_size(
 ) -> tuple[int, bool]:
     """``(size, executable)`` of the no-MMU stack the ELF-FDPIC loader allocates.
 
-    The executable's ``PT_GNU_STACK`` ``p_memsz``; if that is 0 (or absent),
-    the interpreter's, whose PF_X then decides executability too; if still
+    The executable's ``PT_GNU_STACK`` ``p_memsz``; if that is 0 (or absent) and
+    there is an interpreter, the interpreter's, whose PF_X then decides
+    executability too (without one, the executable's PF_X stands); if still
     0, 131072. Rounded up to a page, at least two pages. Executable when the
     deciding ``PT_GNU_STACK`` has PF_X; when no header decides
     (``EXSTACK_DEFAULT``) *default_exec* stands for ``VM_STACK_FLAGS & VM_EXEC``.
@@ -423,8 +424,8 @@ def stack_size(
 
     size = info.gnu_stack.memsz if info.gnu_stack else 0
     exec_mode = mode(info.gnu_stack)
-    if size == 0:
-        interp_stack = interp_info.gnu_stack if interp_info is not None else None
+    if size == 0 and interp_info is not None:  # ELF_FDPIC_FLAG_PRESENT
+        interp_stack = interp_info.gnu_stack
         size = interp_stack.memsz if interp_stack else 0
         exec_mode = mode(interp_stack)
     if size == 0:

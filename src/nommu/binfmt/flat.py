@@ -244,13 +244,13 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                 mm, process, file, 0, text_len, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0
             )
         except SyscallError as e:
-            machine.log(f"{PR_FMT}Unable to mmap process text, errno {int(e.errno)}")
+            machine.log(f"{PR_FMT}Unable to mmap process text, errno {-int(e.errno)}")
             raise
         length = nommu.page_align(data_len + extra + start_offset)
         try:
             realdatastart = nommu.vm_mmap(mm, process, None, 0, length, RWX, MAP_PRIVATE, 0)
         except SyscallError as e:
-            machine.log(f"{PR_FMT}Unable to allocate RAM for process data, errno {int(e.errno)}")
+            machine.log(f"{PR_FMT}Unable to allocate RAM for process data, errno {-int(e.errno)}")
             nommu.do_munmap(mm, process, textpos, text_len)
             raise
         length = _use_slack(nommu, mm, realdatastart, length)
@@ -267,7 +267,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                     payload = image[hdr.data_start : hdr.data_start + full_data]
                 put_user(machine, datapos, payload)
             except SyscallError as e:
-                machine.log(f"{PR_FMT}Unable to read data+bss, errno {int(e.errno)}")
+                machine.log(f"{PR_FMT}Unable to read data+bss, errno {-int(e.errno)}")
                 nommu.do_munmap(mm, process, textpos, text_len)
                 nommu.do_munmap(mm, process, realdatastart, length)
                 raise
@@ -280,7 +280,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
             textpos = nommu.vm_mmap(mm, process, None, 0, length, RWX, MAP_PRIVATE, 0)
         except SyscallError as e:
             machine.log(
-                f"{PR_FMT}Unable to allocate RAM for process text/data, errno {int(e.errno)}"
+                f"{PR_FMT}Unable to allocate RAM for process text/data, errno {-int(e.errno)}"
             )
             raise
         length = _use_slack(nommu, mm, textpos, length)
@@ -305,7 +305,7 @@ def _load_flat_file(bprm: LinuxBinprm, hdr: FlatHeader, image: bytes, extra_stac
                 put_user(machine, textpos, image[:text_len])
                 put_user(machine, datapos, payload)
             except SyscallError as e:
-                machine.log(f"{PR_FMT}Unable to read code+data+bss, errno {int(e.errno)}")
+                machine.log(f"{PR_FMT}Unable to read code+data+bss, errno {-int(e.errno)}")
                 nommu.do_munmap(mm, process, textpos, length)
                 raise
             return textpos, max(textpos + min(text_len, len(image)), datapos + len(payload))

@@ -35,12 +35,14 @@ class LazyProgress:
                 BarColumn,
                 Progress,
                 TaskProgressColumn,
+                TextColumn,
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
             self.bar = Progress(
-                "[progress.description]{task.description}",
+                # plain text: the consoles take no markup, and a label may hold [..]
+                TextColumn("{task.description}", style="progress.description", markup=False),
                 BarColumn(),
                 TaskProgressColumn(),
                 TimeElapsedColumn(),

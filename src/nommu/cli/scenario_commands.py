@@ -106,7 +106,7 @@ def _execute(scenario: Any, args: argparse.Namespace, *, demo: bool = False) -> 
     from nommu.report import print_report, render_json, report_data, write_atomic
     from nommu.scenario import run_scenario
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False, markup=False)  # text has [..]
     if args.width:
         console.width = args.width
     elif not console.is_terminal:

@@ -354,7 +354,12 @@ def run_check(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.stop()
         _warn(warnings)
-        report = check_trace(trace, machine=machine, libc=args.libc)
+        bar = _progress(args, "judging the calls")
+        try:
+            report = check_trace(trace, machine=machine, libc=args.libc, progress=bar)
+        finally:
+            if bar is not None:
+                bar.stop()
         if args.json:
             _write(args.json, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
     except InputError as exc:

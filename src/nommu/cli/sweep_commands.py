@@ -112,7 +112,7 @@ def run_many(args: argparse.Namespace, param_texts: list[str], target: float | N
     tasks = [
         SeedTask(text, path, base_dir, v, i, seed) for i, v in enumerate(variants) for seed in seeds
     ]
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False, markup=False)  # paths have [..]
     if args.width:
         console.width = args.width
     elif not console.is_terminal:

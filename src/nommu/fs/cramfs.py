@@ -1,6 +1,6 @@
 """cramfs: compressed read-only files, executable in place when stored plain (fs/cramfs).
 
-Models what a no-MMU kernel does with cramfs (spec 14.4): mounted from a
+Models what a no-MMU kernel does with cramfs (fs/cramfs/inode.c): mounted from a
 linearly addressable MTD (``cramfs_mtd``/"physmem", option ``device="mtd"``)
 the capabilities are COPY | DIRECT | READ | EXEC, and
 ``cramfs_physmem_get_unmapped_area`` returns ``linear_phys_addr + offset`` when

@@ -3,7 +3,7 @@
 Models what a no-MMU kernel makes of fs/ext2: regular files have no
 ``mmap_capabilities``, so every private mapping is a copy read through
 ``f_op->read`` (zero-filled past EOF) and ``MAP_SHARED`` fails with ENODEV
-once the EACCES checks have passed (spec 14.7). Files are writable and
+once the EACCES checks have passed (mm/nommu.c ``validate_mmap_request()``). Files are writable and
 truncatable; the data is held in Python (see :mod:`nommu.fs.diskfs`).
 
 Inode numbers are ext2's: the root is 2, ``lost+found`` 11 and the files of

@@ -3,7 +3,7 @@
 ``fb_fops`` has ``->mmap`` and, on NOMMU with
 ``CONFIG_FB_PROVIDE_GET_FB_UNMAPPED_AREA``, ``get_fb_unmapped_area``, but no
 ``mmap_capabilities``, so a character device's default applies: DIRECT |
-READ | WRITE, no COPY, no EXEC (spec 14.6). Hence MAP_PRIVATE is ENODEV,
+READ | WRITE, no COPY, no EXEC (hazard H12). Hence MAP_PRIVATE is ENODEV,
 MAP_SHARED with PROT_EXEC is EINVAL, and a MAP_SHARED read/write mapping is
 the frame buffer memory itself.
 

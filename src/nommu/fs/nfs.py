@@ -1,7 +1,7 @@
 """NFS: remote files, copied into RAM for every mapping (fs/nfs on NOMMU).
 
 ``nfs_file_operations`` has no ``mmap_capabilities``: private mappings are
-copies read with ``f_op->read``, ``MAP_SHARED`` is ENODEV (spec 14.7). A copy
+copies read with ``f_op->read``, ``MAP_SHARED`` is ENODEV (no ``NOMMU_MAP_DIRECT``). A copy
 is a snapshot: when the server's file changes afterwards (another client
 writing, :meth:`NfsSuperBlock.server_write`), existing copies keep the old
 bytes, and a later read-only private mapping that shares such a copy gets the

@@ -1,7 +1,7 @@
 """Pipes and FIFOs (fs/pipe.c, fs/fifo.c): byte streams that cannot be mapped.
 
 ``pipefifo_fops`` has no ``->mmap``, so ``validate_mmap_request`` fails with
-ENODEV before anything else (spec 14.8). A pipe holds at most 64 KiB
+ENODEV before anything else (no ``->mmap``). A pipe holds at most 64 KiB
 (``PIPE_DEF_BUFFERS`` pages). Reading an empty pipe whose write end is closed
 returns EOF; writing a pipe without readers fails with EPIPE (the kernel also
 sends SIGPIPE).

@@ -76,9 +76,16 @@ class ProcSuperBlock(SuperBlock):
         self.pid_entries: dict[str, tuple[PidReader, int, PidWriter | None]] = {}
 
     def add_file(
-        self, path: str, reader: Reader, *, mode: int = 0o444, writer: Writer | None = None
+        self,
+        path: str,
+        reader: Reader,
+        *,
+        mode: int = 0o444,
+        writer: Writer | None = None,
+        fops: FileOperations | None = None,
     ) -> Inode:
-        """Register ``/proc/<path>`` (intermediate directories are created)."""
+        """Register ``/proc/<path>`` (intermediate directories are created); *fops*
+        replaces the generated-text operations (a sysctl's own handler)."""
         parts = path.strip("/").split("/")
         parent = self.root
         for comp in parts[:-1]:
@@ -88,7 +95,7 @@ class ProcSuperBlock(SuperBlock):
                 child = Inode(self, S_IFDIR | 0o555, self.dir_ops)
                 parent.children[comp] = child
             parent = child
-        inode = Inode(self, S_IFREG | mode, ProcFileOperations(reader, writer))
+        inode = Inode(self, S_IFREG | mode, fops or ProcFileOperations(reader, writer))
         assert parent.children is not None
         parent.children[parts[-1]] = inode
         return inode

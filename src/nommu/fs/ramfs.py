@@ -120,7 +120,16 @@ class RamfsSuperBlock(SuperBlock):
 
     # -- data ------------------------------------------------------------------------
     def read_inode(self, inode: Inode, count: int, pos: int) -> bytes:
-        """``generic_file_read_iter`` over the page cache (holes read as zero)."""
+        """``generic_file_read_iter`` → ``filemap_read()`` over the page cache.
+
+        A hole inside the file has no page: ``filemap_get_pages()`` reads it
+        in (ramfs has no readahead window, so one page at a time, each from
+        ``page_cache_sync_ra()``; ``simple_read_folio()`` zeroes it), so the
+        read caches a zeroed page per hole page it touches (``Cached`` grows;
+        seen on 6.1 and 6.12). Readahead allocates with ``__GFP_NORETRY |
+        __GFP_NOWARN``: no log line; without a free page the read ends there
+        (ENOMEM when nothing was read).
+        """
         size = inode.i_size
         if pos >= size or count <= 0:
             return b""
@@ -134,7 +143,16 @@ class RamfsSuperBlock(SuperBlock):
             off = pos & mask
             n = min(psize - off, end - pos)
             pfn = inode.page_cache.get(index)
-            out += nommu.memory.read((pfn << shift) + off, n) if pfn is not None else bytes(n)
+            if pfn is None:
+                pfn = nommu.zone.alloc_pages(0)
+                if pfn is None:
+                    if out:
+                        break
+                    raise SyscallError(Errno.ENOMEM, "no free page to read a hole into")
+                nommu.memory.zero(pfn << shift, psize)
+                inode.page_cache[index] = pfn
+                self.cached_pages += 1
+            out += nommu.memory.read((pfn << shift) + off, n)
             pos += n
         return bytes(out)
 

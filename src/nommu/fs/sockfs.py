@@ -2,7 +2,8 @@
 
 ``socket_file_ops`` has ``.mmap = sock_mmap``, so ``validate_mmap_request``
 gets past the ENODEV check; there is no ``mmap_capabilities`` and the inode
-mode ``S_IFSOCK`` has no default, so mmap fails with EINVAL (spec 14.8).
+mode ``S_IFSOCK`` has no default, so mmap fails with EINVAL (mm/nommu.c
+``validate_mmap_request()``).
 
 Only unconnected ``AF_UNIX`` sockets are modelled: a stream socket's
 ``read()`` fails with EINVAL and ``write()`` with ENOTCONN; a datagram

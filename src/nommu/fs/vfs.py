@@ -320,3 +320,31 @@ def printk_pd4(file: File) -> str:
     if len(names) > 4:
         return "/".join(names[-4:])
     return "/" + "/".join(names)
+
+
+def d_unlinked(file: File) -> bool:
+    """``d_unlinked()`` of the file's dentry: its name no longer leads to its inode.
+
+    ``seq_path`` appends `` (deleted)`` on that test, which is about the name the
+    file was opened by, not the inode: a file unlinked under that name but still
+    linked elsewhere is "deleted" for its maps line, and a file created without a
+    name (SysV shm) always is.
+    """
+    inode = file.inode
+    mount = file.mount
+    if mount is None:
+        return inode.i_nlink == 0
+    path = file.path
+    if mount.path != "/":
+        if not path.startswith(mount.path + "/"):
+            return path != mount.path
+        path = path[len(mount.path) :]
+    node: Inode | None = mount.root
+    for name in path.split("/"):
+        if not name:
+            continue
+        children = node.children if node is not None else None
+        if children is None:
+            return True
+        node = children.get(name)
+    return node is not inode

@@ -11,7 +11,7 @@ destroyed: at ``IPC_RMID`` if nothing is attached, else at the last detach.
 
 Attaching has two behaviours, chosen by ``Machine(sysv_shm=...)``:
 
-* ``"code"`` (default) — what the kernel code does since v4.0 (spec 13.2,
+* ``"code"`` (default) — what the kernel code does since v4.0 (ipc/shm.c ``do_shmat()``,
   hazard H3): the attach file (``alloc_file_clone`` with
   ``shm_file_operations``) has no ``mmap_capabilities`` and no ``read``, so
   ``validate_mmap_request`` finds no capability and ``shmat`` fails with

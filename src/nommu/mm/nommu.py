@@ -69,6 +69,8 @@ from nommu.mm.page_alloc import BuddyAllocator
 from nommu.mm.region import SHARED_MASK, Region, RegionTree, is_nommu_shared_mapping
 from nommu.mm.vma import MM, VMA
 from nommu.profiles import (
+    ALLOC_PAGES_COMBINED,
+    ALLOC_PAGES_NOPROF,
     KERNEL_READ_REFUSES_READ,
     NOMMU_PR_FMT,
     PRIVATE_MAYOVERLAY,
@@ -220,6 +222,14 @@ class Nommu:
         self.kernel = kernel if kernel is not None else kernel_profile("6.12")
         #: mm/nommu.c's pr_fmt(): pr_warn()/pr_err() lines start with the module name
         self.pr_prefix = "nommu: " if self.kernel.has(NOMMU_PR_FMT) else ""
+        #: the function the order > MAX_PAGE_ORDER warning names (v6.10: "_noprof")
+        self.alloc_pages_fn = (
+            "__alloc_pages_noprof"
+            if self.kernel.has(ALLOC_PAGES_NOPROF)
+            else "__alloc_pages"
+            if self.kernel.has(ALLOC_PAGES_COMBINED)
+            else "__alloc_pages_nodemask"
+        )
         #: pages in the page cache (show_mem's "total pagecache pages"); set by the machine
         self.pagecache_pages: Callable[[], int] = lambda: 0
         #: Kernel stacks and slab of a realistic machine (None: ideal, no kernel memory).
@@ -301,7 +311,7 @@ class Nommu:
             if not self.warned_order:
                 self.warned_order = True
                 self.log(
-                    f"WARNING: at mm/page_alloc.c __alloc_pages: order {order} > "
+                    f"WARNING: at mm/page_alloc.c {self.alloc_pages_fn}: order {order} > "
                     f"MAX_PAGE_ORDER {zone.max_order}"
                 )
         else:
@@ -484,17 +494,17 @@ class Nommu:
         """Make a mapping and return its address (models ``do_mmap()``).
 
         The address hint is ignored; there is no MAP_FIXED. See the module
-        docstring for the sharing rules. Anonymous memory takes
-        :meth:`mmap_anonymous`; the rest of this is the file case.
+        docstring for the sharing rules. Anonymous memory takes the fast path
+        :meth:`mmap_anonymous`, files :meth:`do_mmap_general`.
         """
         if file is None:
             return self.mmap_anonymous(mm, task, addr, length, prot, flags, pgoff)
         kmem = self.kmem
         if kmem is None:
-            return self._do_mmap_file(mm, task, file, addr, length, prot, flags, pgoff)
+            return self.do_mmap_general(mm, task, file, addr, length, prot, flags, pgoff)
         self._shared_hit = self._objects_taken = False
         try:
-            start = self._do_mmap_file(mm, task, file, addr, length, prot, flags, pgoff)
+            start = self.do_mmap_general(mm, task, file, addr, length, prot, flags, pgoff)
         except BaseException:
             if self._objects_taken:  # this call's vm_region and vm_area_struct
                 kmem.obj_free("vm_area_struct")
@@ -504,18 +514,23 @@ class Nommu:
             kmem.obj_free("vm_region")
         return start
 
-    def _do_mmap_file(
+    def do_mmap_general(
         self,
         mm: MM,
         task: Task,
-        file: File,
+        file: File | None,
         addr: int,
         length: int,
         prot: int,
         flags: int,
         pgoff: int,
     ) -> int:
-        """``do_mmap()`` of a file, after the caller chose the kernel-memory accounting."""
+        """``do_mmap()`` step by step, for a file or for anonymous memory.
+
+        Files always come here; anonymous memory takes :meth:`mmap_anonymous`,
+        which folds these steps for ``file is None`` and must agree with them
+        in every observable effect (a test runs both side by side).
+        """
         caps = self.validate_mmap_request(file, addr, length, prot, flags, pgoff)
         length = self.page_align(length)
         vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
@@ -530,7 +545,7 @@ class Nommu:
             self._objects_taken = True
         shift = self.page_shift
 
-        if vm_flags & SHARED_MASK:
+        if file is not None and vm_flags & SHARED_MASK:
             pglen = length >> shift
             pgend = pgoff + pglen
             for pregion in self.regions.shareable_of(file.inode):
@@ -574,7 +589,7 @@ class Nommu:
 
         region = Region(vm_flags, pgoff, file)
         region.owner = task.pid
-        if vm_flags & SHARED_MASK and caps & NOMMU_MAP_DIRECT:
+        if file is not None and vm_flags & SHARED_MASK and caps & NOMMU_MAP_DIRECT:
             try:
                 addr = file.f_op.get_unmapped_area(file, 0, length, pgoff, flags)
             except SyscallError as e:
@@ -592,15 +607,19 @@ class Nommu:
                 vma.vm_end = region.vm_end = addr + length
 
         vma.vm_region = region
-        if vm_flags & VM_SHARED:
+        if file is not None and vm_flags & VM_SHARED:
             self.do_mmap_shared_file(vma)
         else:
             self.do_mmap_private(task, vma, region, length, caps)
 
         self.add_region(task, region)
-        file.get()  # the region's reference, taken once the mapping can no longer fail
+        if file is not None:
+            file.get()  # the region's reference, taken once the mapping can no longer fail
+        elif not (flags & MAP_UNINITIALIZED and self.allow_uninitialized):
+            self.memory.zero(region.vm_start, region.vm_end - region.vm_start)
         mm.total_vm += length >> shift
-        file.get()  # the VMA's reference
+        if file is not None:
+            file.get()  # the VMA's reference
         self._register(mm, vma)
         return vma.vm_start
 
@@ -854,12 +873,10 @@ class Nommu:
         """
         mask = self.ulong_mask
         page_mask = self.page_mask
-        length = ((length + page_mask) & ~page_mask) & mask
-        if not length:
-            raise SyscallError(Errno.EINVAL, "zero length")
-        end = (start + length) & mask
+        rlen = ((length + page_mask) & ~page_mask) & mask
+        end = (start + rlen) & mask
         mt = mm.mt
-        vma = mt.exact(start, end)
+        vma = mt.exact(start, end) if rlen else None
         if (
             vma is not None
             and vma.vm_file is None
@@ -876,7 +893,21 @@ class Nommu:
                 self.kmem.obj_free("vm_area_struct")
             self.put_region(region)
             return
-        entry = mt.first_intersecting(start, end)
+        self.do_munmap_general(mm, task, start, length)
+
+    def do_munmap_general(self, mm: MM, task: Task, start: int, length: int) -> None:
+        """``do_munmap()`` step by step (:meth:`do_munmap` without its fast path).
+
+        The fast path, one whole anonymous mapping, must leave what this
+        leaves (a test runs both side by side).
+        """
+        mask = self.ulong_mask
+        page_mask = self.page_mask
+        length = ((length + page_mask) & ~page_mask) & mask
+        if not length:
+            raise SyscallError(Errno.EINVAL, "zero length")
+        end = (start + length) & mask
+        entry = mm.mt.first_intersecting(start, end)
         if entry is None:
             if self.munmap_warnings < MAX_MUNMAP_WARNINGS:
                 self.munmap_warnings += 1
@@ -1035,7 +1066,7 @@ class Nommu:
                 )
             self._set_vma_end(mm, vma, vma.vm_start + new_len)
             return vma.vm_start
-        # mm-tree rework (spec 5.2)
+        # the mm-tree rework of do_mremap()
         if new_len > region.vm_top - region.vm_start:
             raise SyscallError(
                 Errno.ENOMEM,

@@ -4,9 +4,9 @@ Free blocks live on per-order doubly linked lists kept in dicts, so every list
 operation is O(1) and memory grows with the number of free *blocks*, never with
 the number of pages: a 4 GiB zone starts with a few thousand entries.
 
-Placement rules are the kernel's (the "IDEAL-BUDDY" of the spec: no per-CPU
-lists, no reclaim, no compaction; the min watermark is checked when the
-machine sets one, see :mod:`nommu.mm.watermark`):
+Placement rules are the kernel's (an ideal buddy allocator, hazard H14: no per-CPU
+lists, no reclaim, no compaction; the min watermark is checked when the machine
+sets one, see :mod:`nommu.mm.watermark`):
 
 - allocation takes the head of the smallest non-empty sufficient list
   (``__rmqueue_smallest``) and puts split-off upper halves at the heads of the

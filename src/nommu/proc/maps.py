@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nommu.consts import VM_EXEC, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE
+from nommu.fs.vfs import File, d_unlinked
 from nommu.mm.region import Region
 from nommu.mm.vma import MM
 
@@ -77,10 +78,10 @@ def render_regions(regions: Iterable[Region], page_shift: int, ptr_size: int) ->
 
 
 def path_of(file: object) -> str:
-    """``seq_path``: the open path, with `` (deleted)`` once unlinked."""
+    """``seq_path``: the open path, with `` (deleted)`` once its name is unlinked
+    (``d_unlinked()`` of the dentry, whatever other links the inode has)."""
     path = getattr(file, "path", "?")
-    inode = getattr(file, "inode", None)
-    if inode is not None and inode.i_nlink == 0:
+    if isinstance(file, File) and d_unlinked(file):
         return f"{path} (deleted)"
     return str(path)
 

@@ -63,7 +63,7 @@ class ForkCalls(TaskStruct):
         CLONE_VM shares the mm (threads, vfork). Without it the child gets a
         new mm holding no VMAs, only the executable (``dup_mmap`` on NOMMU
         copies ``exe_file`` and its write denial): nothing is copied, and what
-        the child could run is undefined (spec 7.3). CLONE_THREAD makes a
+        the child could run is undefined (hazard H13). CLONE_THREAD makes a
         thread of this process's group (it needs CLONE_SIGHAND, which needs
         CLONE_VM: EINVAL otherwise); threads are reaped when they exit.
         """

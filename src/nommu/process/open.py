@@ -41,8 +41,9 @@ class OpenCalls(NameiCalls):
         ):  # build_open_flags(), v6.4+
             raise SyscallError(Errno.EINVAL, "O_DIRECTORY | O_CREAT")
         acc = flags & O_ACCMODE
-        if acc == 3:
-            raise SyscallError(Errno.EINVAL, "bad access mode")
+        # build_open_flags(): ACC_MODE() asks read and write permission for access mode
+        # 3 (which opens for neither, OPEN_FMODE()), and O_TRUNC adds MAY_WRITE
+        may = (4 if acc != O_WRONLY else 0) | (2 if acc != O_RDONLY or flags & O_TRUNC else 0)
         created = False
         if flags & O_CREAT:
             parent, name = self._lookup_parent(path)
@@ -68,22 +69,26 @@ class OpenCalls(NameiCalls):
             and (not created or kernel.has(O_DIRECTORY_CREAT_ENOTDIR))
         ):  # do_open(); before v5.7 a file just created skipped the check
             raise SyscallError(Errno.ENOTDIR, f"{found.path} is not a directory")
-        write = acc in (O_WRONLY, O_RDWR)
-        if inode.is_dir() and (write or flags & O_CREAT):
+        write = acc in (O_WRONLY, O_RDWR)  # FMODE_WRITE
+        if inode.is_dir() and (may & 2 or flags & O_CREAT):
             raise SyscallError(Errno.EISDIR, f"{found.path} is a directory")
+        # do_open(): O_TRUNC of an existing regular file truncates whatever the access
+        # mode, after mnt_want_write() (EROFS) and with handle_truncate()'s write access
+        truncate = bool(flags & O_TRUNC) and not created and inode.is_reg()
         if not created:
-            if write and found.mount.ro and inode.file_type in (0o100000, 0o040000, 0o120000):
+            if truncate and found.mount.ro:
                 raise SyscallError(Errno.EROFS, f"{found.path} is on a read-only filesystem")
-            need = (4 if acc in (O_RDONLY, O_RDWR) else 0) | (2 if write else 0)
-            if not self._may(inode, need):
+            if may & 2 and found.mount.ro and inode.file_type in (0o100000, 0o040000, 0o120000):
+                raise SyscallError(Errno.EROFS, f"{found.path} is on a read-only filesystem")
+            if not self._may(inode, may):
                 raise SyscallError(Errno.EACCES, f"permission denied: {found.path}")
-        if write and inode.i_writecount < 0:
+        if (write or truncate) and inode.i_writecount < 0:
             raise SyscallError(Errno.ETXTBSY, f"{found.path} is a running executable")
         fmode = (FMODE_READ if acc in (O_RDONLY, O_RDWR) else 0) | (FMODE_WRITE if write else 0)
         f = open_file(inode, found.mount, found.path, flags, fmode, self)
         if write:
             inode.i_writecount += 1
-        if flags & O_TRUNC and write and inode.is_reg() and inode.i_size:
+        if truncate and inode.i_size:
             try:
                 self._truncate_inode(found.mount, inode, 0)
             except SyscallError:

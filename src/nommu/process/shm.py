@@ -47,7 +47,7 @@ class ShmCalls(OpenCalls):
         close-on-exec (``O_CLOEXEC|O_NOFOLLOW`` are added, as the C library
         does). ``/dev/shm`` is ramfs here (tmpfs without an MMU), so
         ``ftruncate`` from size 0 allocates the object's contiguous pages and
-        ``MAP_SHARED`` maps them directly (spec 12).
+        ``MAP_SHARED`` maps them directly (fs/ramfs/file-nommu.c).
         """
         return self.open(self._shm_path(name), flags | O_CLOEXEC | O_NOFOLLOW, mode)
 

@@ -222,8 +222,8 @@ def _table(d: dict[str, Any]) -> Table:
         pad_edge=False,
     )
     for p in d["params"]:
-        t.add_column(p["path"], justify="right")
-    for col in ("failed", "probability", "95% interval", "median first failure", "lowest free"):
+        t.add_column(p["path"], justify="right", min_width=len(p["path"]))
+    for col in ("failed", "probability", "95% interval", "median failure", "min free"):
         t.add_column(col, justify="right")
     for v in d["variants"]:
         s = v["stats"]

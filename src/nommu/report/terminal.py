@@ -355,6 +355,7 @@ def render_text(d: dict[str, Any], *, width: int = 100) -> str:
         color_system=None,
         force_terminal=False,
         highlight=False,
+        markup=False,
         emoji=False,
         soft_wrap=False,
         legacy_windows=False,

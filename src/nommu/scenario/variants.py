@@ -11,7 +11,9 @@ a value by its TOML path and gives the values to try::
 
 Values are read as TOML values when they parse as one (``true``, ``0``,
 ``0.5``, ``"x"``), else as strings (``4M``), so a value means what it would
-mean written in the file. The changed document is loaded as usual, so a
+mean written in the file; ``[board]`` options that are text (``kernel``,
+``arch``, ``mremap``) keep the text as given (``board.kernel=5.10``). The
+changed document is loaded as usual, so a
 wrong key or value gives the loader's one-line error naming the field. Keys
 the loader accepts, such as new ``[board]`` options, can be swept with no
 change here.
@@ -26,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 import re
 import tomllib
@@ -34,10 +37,19 @@ from typing import Any
 
 from nommu.consts import size_from_text
 from nommu.errors import ConfigError
+from nommu.machine import Machine
 from nommu.scenario.loader import scenario_from_doc
 from nommu.scenario.schema import Location, Scenario, ScenarioError
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)(?:\[([^\]]+)\])?")
+
+#: ``[board]`` options that are text (a ``Machine`` parameter annotated ``str``): their
+#: values stay text, so ``board.kernel=5.10`` is the version "5.10", not the number 5.1.
+_TEXT_OPTIONS = frozenset(
+    f"board.{name}"
+    for name, p in inspect.signature(Machine.__init__).parameters.items()
+    if p.annotation in ("str", str)
+)
 
 #: A variant: (path, value) pairs, in the order the parameters were given.
 Variant = tuple[tuple[str, Any], ...]
@@ -83,7 +95,8 @@ def parse_param(text: str) -> Param:
     if cut < 0 or not path or not rest.strip():
         raise ParamError(f"--param {text!r}: expected PATH=VALUE[,VALUE...], e.g. board.ram=4M,8M")
     _segments(path, text)
-    values = tuple(_value(v) for v in rest.split(","))
+    texts = [v.strip() for v in rest.split(",")]
+    values = tuple(texts) if path in _TEXT_OPTIONS else tuple(_value(v) for v in texts)
     if any(v == "" for v in values):
         raise ParamError(f"--param {text!r}: an empty value")
     if len({value_text(v) for v in values}) != len(values):
@@ -174,17 +187,23 @@ def load_variant(text: str, file: str, base_dir: str | None, variant: Variant) -
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(Location(file, None, ""), f"TOML syntax error: {e}") from None
-    doc = copy.deepcopy(doc)
-    for path, value in variant:
-        apply(doc, path, value)
     try:
-        return scenario_from_doc(doc, text, file, base_dir)
+        return _load(doc, text, file, base_dir, variant)
     except ScenarioError as e:
         if not variant:
             raise
         raise ScenarioError(
             e.where, f"{e.message} (in the variant {variant_label(variant)})"
         ) from None
+
+
+def _load(
+    doc: dict[str, Any], text: str, file: str, base_dir: str | None, variant: Variant
+) -> Scenario:
+    doc = copy.deepcopy(doc)
+    for path, value in variant:
+        apply(doc, path, value)
+    return scenario_from_doc(doc, text, file, base_dir)
 
 
 def sort_key(value: Any) -> tuple[int, float, str]:

@@ -68,6 +68,7 @@ CheckReport``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nommu.strace.decisions import Answer, Decisions
@@ -143,12 +144,14 @@ def check_trace(
     *,
     machine: Machine | None = None,
     libc: str | Libc = DEFAULT_LIBC,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
     """Judge a parsed trace for a no-MMU board; see the module docstring.
 
     *machine* is the freshly booted board to ask (default: one built from
     *limits*, whose ``direct_mappable`` also says which paths are on
-    ramfs/tmpfs); *libc* the target's C library (:mod:`nommu.strace.libc`).
+    ramfs/tmpfs); *libc* the target's C library (:mod:`nommu.strace.libc`);
+    *progress* is called with (events done, events) now and then.
     """
     lim = limits if limits is not None else BoardLimits()
     board = machine if machine is not None else board_for_limits(lim)
@@ -163,7 +166,7 @@ def check_trace(
     with gc_paused():
         plan = prepass(trace, lim.page_size, sizes=False)
         checker = Checker(trace, lim, Decisions(board), profile, plan)
-        checker.run()
+        checker.run(progress)
         findings = checker.finalize()
     worst = 0
     for f in findings:

@@ -167,7 +167,7 @@ class Checker:
         return "disk"
 
     # ---- the pass -------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, progress: Callable[[int, int], None] | None = None) -> None:
         handlers: dict[str, Callable[[int, Event], None]] = {
             "munmap": self.on_munmap,
             "mremap": self.on_mremap,
@@ -184,7 +184,10 @@ class Checker:
         for name in ENOSYS_CALLS:
             handlers[name] = self.on_enosys
         syscall_kind = EventKind.SYSCALL
+        total = len(self.trace.events)
         for index, ev in enumerate(self.trace.events):
+            if progress is not None and not index & 0xFFF:
+                progress(index, total)
             if ev.kind is not syscall_kind:
                 continue
             handler = handlers.get(ev.syscall)
