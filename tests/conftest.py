@@ -35,7 +35,13 @@ P = 4096
 
 
 def z1024(**options: object) -> nommu.Machine:
-    """The Z1024 state: exactly one free order-10 block at 0x00400000."""
+    """The Z1024 state: exactly one free order-10 block at 0x00400000.
+
+    The worked cases pin addresses of the idealised kernel (no kernel
+    stacks, slab or watermarks), so this machine is ``ideal=True`` unless the
+    test says otherwise; tests of the realistic kernel build their own.
+    """
+    options.setdefault("ideal", True)
     return nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", **options)  # type: ignore[arg-type]
 
 

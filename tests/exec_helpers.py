@@ -16,7 +16,12 @@ ROOTFS = str(REAL_ROOTFS)
 
 
 def z1024(**options: object) -> nommu.Machine:
-    """Exactly one free order-10 block at 0x00400000 (the Z1024 board)."""
+    """Exactly one free order-10 block at 0x00400000 (the Z1024 board), idealised kernel.
+
+    The loaders' worked cases pin addresses without the kernel's own memory
+    (``ideal=True`` unless the test passes ``ideal``).
+    """
+    options.setdefault("ideal", True)
     return nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", **options)  # type: ignore[arg-type]
 
 

@@ -152,7 +152,7 @@ def test_processes_and_pids() -> None:
 
 
 def test_validate_catches_a_page_both_allocated_and_free() -> None:
-    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M")
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", ideal=True)
     p = m.spawn()
     a = p.mmap(
         0, 2 * 4096, nommu.PROT_READ | nommu.PROT_WRITE, nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS
@@ -164,7 +164,7 @@ def test_validate_catches_a_page_both_allocated_and_free() -> None:
 
 
 def test_validate_catches_pages_not_conserved() -> None:
-    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M")
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", ideal=True)
     assert m.zone.alloc_pages(0) == 0x400  # taken behind the model's back: nobody owns it
     with pytest.raises(nommu.KernelBug, match=r"^pages not conserved: free 1023 \+ allocated 0"):
         m.validate()

@@ -79,7 +79,7 @@ def test_changes_are_sorted_and_named_once() -> None:
 @pytest.mark.parametrize(("kernel", "first"), [("4.4", 0x80C00000), ("5.10", 0x80400000)])
 def test_boot_free_list_order(kernel: str, first: int) -> None:
     """__free_pages_core(): before v5.10 boot blocks go to the list head (top of RAM first)."""
-    m = nommu.Machine(kernel=kernel, ram="16M", kernel_reserved="4M")
+    m = nommu.Machine(kernel=kernel, ram="16M", kernel_reserved="4M", ideal=True)
     assert m.spawn(name="a").mmap(0, 4096, 3, ANON) == first
 
 

@@ -137,6 +137,9 @@ from nommu.errors import KernelOops as KernelOops
 from nommu.errors import NommuError as NommuError
 from nommu.errors import SyscallError as SyscallError
 from nommu.machine import Machine as Machine
+from nommu.mm.oom_kill import KernelPanic as KernelPanic
+from nommu.mm.oom_kill import MemoryLivelock as MemoryLivelock
+from nommu.mm.oom_kill import ProcessKilled as ProcessKilled
 from nommu.process import Process as Process
 from nommu.process import ProcessStateError as ProcessStateError
 
@@ -187,9 +190,12 @@ __all__ = [
     "Errno",
     "KernelBug",
     "KernelOops",
+    "KernelPanic",
     "Machine",
+    "MemoryLivelock",
     "NommuError",
     "Process",
+    "ProcessKilled",
     "ProcessStateError",
     "SyscallError",
 ]

@@ -12,8 +12,8 @@ Usage::
     >>> p = m.spawn(name="init")
     >>> a = p.mmap(0, 8192, nommu.PROT_READ | nommu.PROT_WRITE,
     ...            nommu.MAP_PRIVATE | nommu.MAP_ANONYMOUS)
-    >>> hex(a)
-    '0x80100000'
+    >>> hex(a)          # above init's kernel stack and slab pages
+    '0x8010c000'
     >>> p.munmap(a, 8192)
 """
 
@@ -40,9 +40,18 @@ from nommu.fs.vfs import (
     open_file,
 )
 from nommu.mm.engine import make_engine
+from nommu.mm.filemap import GFP_HIGHUSER_MOVABLE, DiskPageCache
+from nommu.mm.kmem import KernelMemory
 from nommu.mm.memory import PhysicalMemory
-from nommu.mm.nommu import Nommu
+from nommu.mm.nommu import Nommu, _KernelTask
+from nommu.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, OomKiller
 from nommu.mm.page_alloc import BuddyAllocator
+from nommu.mm.watermark import (
+    Watermarks,
+    calculate_min_free_kbytes,
+    render_zoneinfo,
+    setup_per_zone_wmarks,
+)
 from nommu.proc.maps import render_regions, render_vmas
 from nommu.proc.meminfo import MeminfoFigures, render_buddyinfo, render_meminfo
 from nommu.proc.sysctl import INT_MAX, SysctlIntOperations
@@ -53,6 +62,7 @@ from nommu.profiles import (
     DESIGNS,
     ROMFS_DIRECT,
     SHMAT_ENODEV,
+    SLUB_ONLY,
     ArchProfile,
     KernelProfile,
     arch_profile,
@@ -69,7 +79,9 @@ FilesystemFactory = Callable[..., tuple[SuperBlock, Inode, Any]]
 FILESYSTEMS: dict[str, FilesystemFactory] = {}
 register_filesystems(FILESYSTEMS)  # romfs, ext2, nfs, cramfs
 
-SYSCTLS = ("vm.nr_trim_pages",)
+SYSCTLS = ("vm.nr_trim_pages", "vm.min_free_kbytes")
+#: sysctls a machine with ``ideal=True`` does not have (no watermarks)
+REALISTIC_SYSCTLS = ("vm.min_free_kbytes",)
 
 
 def _int_arg(name: str, value: object, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -111,9 +123,12 @@ class Machine:
             newest kernel: ``"pagecache"``, sharing only through a contiguous
             page cache (docs/designs.md).
         ideal: leave out the kernel's own memory and its reaction to pressure
-            (the idealised model of the worked cases); with ``kernel="2.6.24"``
-            the VMAs, vm_list_structs and slab descriptors, never the kmalloc
-            blocks that are the mappings.
+            (the idealised model of the worked cases): no kernel stacks or
+            slab, no page cache of disk files, no watermarks, no reclaim and
+            no OOM killer (a failed allocation of any order is ENOMEM). The
+            default, False, is the realistic kernel (docs/kernel-memory.md); with
+            ``kernel="2.6.24"`` the VMAs, vm_list_structs and slab descriptors,
+            never the kmalloc blocks that are the mappings.
 
     Keyword options (``**options``, kept in :attr:`options`):
         compressed_flat: load gzip-compressed bFLT (``CONFIG_BINFMT_ZFLAT``);
@@ -278,6 +293,32 @@ class Machine:
             f"Memory: {(self.zone.free_count * page_size) >> 10}K/{ram_b >> 10}K "
             f"available ({reserved >> 10}K kernel code/data, reserved)"
         )
+        self.kmem: KernelMemory | None = None
+        self.oom: OomKiller | None = None
+        self.disk_cache: DiskPageCache | None = None
+        self.min_free_kbytes = 0
+        self.watermarks = Watermarks(0, 0, 0, 0)
+        self._kernel_task = _KernelTask()
+        # the kernel's own memory and its reaction to pressure, for the regions design
+        # (2.6.29 on); the 2.6.24 and page-cache designs count their own kernel objects
+        self.realistic = not ideal and self.mm_design == "regions"
+        if self.realistic:
+            self.min_free_kbytes = calculate_min_free_kbytes(self.zone.managed, page_size)
+            self._setup_watermarks()
+            self.oom = OomKiller(self)
+            self.kmem = KernelMemory(
+                self.zone,
+                self.arch.name,
+                self.arch.thread_size,
+                page_size,
+                slob=not self.kernel.has(SLUB_ONLY),
+                pages=self._kernel_pages,
+            )
+            self.disk_cache = DiskPageCache(
+                self.zone, self.memory, page_size, self._page_cache_page
+            )
+            self.nommu.kmem = self.kmem
+            self.nommu.slowpath = self._slowpath
 
         self._anon_minor = itertools.count(13)
         self._pids = itertools.count(1)
@@ -292,6 +333,78 @@ class Machine:
         self._ramfs_key = (0, 0)  # (mounts, kernel-internal ramfs) when _ramfs was listed
         self._ramfs: list[RamfsSuperBlock] = []
         self._build_filesystems()
+
+    # -- the kernel's own memory (realistic machines) -------------------------------------
+    def _setup_watermarks(self) -> None:
+        """``setup_per_zone_wmarks``: the zone's marks from ``vm.min_free_kbytes``."""
+        self.watermarks = setup_per_zone_wmarks(
+            self.min_free_kbytes, self.zone.managed, self.page_size
+        )
+        self.zone.wmark_min = self.watermarks.min
+
+    def _slowpath(
+        self, task: object, npages: int, order: int, length: int, mmap_line: bool, sem: bool
+    ) -> int:
+        assert self.oom is not None
+        return self.oom.alloc(task, npages, order, length, mmap_line=mmap_line, region_sem=sem)
+
+    def _kernel_pages(self, order: int, gfp: tuple[int, str], task: object) -> int:
+        """A block for a kernel stack or a slab (not under ``nommu_region_sem``)."""
+        pfn = self.zone.alloc_pages(order)
+        if pfn is None:
+            assert self.oom is not None
+            if task is None:
+                task = self._kernel_task
+            pfn = self.oom.alloc(
+                task,
+                1 << order,
+                order,
+                self.page_size << order,
+                mmap_line=False,
+                region_sem=False,
+                gfp=gfp,
+            )
+        return pfn
+
+    def _page_cache_page(self) -> int:
+        """A page for the page cache of a disk file (``filemap_alloc_folio``)."""
+        pfn = self.zone.alloc_pages(0)
+        if pfn is None:
+            assert self.oom is not None
+            pfn = self.oom.alloc(
+                self.nommu.current,
+                1,
+                0,
+                self.page_size,
+                mmap_line=False,
+                region_sem=self.nommu.region_sem_held,
+                gfp=GFP_HIGHUSER_MOVABLE,
+            )
+        return pfn
+
+    def release_task(self, p: Process) -> None:
+        """``release_task``: the reaped task leaves the task list with its kernel memory."""
+        self.procs.pop(p.pid, None)
+        if self.kmem is not None:
+            self.kmem.release_task(p.pid)
+        if self.oom is not None:
+            self.oom.forget(p.pid)
+
+    def task_exit(self, p: Process) -> None:
+        """``do_exit``: shared structures and the kernel stack go (before the counts drop)."""
+        if self.kmem is not None:
+            self.kmem.exit_task(
+                p.pid,
+                files_last=p.files.users == 1,
+                fs_last=p.fs.users == 1,
+                sighand_last=p.sighand.users == 1,
+            )
+
+    def rcu_quiescent(self) -> None:
+        """A system call begins: a grace period has passed, RCU callbacks run."""
+        kmem = self.kmem
+        if kmem is not None and kmem.rcu:
+            kmem.rcu_flush()
 
     def subsystem(self, name: str, kind: type[T], make: Callable[[], T]) -> T:
         """This machine's state of an optional kernel subsystem, made on first use.
@@ -376,6 +489,9 @@ class Machine:
             # the target first: a factory may take resources (flash partitions, devices)
             self._ensure_dir(target)
             sb, root, fs = factory(self, **options)
+            if self.disk_cache is not None and getattr(sb, "mtd", None) is None:
+                if hasattr(sb, "disk_cache"):  # ext2, NFS, romfs on a block device
+                    sb.disk_cache = self.disk_cache
         mnt = Mount(sb, root, target, ro=ro, noexec=noexec)
         mnt.fs = fs
         self.ns.add_mount(mnt, target)
@@ -407,7 +523,12 @@ class Machine:
 
         if not isinstance(name, str):
             raise TypeError(f"name: expected str, got {type(name).__name__}")
+        rec = None
+        if self.kmem is not None:  # the task is made by the kernel (no OOM victim caller)
+            rec = self.kmem.copy_process(self._kernel_task, 0, new_mm=True)
         p = Process(self, self.new_pid(), name, parent=None)
+        if rec is not None and self.kmem is not None:
+            self.kmem.attach(p.pid, rec)
         null = self.ns.lookup("/dev/null")
         for _ in range(3):
             p.files.install(
@@ -446,6 +567,21 @@ class Machine:
                 lambda: self.nommu.nr_trim_pages, self._set_nr_trim_pages, lo=0
             ),  # mm/nommu.c: proc_dointvec_minmax, extra1 = SYSCTL_ZERO
         )
+        if self.realistic:
+            proc.add_file(
+                "sys/vm/min_free_kbytes",
+                lambda who: f"{self.min_free_kbytes}\n",
+                mode=0o644,
+                writer=self._write_min_free_kbytes,
+            )
+            proc.add_file("zoneinfo", lambda who: self.render_zoneinfo())
+            proc.add_pid_file("oom_score", lambda pid, who: f"{self._oom_score(pid)}\n")
+            proc.add_pid_file(
+                "oom_score_adj",
+                lambda pid, who: f"{self.process(pid).oom_score_adj}\n",
+                mode=0o644,
+                writer=self._write_oom_score_adj,
+            )
         proc.add_pid_file("maps", lambda pid, who: self.render_pid_maps(pid))
         proc.add_pid_file("status", lambda pid, who: self.process(pid).render_status(who))
         proc.add_pid_file("statm", lambda pid, who: self.process(pid).render_statm())
@@ -454,6 +590,35 @@ class Machine:
     def _set_nr_trim_pages(self, value: int) -> None:
         self.nommu.nr_trim_pages = value
 
+    def _write_min_free_kbytes(self, text: str) -> None:
+        """``min_free_kbytes_sysctl_handler``: proc_dointvec_minmax (>= 0), then new marks."""
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise SyscallError(Errno.EINVAL, "not a number") from None
+        if value < 0:
+            raise SyscallError(Errno.EINVAL, "vm.min_free_kbytes must be >= 0")
+        self.min_free_kbytes = value
+        self._setup_watermarks()
+
+    def _oom_score(self, pid: int) -> int:
+        assert self.oom is not None
+        return self.oom.oom_score(self.process(pid))
+
+    def _write_oom_score_adj(self, pid: int, text: str) -> None:
+        """``oom_score_adj_write``: an integer in -1000..1000, else EINVAL."""
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise SyscallError(Errno.EINVAL, "not a number") from None
+        if not OOM_SCORE_ADJ_MIN <= value <= OOM_SCORE_ADJ_MAX:
+            raise SyscallError(Errno.EINVAL, "oom_score_adj must be in -1000..1000")
+        self.process(pid).oom_score_adj = value
+
+    def render_zoneinfo(self) -> str:
+        npages = self.ram_size >> self.page_shift
+        return render_zoneinfo(self.zone, self.watermarks, npages, npages, self.cached_pages())
+
     def render_maps(self) -> str:
         return render_regions(self.nommu.regions, self.page_shift, self.word_size)
 
@@ -461,12 +626,20 @@ class Machine:
         return render_vmas(self.process(pid).mm, self.page_shift, self.word_size)
 
     def meminfo_figures(self) -> MeminfoFigures:
+        kmem = self.kmem
+        rec, unrec = kmem.slab.slab_pages() if kmem is not None else (0, 0)
         return MeminfoFigures(
             total=self.zone.managed,
             free=self.zone.free_count,
             cached=self.cached_pages(),
             mmap_copy=self.nommu.mmap_pages_allocated,
             page_kb=self.page_size >> 10,
+            file_lru=self.disk_cache.pages if self.disk_cache is not None else 0,
+            slab_reclaimable=rec,
+            slab_unreclaimable=unrec,
+            kernel_stack_kb=((kmem.stacks * kmem.thread_size) >> 10 if kmem is not None else 0),
+            wmark_low=self.watermarks.low,
+            totalreserve=self.watermarks.high,
         )
 
     def cached_pages(self) -> int:
@@ -481,7 +654,8 @@ class Machine:
             self._ramfs = self._ramfs_instances()
         # the page-cache design's runs of files outside RAM are page cache too
         runs: int = getattr(self.nommu, "run_pages", 0)
-        return sum(sb.cached_pages for sb in self._ramfs) + runs
+        disk = self.disk_cache.pages if self.disk_cache is not None else 0
+        return sum(sb.cached_pages for sb in self._ramfs) + runs + disk
 
     def _ramfs_instances(self) -> list[RamfsSuperBlock]:
         seen: dict[int, RamfsSuperBlock] = {}  # by identity, in mount order
@@ -506,9 +680,25 @@ class Machine:
         return data.decode(errors="replace")
 
     def sysctl(self, name: str, value: int | None = None) -> int:
-        """Read or set a sysctl such as ``vm.nr_trim_pages``."""
-        if name not in SYSCTLS or self.mm_design == "shared-vmas":
-            raise ValueError(f"name: unknown sysctl {name!r} (known: {', '.join(SYSCTLS)})")
+        """Read or set a sysctl: ``vm.nr_trim_pages``, ``vm.min_free_kbytes``.
+
+        ``vm.min_free_kbytes`` exists on a realistic machine only; setting it
+        recomputes the zone's watermarks as a write to
+        ``/proc/sys/vm/min_free_kbytes`` does. 2.6.24 has no ``nr_trim_pages``.
+        """
+        known = [
+            n
+            for n in SYSCTLS
+            if (self.realistic or n not in REALISTIC_SYSCTLS)
+            and not (self.mm_design == "shared-vmas" and n == "vm.nr_trim_pages")
+        ]
+        if name not in known:
+            raise ValueError(f"name: unknown sysctl {name!r} (known: {', '.join(known)})")
+        if name == "vm.min_free_kbytes":
+            if value is not None:
+                self.min_free_kbytes = _int_arg("value", value, lo=0, hi=0x7FFFFFFF)
+                self._setup_watermarks()
+            return self.min_free_kbytes
         if value is not None:
             self.nommu.nr_trim_pages = _int_arg("value", value, lo=0, hi=INT_MAX)
         return self.nommu.nr_trim_pages
@@ -522,6 +712,11 @@ class Machine:
         shift = self.page_shift
         # every allocated page has exactly one owner; owners never overlap free blocks
         owned = self.nommu.owned_spans()
+        if self.kmem is not None:
+            self.kmem.validate()
+            owned.extend(self.kmem.spans())
+        if self.disk_cache is not None:
+            owned.extend(self.disk_cache.spans())
         for sb in self._ramfs_instances():
             for inode in self._inodes_of(sb):
                 for index, pfn in inode.page_cache.items():

@@ -179,6 +179,16 @@ O_DIRECTORY_CREAT_EINVAL = Change(
     after="O_DIRECTORY | O_CREAT is EINVAL before any lookup; nothing is created",
 )
 
+SLUB_ONLY = Change(
+    "slub_only",
+    since="6.4",
+    where="mm/Kconfig (SLOB removed); mm/slub.c (SLUB_TINY)",
+    before="no-MMU configurations use SLOB: objects of every type share one pool of pages, "
+    "objects of a page or more get pages of their own, all counted as SUnreclaim",
+    after="SLUB (SLUB_TINY on no-MMU): one cache per object type, each taking whole slabs; "
+    "dentry and inode caches count as SReclaimable",
+)
+
 SHOW_MEM_AFTER_MMAP_FAILURE = Change(
     "show_mem_after_mmap_failure",
     since="6.6",
@@ -226,6 +236,7 @@ CHANGES: tuple[Change, ...] = (
     MAPLE_TREE,
     PRIVATE_MAYOVERLAY,
     O_DIRECTORY_CREAT_EINVAL,
+    SLUB_ONLY,
     SHOW_MEM_AFTER_MMAP_FAILURE,
     EXECVE_OPENS_FIRST,
     ALLOC_PAGES_NOPROF,

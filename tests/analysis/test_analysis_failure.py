@@ -34,7 +34,7 @@ def fail(m: nommu.Machine, p: nommu.Process, length: int) -> tuple[MachineSnapsh
 
 def fragmented() -> tuple[nommu.Machine, nommu.Process, list[int]]:
     """128 free pages in four 32-page blocks, each with one 4-page mapping kept."""
-    m = nommu.Machine(ram="1M", kernel_reserved="512K", max_order=7)
+    m = nommu.Machine(ram="1M", kernel_reserved="512K", max_order=7, ideal=True)
     p = m.spawn(name="hog")
     maps = [p.mmap(0, 4 * P, RW, ANON) for _ in range(32)]
     keep = [maps[3], maps[12], maps[20], maps[27]]
@@ -67,7 +67,7 @@ def test_fragmentation_names_the_allocations_in_the_way() -> None:
 
 
 def test_above_max_order_needs_no_candidate() -> None:
-    m = nommu.Machine(ram="8M", max_order=6)
+    m = nommu.Machine(ram="8M", max_order=6, ideal=True)
     p = m.spawn()
     snap, failure = fail(m, p, 1 << 20)
     why = explain_failure(snap, failure)
@@ -78,7 +78,7 @@ def test_above_max_order_needs_no_candidate() -> None:
 
 
 def test_not_enough_memory_at_all() -> None:
-    m = nommu.Machine(ram="1M", kernel_reserved="512K", max_order=7)
+    m = nommu.Machine(ram="1M", kernel_reserved="512K", max_order=7, ideal=True)
     p = m.spawn()
     p.mmap(0, 100 * P, RW, ANON)
     snap, failure = fail(m, p, 64 * P)
@@ -88,7 +88,7 @@ def test_not_enough_memory_at_all() -> None:
 
 
 def test_page_cache_in_the_way_is_called_pinned() -> None:
-    m = nommu.Machine(ram="1M", kernel_reserved="512K", max_order=7)
+    m = nommu.Machine(ram="1M", kernel_reserved="512K", max_order=7, ideal=True)
     p = m.spawn()
     maps = [p.mmap(0, 32 * P, RW, ANON) for _ in range(4)]
     p.munmap(maps[0], 32 * P)

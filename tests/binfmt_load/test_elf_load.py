@@ -247,7 +247,7 @@ def _copy_host(p: nommu.Process, host: str, dest: str) -> None:
 
 
 def _host_machine(**options: object) -> tuple[nommu.Machine, nommu.Process]:
-    m = nommu.Machine(ram="64M", ram_base=0, kernel_reserved="4M", **options)  # type: ignore[arg-type]
+    m = nommu.Machine(ram="64M", ram_base=0, kernel_reserved="4M", ideal=True, **options)  # type: ignore[arg-type]
     return m, m.spawn(name="sh")
 
 

@@ -25,7 +25,13 @@ def _text(m: nommu.Machine, p: nommu.Process) -> tuple[int, int, str]:
 
 def _machine(**kw: object) -> nommu.Machine:
     return nommu.Machine(
-        ram="8M", ram_base=0, kernel_reserved="4M", flash="4M", flash_base=0x10000000, **kw
+        ram="8M",
+        ram_base=0,
+        kernel_reserved="4M",
+        flash="4M",
+        flash_base=0x10000000,
+        ideal=True,  # exact addresses of the idealised kernel
+        **kw,
     )  # type: ignore[arg-type]
 
 

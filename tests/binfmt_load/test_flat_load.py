@@ -265,7 +265,7 @@ def test_ktrace_logs_the_load() -> None:
 
 def test_exec_releases_old_image_before_loading() -> None:
     """The point of no return frees the old program first: a re-exec fits in the same RAM."""
-    m = nommu.Machine(ram="16M", ram_base=0, kernel_reserved="4M")
+    m = nommu.Machine(ram="16M", ram_base=0, kernel_reserved="4M", ideal=True)
     init = m.spawn()
     # two order-10 blocks; the file's pages break one: only one copy fits at a time
     install(init, "/bin/big", flat_prog(bss_len=700 * P, flags=FLAT_FLAG_RAM, relocs=0))

@@ -26,7 +26,7 @@ PROGRAMS = REAL_PROGRAMS
 
 
 def _machine() -> nommu.Machine:
-    m = nommu.Machine(ram="32M", flash="4M")
+    m = nommu.Machine(ram="32M", flash="4M", ideal=True)
     m.mount("romfs", "/rom", image=ROOTFS, device="mtd")
     return m
 

@@ -248,7 +248,7 @@ def test_demo_writes_its_report_in_the_current_directory(
     assert "page allocation failure: order:5" in out
     data = json.loads((tmp_path / "demo.json").read_text())
     first = data["failures"][data["summary"]["first_failure"] - 1]
-    assert first["op"] == "exec" and first["explanation"]["cause"] == "fragmentation"
+    assert first["op"] == "mmap" and first["explanation"]["cause"] == "fragmentation"
     assert data["summary"]["min_free_bytes"] > 2 << 20  # fails with megabytes free
     # the demonstration ran (exit 0), and its headline says the board does not fit
     assert not data["run"]["ok"] and not data["verdict"]["fits"]

@@ -86,7 +86,7 @@ def test_sharer_lines_differ_from_the_region_line() -> None:
 
 
 def test_64_bit_padding_and_deleted_files() -> None:
-    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", word_size=8)
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", word_size=8, ideal=True)
     m.mount("ramfs", "/ram")
     p = m.spawn(name="P1")
     fd = p.open("/ram/gone", nommu.O_CREAT | nommu.O_RDWR)

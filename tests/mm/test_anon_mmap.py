@@ -185,7 +185,7 @@ def test_C27_four_mib_exactly(machine: nommu.Machine, proc: nommu.Process) -> No
 
 
 def test_above_max_order_is_enomem_whatever_is_free() -> None:
-    m = nommu.Machine(ram="64M")
+    m = nommu.Machine(ram="64M", ideal=True)
     p = m.spawn(name="big")
     with pytest.raises(SyscallError) as e:
         p.mmap(0, (4 << 20) + 1, RW, ANON)
@@ -530,7 +530,7 @@ def test_exit_releases_everything(machine: nommu.Machine) -> None:
 
 
 def test_peek_poke_faults(proc: nommu.Process) -> None:
-    m = nommu.Machine(ram="8M", flash="1M")
+    m = nommu.Machine(ram="8M", flash="1M", ideal=True)
     p = m.spawn()
     with pytest.raises(SyscallError) as e:
         p.poke(0x20000000, b"x")  # flash
@@ -614,7 +614,7 @@ def test_mmap_failure_log_follows_the_kernel(kernel: str, prefix: str, after: st
 
     2.6.24 runs the shared-VMA engine, whose kmalloc failure path has its own test
     (tests/mm/test_kernel_2_6_24.py)."""
-    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel=kernel)
+    m = nommu.Machine(ram="8M", ram_base=0, kernel_reserved="4M", kernel=kernel, ideal=True)
     p = m.spawn(name="P1")
     before = m.dmesg_count
     with pytest.raises(SyscallError):

@@ -63,6 +63,7 @@ class ProcessMachine(RuleBasedStateMachine):
             sysv_shm=mode,
             elf_as_fdpic=as_fdpic,
             compressed_flat=True,
+            ideal=True,  # the mapping engine alone: its free count must return exactly
         )
         self.m = m
         m.mount(

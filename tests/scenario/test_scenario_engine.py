@@ -14,6 +14,7 @@ from nommu.scenario.result import RunResult
 
 BOARD = """
 [board]
+ideal = true  # the idealised kernel: these cases pin its addresses
 ram = "2M"
 kernel_reserved = "512K"
 max_order = 6
@@ -25,6 +26,7 @@ name = "p"
 
 PROGRAMS = """
 [board]
+ideal = true  # the idealised kernel: these cases pin its addresses
 ram = "4M"
 kernel_reserved = "1M"
 flash = "1M"
@@ -301,7 +303,7 @@ def test_a_kernel_oops_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     )
     assert r.stopped is not None
-    assert r.stopped.startswith("t.toml:11: step[2]: kernel oops: BUG at mm/nommu.c")
+    assert r.stopped.startswith("t.toml:12: step[2]: kernel oops: BUG at mm/nommu.c")
     assert not r.ok
     assert [p.name for p in r.final.processes] == ["p"]
 
@@ -528,6 +530,7 @@ def test_launch_with_a_dead_parent_is_a_scenario_error() -> None:
 def test_disk_and_network_filesystems_with_files() -> None:
     r = run("""
         [board]
+        ideal = true  # the idealised kernel: these cases pin its addresses
         ram = "2M"
         kernel_reserved = "512K"
 

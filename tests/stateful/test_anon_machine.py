@@ -24,7 +24,9 @@ class AnonMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.m = nommu.Machine(ram="1M", ram_base=0x100000, kernel_reserved="64K", max_order=6)
+        self.m = nommu.Machine(
+            ram="1M", ram_base=0x100000, kernel_reserved="64K", max_order=6, ideal=True
+        )  # the mapping engine against its reference model: no kernel memory
         self.total_free = self.m.zone.free_count
         # pid -> {start: [length, bytearray of expected contents]}
         self.maps: dict[int, dict[int, list[object]]] = {}

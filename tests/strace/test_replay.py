@@ -26,7 +26,7 @@ FIX = Path(__file__).parent / "fixtures"
 def run(
     name: str, machine: nommu.Machine | None = None, **policy: object
 ) -> tuple[ReplayResult, nommu.Machine]:
-    m = machine if machine is not None else nommu.Machine(ram="8M")
+    m = machine if machine is not None else nommu.Machine(ram="8M", ideal=True)
     trace = parse_file(FIX / name)
     assert trace.problems == []
     result = replay(trace, m, ReplayPolicy(validate=True, **policy))  # type: ignore[arg-type]
@@ -88,7 +88,7 @@ LIB_TRANSLATIONS = [
     ],
 )
 def test_two_processes_share_a_library_text(libs: str, flash: str, where: str) -> None:
-    r, m = run("replay_libs.txt", nommu.Machine(ram="8M", flash=flash), libs=libs)
+    r, m = run("replay_libs.txt", nommu.Machine(ram="8M", flash=flash, ideal=True), libs=libs)
     assert r.libs == libs
     assert kinds(r) == LIB_TRANSLATIONS
     assert r.failures == ()
@@ -131,9 +131,11 @@ def test_two_processes_share_a_library_text(libs: str, flash: str, where: str) -
 
 
 def test_libs_auto_uses_flash_when_it_fits() -> None:
-    assert run("replay_libs.txt", nommu.Machine(ram="8M", flash="4M"))[0].libs == "xip"
-    assert run("replay_libs.txt", nommu.Machine(ram="8M"))[0].libs == "ramfs"
-    assert run("replay_small.txt", nommu.Machine(ram="8M", flash="1M"))[0].libs == "ramfs"
+    assert run("replay_libs.txt", nommu.Machine(ram="8M", flash="4M", ideal=True))[0].libs == "xip"
+    assert run("replay_libs.txt", nommu.Machine(ram="8M", ideal=True))[0].libs == "ramfs"
+    assert (
+        run("replay_small.txt", nommu.Machine(ram="8M", flash="1M", ideal=True))[0].libs == "ramfs"
+    )
 
 
 def test_xip_needs_flash() -> None:
@@ -156,7 +158,7 @@ HEAP_LINES = (FIX / "replay_brk.txt").read_text().splitlines()
 
 def heap_maps(heap: str, upto: int) -> list[int]:
     """Sizes of the heap's mappings after the first *upto* lines of replay_brk.txt."""
-    m = nommu.Machine(ram="8M")
+    m = nommu.Machine(ram="8M", ideal=True)
     r = replay(parse_lines(HEAP_LINES[:upto]), m, ReplayPolicy(heap=heap, validate=True))
     lines = maps_lines(m, model_pid(r, 200))
     assert lines[0].split()[1] == "rwxp" and lines[1].endswith("[stack]")  # image, stack
@@ -189,7 +191,7 @@ def test_heap_policies(heap: str, grown: list[int], shrunk: list[int], notes: li
 
 def test_heap_chunk_size() -> None:
     assert heap_maps("malloc-chunks", 3) == [192 << 10]  # 132 KiB: three 64 KiB chunks
-    m = nommu.Machine(ram="8M")
+    m = nommu.Machine(ram="8M", ideal=True)
     r = replay(
         parse_lines(HEAP_LINES[:3]), m, ReplayPolicy(heap="malloc-chunks", heap_chunk=256 << 10)
     )
@@ -202,7 +204,7 @@ def test_heap_chunk_size() -> None:
 
 
 def test_first_failure_on_a_small_board_with_libraries_on_disk() -> None:
-    r, _ = run("replay_small.txt", nommu.Machine(ram="2M"), libs="disk")
+    r, _ = run("replay_small.txt", nommu.Machine(ram="2M", ideal=True), libs="disk")
     first = r.first_failure
     assert first is not None and r.exit_code == 1
     assert (first.line, first.pid, first.syscall, first.errno) == (6, 400, "mmap", "ENOMEM")
@@ -216,7 +218,7 @@ def test_first_failure_on_a_small_board_with_libraries_on_disk() -> None:
 
 def test_first_failure_on_a_small_board_with_libraries_on_ramfs() -> None:
     # the 1.9 MiB library cannot be put on a board with 1 MiB free: reported where it is used
-    r, m = run("replay_small.txt", nommu.Machine(ram="2M"), libs="ramfs")
+    r, m = run("replay_small.txt", nommu.Machine(ram="2M", ideal=True), libs="ramfs")
     first = r.first_failure
     assert first is not None
     assert (first.line, first.syscall, first.errno) == (5, "mmap", "ENOMEM")
@@ -271,7 +273,7 @@ def test_fork_whose_child_works_is_replayed_as_vfork() -> None:
         "11 exit_group(0) = ?",
         "11 +++ exited with 0 +++",
     ]
-    m = nommu.Machine(ram="8M")
+    m = nommu.Machine(ram="8M", ideal=True)
     r = replay(parse_lines(lines), m, ReplayPolicy(validate=True))
     assert kinds(r) == [
         (1, 10, "program_image"),
@@ -293,13 +295,13 @@ def test_a_failed_exec_respawns_so_the_rest_is_measured() -> None:
         '20 execve("/bin/big", ["big"], 0x7ffd4e1c2a08 /* 1 var */) = 0',
         "20 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f1",
     ]
-    m = nommu.Machine(ram="2M")
+    m = nommu.Machine(ram="2M", ideal=True)
     r = replay(parse_lines(lines), m, ReplayPolicy(program_size=2 << 20))
     assert [(f.line, f.syscall, f.errno) for f in r.failures] == [(1, "execve", "ENOMEM")]
     assert kinds(r) == [(1, 20, "respawned")]
     assert r.processes[0].model_pids == (2, 3)
     assert sizes(maps_lines(m, 3)) == [8 << 10]
-    m2 = nommu.Machine(ram="2M")
+    m2 = nommu.Machine(ram="2M", ideal=True)
     r2 = replay(parse_lines(lines), m2, ReplayPolicy(program_size=2 << 20, respawn=False))
     assert kinds(r2) == [(2, 20, "not_replayed")] and r2.processes[0].end == "failed exec"
     assert "pid 20 no longer runs on the board" in r2.translations[0].detail
@@ -400,6 +402,7 @@ def test_report_text_and_json() -> None:
             "ram",
             "shared",
             "pss",
+            "kernel",
         ]
         and isinstance(fp["pss"], int)
         for fp in peak
@@ -446,7 +449,7 @@ def library_lines(trace: Trace) -> list[int]:
 def test_real_shell_pipeline(strace_ok: str, tmp_path: Path) -> None:
     out = capture(strace_ok, ["sh", "-c", "ls | wc -l"], tmp_path)
     trace = parse_file(out)
-    m = nommu.Machine(ram="8M")
+    m = nommu.Machine(ram="8M", ideal=True)
     r = replay(trace, m, ReplayPolicy(libs="ramfs", validate=True))
     lines = out.read_text().splitlines()
     forks = [t for t in r.translations if t.kind == "fork_to_vfork"]
@@ -524,7 +527,7 @@ def test_real_c_program(strace_ok: str, tmp_path: Path) -> None:
         (n,) = [i + 1 for i, x in enumerate(lines) if re.search(pattern, x)]
         return n
 
-    m = nommu.Machine(ram="8M")
+    m = nommu.Machine(ram="8M", ideal=True)
     r = replay(parse_file(out), m, ReplayPolicy(validate=True))
     shared = line_of(r"mmap\(NULL, 8192, PROT_READ\|PROT_WRITE, MAP_SHARED, 3, 0\)")
     grow = line_of(r"mremap\(")

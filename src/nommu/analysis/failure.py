@@ -6,7 +6,9 @@ was left. This module adds *why*, from a snapshot taken at the moment of the
 failure:
 
 - the **cause**: the request is above ``MAX_PAGE_ORDER`` (no amount of free
-  memory helps), or there is not enough free memory at all, or there is
+  memory helps), or a free block of the order was there but taking it would
+  have left no more than the zone's min watermark free (``__zone_watermark_ok``
+  refused it, not fragmentation), or there is not enough free memory at all, or there is
   enough but it is in pieces too small (fragmentation; the kernel's
   fragmentation index says how clearly);
 - the **best candidate block**: of the naturally aligned blocks of the order
@@ -34,6 +36,7 @@ from nommu.mm.nommu import AllocFailure
 CAUSE_MAX_ORDER = "above max order"
 CAUSE_NO_MEMORY = "not enough free memory"
 CAUSE_FRAGMENTATION = "fragmentation"
+CAUSE_WATERMARK = "min watermark"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +220,24 @@ def explain_failure(
             if lfo >= 0
             else "no block at all was free"
         )
-        if failure.free_pages < size:
+        if failure.watermark_refused:
+            cause = CAUSE_WATERMARK
+            mark = failure.watermark_min
+            summary = (
+                f"{ask}: one contiguous order-{order} block ({size_text(need)}). "
+                f"Such a block was free ({have}), but the kernel keeps the zone's min "
+                f"watermark of {mark} pages ({size_text(mark * ps)}, from "
+                f"vm.min_free_kbytes) for itself: with {failure.free_pages} pages free, "
+                f"taking {size} would have left {failure.free_pages - size} "
+                f"(__zone_watermark_ok refuses at {mark} or fewer). The watermark, not "
+                f"fragmentation, refused it."
+            )
+            remedies.append(
+                f"{size_text((mark + size - failure.free_pages + 1) * ps)} more free memory, "
+                f"or a smaller vm.min_free_kbytes"
+            )
+            cand, blockers, unattributed = None, (), 0
+        elif failure.free_pages < size:
             cause = CAUSE_NO_MEMORY
             summary = (
                 f"{ask}: one contiguous order-{order} block ({size_text(need)}). "

@@ -65,6 +65,7 @@ class Footprint:
     ram: int  # RAM of every region the process maps (RSS-like)
     shared: int  # part of ram in regions other processes map too
     pss: float  # proportional share: each region's RAM / processes mapping it
+    kernel: int = 0  # the kernel's memory for the task: stack, task and mapping objects
 
     def to_json(self) -> dict[str, Any]:
         """The figures in bytes, ``pss`` rounded to whole bytes (docs/json.md FOOTPRINT)."""
@@ -188,6 +189,7 @@ def _footprint(p: ProcessView, regions: dict[int, RegionView]) -> Footprint:
         ram,
         shared,
         pss,
+        p.kernel,
     )
 
 

@@ -111,6 +111,9 @@ class ProcessView:
     end_brk: int
     start_stack: int
     vmas: tuple[VmaView, ...]
+    #: bytes of kernel memory for this task: its kernel stack and slab objects (task,
+    #: creds, files, signals, ...) and those of its mappings (0 on an ideal machine)
+    kernel: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,16 @@ class MachineSnapshot:
     allocations: tuple[Allocation, ...]
     regions: tuple[RegionView, ...]
     processes: tuple[ProcessView, ...]
+    kernel_stack_pages: int = 0  # KernelStack in pages
+    slab_pages: int = 0  # Slab: pages the object caches hold
+    rcu_pages: int = 0  # stacks and slabs freed, waiting for an RCU grace period
+    disk_cache_pages: int = 0  # clean page cache of disk files (part of cached_pages)
+    watermark_min: int = 0  # the zone's min watermark in pages
+
+    @property
+    def kernel_pages(self) -> int:
+        """Pages the kernel holds for what runs: stacks, slab (not the reserved image)."""
+        return self.kernel_stack_pages + self.slab_pages + self.rcu_pages
 
     @property
     def start_pfn(self) -> int:
@@ -252,8 +265,13 @@ def capture(
     mm_ids: dict[int, int] = {}
     users: dict[int, set[int]] = {}
     proc_views: list[ProcessView] = []
+    kmem = machine.kmem
+    per_vma = kmem.sizes["vm_area_struct"] + kmem.sizes["vm_region"] if kmem is not None else 0
     for p in procs:
         mm = p.mm
+        kbytes = kmem.task_bytes(p.pid) if kmem is not None else 0
+        if mm is not None and id(mm) not in mm_ids:  # the mm's objects count once
+            kbytes += per_vma * len(mm.vmas())
         vmas: list[VmaView] = []
         if mm is not None:
             mm_ids.setdefault(id(mm), p.pid)
@@ -278,7 +296,9 @@ def capture(
         exe = getattr(p, "exe_path", None)
         if mm is None:
             proc_views.append(
-                ProcessView(p.pid, p.name, ppid, p.state, 0, exe, 0, 0, 0, 0, 0, 0, 0, 0, ())
+                ProcessView(
+                    p.pid, p.name, ppid, p.state, 0, exe, 0, 0, 0, 0, 0, 0, 0, 0, (), kbytes
+                )
             )
         else:
             proc_views.append(
@@ -298,6 +318,7 @@ def capture(
                     mm.end_brk,
                     mm.start_stack,
                     tuple(vmas),
+                    kbytes,
                 )
             )
 
@@ -374,6 +395,47 @@ def capture(
                     )
                     run_start = pfn
                 prev = pfn
+    if kmem is not None:  # kernel stacks by owner; slab pages; stacks waiting for RCU
+        stack_pages = 1 << kmem.stack_order
+        for pid, rec in kmem.tasks.items():
+            if rec.stack is not None:
+                allocations.append(
+                    Allocation(
+                        rec.stack,
+                        stack_pages,
+                        KIND_OTHER,
+                        pid,
+                        known.get(pid, ""),
+                        "kernel stack",
+                        0,
+                        (),
+                    )
+                )
+        for first, end, what in kmem.slab.spans():
+            allocations.append(Allocation(first, end - first, KIND_OTHER, 0, "", what, 0, ()))
+        for pfn, order in kmem.rcu:
+            allocations.append(
+                Allocation(
+                    pfn, 1 << order, KIND_OTHER, 0, "", "freed after an RCU grace period", 0, ()
+                )
+            )
+    disk = machine.disk_cache
+    if disk is not None:
+        for (key, index), pfn in disk.lru.items():
+            inode = disk.inodes[key]
+            name = ns_paths.get(id(inode)) or inode_path.get(id(inode)) or f"inode {inode.ino}"
+            allocations.append(
+                Allocation(
+                    pfn,
+                    1,
+                    KIND_PAGE_CACHE,
+                    0,
+                    "",
+                    f"{name} page {index} (clean, reclaimable)",
+                    0,
+                    (),
+                )
+            )
     allocations.sort(key=lambda a: (a.start_pfn, a.npages))
 
     stats = zone.statistics()
@@ -394,8 +456,13 @@ def capture(
         free_pages=stats.free_pages,
         managed_pages=stats.managed_pages,
         mmap_copy_pages=machine.nommu.mmap_pages_allocated,
-        cached_pages=cached,
+        cached_pages=cached + (disk.pages if disk is not None else 0),
         allocations=tuple(allocations),
         regions=tuple(region_views),
         processes=tuple(proc_views),
+        kernel_stack_pages=kmem.stacks << kmem.stack_order if kmem is not None else 0,
+        slab_pages=sum(kmem.slab.slab_pages()) if kmem is not None else 0,
+        rcu_pages=kmem.rcu_pages() if kmem is not None else 0,
+        disk_cache_pages=disk.pages if disk is not None else 0,
+        watermark_min=zone.wmark_min,
     )

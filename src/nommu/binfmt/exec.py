@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Literal
 from nommu.consts import O_RDONLY, S_IFREG, SIGSEGV
 from nommu.errors import Errno, SyscallError
 from nommu.fs.vfs import FMODE_EXEC, FMODE_READ, File, Inode, open_file
+from nommu.mm.oom_kill import MemoryLivelock, ProcessKilled
 from nommu.profiles import EMPTY_ARGV_FILLED, EXECVE_OPENS_FIRST
 
 if TYPE_CHECKING:
@@ -260,9 +261,17 @@ class LinuxBinprm:
         from nommu.process import mmput
 
         process = self.process
+        kmem = process.machine.kmem
+        if kmem is not None:  # bprm_mm_init's mm_alloc (made here, before the point of no return)
+            kmem.obj_alloc("mm_struct", process)
         process.de_thread()
         mm = self.mm
-        deny_write_access(self.file.inode, self.file.path)
+        try:
+            deny_write_access(self.file.inode, self.file.path)
+        except SyscallError:
+            if kmem is not None:
+                kmem.obj_free("mm_struct")
+            raise
         mm.exe_file = self.file.get()
         old = process.mm
         process.mm = mm
@@ -367,6 +376,16 @@ def do_execve(
         raise
     try:
         image = search_binary_handler(bprm)
+    except (ProcessKilled, MemoryLivelock):
+        # the OOM killer ran during the load: the files go back; a livelock after the
+        # point of no return cannot leave the old program in place: the task dies
+        if bprm.interpreter is not None:
+            close_exec(bprm.interpreter)
+            bprm.interpreter = None
+        close_exec(file)
+        if bprm.point_of_no_return and process.state not in ("Z", "X"):
+            process.kill(SIGSEGV)
+        raise
     except SyscallError as e:
         if bprm.interpreter is not None:
             close_exec(bprm.interpreter)

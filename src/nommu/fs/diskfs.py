@@ -7,10 +7,11 @@ is a copy read with ``f_op->read`` (``kernel_read``), zero-filled past EOF;
 ``MAP_SHARED`` fails with ENODEV after the EACCES checks; ``->mmap`` itself is
 ``generic_file_mmap``, which is ``-ENOSYS`` without an MMU and never called.
 
-The file data lives in Python, not in the machine's RAM (the page cache of a
-disk filesystem is not modelled: its pages would be reclaimable, and no
-mapping ever points at them). Storage is sparse, in 4 KiB chunks, so a
-truncate to a large size costs nothing until written.
+The file data lives in Python (the disk). On a realistic machine reads also
+fill the page cache in RAM (:mod:`nommu.mm.filemap`: clean, reclaimable
+pages no mapping ever points at); an ideal machine has no such cache.
+Storage is sparse, in 4 KiB chunks, so a truncate to a large size costs
+nothing until written.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nommu.fs.filespec import (
     SymlinkSpec,
 )
 from nommu.fs.vfs import DirOperations, File, FileOperations, Inode, SuperBlock
+from nommu.mm.filemap import DiskPageCache
 
 CHUNK = 4096
 
@@ -132,6 +134,7 @@ class DiskSuperBlock(SuperBlock):
         self, fstype: str, dev: tuple[int, int], *, root_ino: int, first_ino: int, maxbytes: int
     ) -> None:
         super().__init__(fstype, dev)
+        self.disk_cache: DiskPageCache | None = None  # the machine's, when realistic
         self._inos = itertools.count(first_ino)
         self.maxbytes = maxbytes
         self.fops = DiskFileOperations(self)
@@ -165,6 +168,8 @@ class DiskSuperBlock(SuperBlock):
     def evict_inode(self, inode: Inode) -> None:
         """The last link and the last open file went: the blocks are freed."""
         if (inode.i_mode & S_IFMT) == S_IFREG:
+            if self.disk_cache is not None:
+                self.disk_cache.truncate(inode, 0)
             inode.private = None
 
     # -- data ------------------------------------------------------------------------
@@ -172,7 +177,13 @@ class DiskSuperBlock(SuperBlock):
         size = inode.i_size
         if pos >= size or count <= 0:
             return b""
-        return data_of(inode).read(pos, min(count, size - pos))
+        count = min(count, size - pos)
+        data = data_of(inode)
+        if self.disk_cache is not None:
+            self.disk_cache.fill(
+                inode, pos, count, lambda at, n: data.read(at, max(0, min(n, size - at)))
+            )
+        return data.read(pos, count)
 
     def write_inode(self, inode: Inode, data: bytes, pos: int) -> int:
         """``generic_perform_write`` after ``generic_write_checks`` (EFBIG past s_maxbytes)."""
@@ -182,6 +193,8 @@ class DiskSuperBlock(SuperBlock):
             raise SyscallError(Errno.EFBIG, f"write at {pos} beyond the maximum file size")
         data = data[: self.maxbytes - pos]
         data_of(inode).write(pos, data)
+        if self.disk_cache is not None:
+            self.disk_cache.write(inode, pos, data)
         if pos + len(data) > inode.i_size:
             inode.i_size = pos + len(data)
         return len(data)
@@ -192,6 +205,8 @@ class DiskSuperBlock(SuperBlock):
             raise SyscallError(Errno.EFBIG, f"{size} bytes exceed the maximum file size")
         if size < inode.i_size:
             data_of(inode).truncate(size)
+            if self.disk_cache is not None:
+                self.disk_cache.truncate(inode, size)
         inode.i_size = size
 
     # -- building from files= --------------------------------------------------------

@@ -20,6 +20,8 @@ Reader = Callable[[object | None], str]
 PidReader = Callable[[int, object | None], str]
 #: A writer for a writable entry gets the text written.
 Writer = Callable[[str], None]
+#: A per-process writer also gets the pid.
+PidWriter = Callable[[int, str], None]
 
 
 class ProcFileOperations(FileOperations):
@@ -71,7 +73,7 @@ class ProcSuperBlock(SuperBlock):
         self.dir_ops = DirOperations()
         self.root = Inode(self, S_IFDIR | 0o555, self.dir_ops, ino=1)
         self.root.children = _PidDirectory(self)
-        self.pid_entries: dict[str, tuple[PidReader, int]] = {}
+        self.pid_entries: dict[str, tuple[PidReader, int, PidWriter | None]] = {}
 
     def add_file(
         self,
@@ -98,17 +100,25 @@ class ProcSuperBlock(SuperBlock):
         parent.children[parts[-1]] = inode
         return inode
 
-    def add_pid_file(self, name: str, reader: PidReader, *, mode: int = 0o444) -> None:
-        """Register ``/proc/<pid>/<name>`` for every process."""
-        self.pid_entries[name] = (reader, mode)
+    def add_pid_file(
+        self, name: str, reader: PidReader, *, mode: int = 0o444, writer: PidWriter | None = None
+    ) -> None:
+        """Register ``/proc/<pid>/<name>`` for every process (writable with *writer*)."""
+        self.pid_entries[name] = (reader, mode, writer)
 
     def pid_dir(self, pid: int) -> Inode:
         d = Inode(self, S_IFDIR | 0o555, self.dir_ops)
         assert d.children is not None
-        for name, (reader, mode) in self.pid_entries.items():
+        for name, (reader, mode, writer) in self.pid_entries.items():
 
             def bound(who: object | None, _r: PidReader = reader, _p: int = pid) -> str:
                 return _r(_p, who)
 
-            d.children[name] = Inode(self, S_IFREG | mode, ProcFileOperations(bound, None))
+            bound_writer: Writer | None = None
+            if writer is not None:
+
+                def bound_writer(text: str, _w: PidWriter = writer, _p: int = pid) -> None:
+                    _w(_p, text)
+
+            d.children[name] = Inode(self, S_IFREG | mode, ProcFileOperations(bound, bound_writer))
         return d

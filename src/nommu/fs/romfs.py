@@ -50,6 +50,7 @@ from nommu.fs.mtd import (
 from nommu.fs.nodes import special_fops
 from nommu.fs.romfs_image import RomfsEntry, RomfsImage, RomfsNodeSpec, build_romfs
 from nommu.fs.vfs import File, FileOperations, Inode, SuperBlock
+from nommu.mm.filemap import DiskPageCache
 from nommu.mm.region import is_nommu_shared_mapping
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ class RomfsSuperBlock(SuperBlock):
         self.read_only = True
         self.image = image
         self.mtd = mtd
+        #: the machine's page cache of disk files, for romfs on a block device
+        self.disk_cache: DiskPageCache | None = None
         self.memory = machine.memory
         self.fops = RomfsFileOperations(self)
         self.dir_ops = DiskDirOperations()
@@ -158,6 +161,12 @@ class RomfsSuperBlock(SuperBlock):
         start = self._offsets[inode] + pos
         if self.mtd is not None:
             return self.mtd.read(start, count)
+        if self.disk_cache is not None:
+            base = self._offsets[inode]
+            image = self.image.data
+            self.disk_cache.fill(
+                inode, pos, count, lambda at, n: image[base + at : base + min(at + n, size)]
+            )
         return self.image.data[start : start + count]
 
     def _build(self, special: Any) -> Inode:

@@ -81,6 +81,11 @@ from nommu.profiles import (
 
 if TYPE_CHECKING:
     from nommu.fs.vfs import File, Inode
+    from nommu.mm.kmem import KernelMemory
+
+#: The allocator's slow path (reclaim, OOM killer) of a realistic machine:
+#: ``(task, npages, order, length, mmap_line, region_sem) -> pfn``, or raises.
+Slowpath = Callable[[object, int, int, int, bool, bool], int]
 
 MAX_MUNMAP_WARNINGS = 5
 # determine_vm_flags() of anonymous memory, and do_mmap_private()'s VM_MAPPED_COPY
@@ -119,6 +124,12 @@ class AllocFailure:
     free_pages: int
     nr_free: tuple[int, ...]
     page_size: int
+    watermark_min: int = 0  # the zone's min watermark (0 on an ideal machine)
+
+    @property
+    def watermark_refused(self) -> bool:
+        """A block of the order was free, but taking it would cross the min watermark."""
+        return 0 <= self.order <= self.largest_free_order
 
     def explain(self) -> str:
         kib = self.page_size >> 10
@@ -128,6 +139,13 @@ class AllocFailure:
                 f"{self.length} bytes need an order-{self.order} block, above the largest "
                 f"order the allocator has (MAX_PAGE_ORDER {self.max_order} = "
                 f"{(1 << self.max_order) * kib} KiB), whatever memory is free"
+            )
+        if self.watermark_refused:
+            return (
+                f"{self.length} bytes need an order-{self.order} block and one was free, "
+                f"but taking it would leave no more than the min watermark "
+                f"({self.watermark_min} pages) of the {self.free_pages} free pages: "
+                f"the watermark refused it, not fragmentation"
             )
         if self.largest_free_order < 0:
             have = "no free memory at all"
@@ -214,6 +232,14 @@ class Nommu:
         )
         #: pages in the page cache (show_mem's "total pagecache pages"); set by the machine
         self.pagecache_pages: Callable[[], int] = lambda: 0
+        #: Kernel stacks and slab of a realistic machine (None: ideal, no kernel memory).
+        self.kmem: KernelMemory | None = None
+        #: Reclaim and the OOM killer of a realistic machine (None: a failure is ENOMEM).
+        self.slowpath: Slowpath | None = None
+        self._shared_hit = False  # do_mmap attached to an existing region (transient)
+        self._objects_taken = False  # do_mmap made its vm_region and vm_area_struct
+        #: a private copy's kernel_read runs holding nommu_region_sem (page-cache fills)
+        self.region_sem_held = False
 
     # -- seams for other mm designs (nommu.mm.engine) -----------------------------------
     def new_mm(self) -> MM:
@@ -313,6 +339,7 @@ class Nommu:
             zone.free_count,
             zone.nr_free_all(),
             self.page_size,
+            zone.wmark_min,
         )
         self.last_failure = failure
         if self.on_alloc_failure is not None:
@@ -472,7 +499,20 @@ class Nommu:
         """
         if file is None:
             return self.mmap_anonymous(mm, task, addr, length, prot, flags, pgoff)
-        return self.do_mmap_general(mm, task, file, addr, length, prot, flags, pgoff)
+        kmem = self.kmem
+        if kmem is None:
+            return self.do_mmap_general(mm, task, file, addr, length, prot, flags, pgoff)
+        self._shared_hit = self._objects_taken = False
+        try:
+            start = self.do_mmap_general(mm, task, file, addr, length, prot, flags, pgoff)
+        except BaseException:
+            if self._objects_taken:  # this call's vm_region and vm_area_struct
+                kmem.obj_free("vm_area_struct")
+                kmem.obj_free("vm_region")
+            raise
+        if self._shared_hit:  # the new vm_region was not needed (kmem_cache_free)
+            kmem.obj_free("vm_region")
+        return start
 
     def do_mmap_general(
         self,
@@ -495,6 +535,14 @@ class Nommu:
         length = self.page_align(length)
         vm_flags = self.determine_vm_flags(file, prot, flags, caps, task.ptraced)
         vma = VMA(mm, vm_flags, pgoff, file)
+        if self.kmem is not None:  # the vm_region and the vm_area_struct, in that order
+            self.kmem.obj_alloc("vm_region", task)
+            try:
+                self.kmem.obj_alloc("vm_area_struct", task)
+            except BaseException:
+                self.kmem.obj_free("vm_region")
+                raise
+            self._objects_taken = True
         shift = self.page_shift
 
         if file is not None and vm_flags & SHARED_MASK:
@@ -536,6 +584,7 @@ class Nommu:
                         raise
                 file.get()  # the VMA's reference
                 self._register(mm, vma)
+                self._shared_hit = True
                 return start
 
         region = Region(vm_flags, pgoff, file)
@@ -605,7 +654,22 @@ class Nommu:
         if flags & (MAP_GROWSDOWN | MAP_LOCKED):
             vm_flags |= calc_vm_flag_bits(flags)
 
-        base, top = self.alloc_copy(task, length)  # do_mmap_private()
+        kmem = self.kmem
+        if kmem is None:
+            base, top = self.alloc_copy(task, length)  # do_mmap_private()
+        else:
+            kmem.obj_alloc("vm_region", task)
+            try:
+                kmem.obj_alloc("vm_area_struct", task)
+            except BaseException:
+                kmem.obj_free("vm_region")
+                raise
+            try:
+                base, top = self.alloc_copy(task, length)
+            except BaseException:
+                kmem.obj_free("vm_area_struct")
+                kmem.obj_free("vm_region")
+                raise
         end = base + length
         region = Region(vm_flags, pgoff, None, base, end, top, task.pid)
         if vm_flags & VM_EXEC:
@@ -683,11 +747,14 @@ class Nommu:
         region.vm_end = vma.vm_end = base + length
         region.vm_top = top
         if file is not None:
+            self.region_sem_held = True  # kernel_read under nommu_region_sem
             try:
                 data = self.kernel_read(task, file, length, vma.vm_pgoff << shift)
-            except SyscallError:
+            except BaseException:
                 self.free_page_series(region.vm_start, region.vm_top)
                 raise
+            finally:
+                self.region_sem_held = False
             self.memory.write(base, data)
             if len(data) < length:
                 self.memory.zero(base + len(data), length - len(data))
@@ -725,13 +792,44 @@ class Nommu:
         trim = self.nr_trim_pages
         if trim and total - point >= trim:
             total = point
-        zone = self.zone
-        pfn = zone.alloc_pages_exact(total) if order <= zone.max_order else None
-        if pfn is None:
-            raise self.alloc_failed(task, length, order)
+        pfn = self.get_pages(task, total, order, length)
         self.mmap_pages_allocated += total
         base = pfn << shift
         return base, base + (total << shift)
+
+    def get_pages(
+        self,
+        task: Task | None,
+        npages: int,
+        order: int,
+        length: int,
+        *,
+        mmap_line: bool = True,
+        region_sem: bool = True,
+    ) -> int:
+        """``alloc_pages_exact``: *npages* from an order-*order* block, or the failure.
+
+        The fast path takes a block above the min watermark; when that fails
+        a realistic machine runs :attr:`slowpath` (reclaim, then the OOM
+        killer for orders up to 3); an ideal one, or a request above
+        MAX_PAGE_ORDER, fails with ENOMEM and the kernel's lines.
+        *region_sem*: the caller holds ``nommu_region_sem`` (do_mmap).
+        """
+        zone = self.zone
+        pfn = zone.alloc_pages_exact(npages) if order <= zone.max_order else None
+        if pfn is None:
+            slow = self.slowpath
+            if slow is None or order > zone.max_order:
+                raise self.alloc_failed(task, length, order, mmap_line=mmap_line)
+            pfn = slow(
+                task if task is not None else self.current,
+                npages,
+                order,
+                length,
+                mmap_line,
+                region_sem,
+            )
+        return pfn
 
     def add_region(self, task: Task, region: Region) -> None:
         """``add_nommu_region``: a second region at the same start is the kernel's BUG()."""
@@ -791,6 +889,8 @@ class Nommu:
             mm.map_count -= 1
             region = vma.vm_region
             assert region is not None
+            if self.kmem is not None:
+                self.kmem.obj_free("vm_area_struct")
             self.put_region(region)
             return
         self.do_munmap_general(mm, task, start, length)
@@ -852,6 +952,13 @@ class Nommu:
             )
         region = vma.vm_region
         assert region is not None
+        if self.kmem is not None:  # split_vma: a vm_region, then vm_area_dup
+            self.kmem.obj_alloc("vm_region", self.current)
+            try:
+                self.kmem.obj_alloc("vm_area_struct", self.current)
+            except BaseException:
+                self.kmem.obj_free("vm_region")
+                raise
         new = VMA(mm, vma.vm_flags, vma.vm_pgoff, None)
         new.vm_start = vma.vm_start
         new.vm_end = addr
@@ -905,6 +1012,8 @@ class Nommu:
             file.put()
         region = vma.vm_region
         assert region is not None
+        if self.kmem is not None:
+            self.kmem.obj_free("vm_area_struct")
         self.put_region(region)
 
     def put_region(self, region: Region) -> None:
@@ -914,6 +1023,8 @@ class Nommu:
             return
         if region.in_tree:
             self.regions.remove(region)
+        if self.kmem is not None:
+            self.kmem.obj_free("vm_region")
         if region.vm_file is not None:
             region.vm_file.put()
         if region.vm_flags & VM_MAPPED_COPY:

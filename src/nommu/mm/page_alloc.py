@@ -5,7 +5,8 @@ operation is O(1) and memory grows with the number of free *blocks*, never with
 the number of pages: a 4 GiB zone starts with a few thousand entries.
 
 Placement rules are the kernel's (an ideal buddy allocator, hazard H14: no per-CPU
-lists, no watermarks, no reclaim, no compaction):
+lists, no reclaim, no compaction; the min watermark is checked when the machine
+sets one, see :mod:`nommu.mm.watermark`):
 
 - allocation takes the head of the smallest non-empty sufficient list
   (``__rmqueue_smallest``) and puts split-off upper halves at the heads of the
@@ -88,6 +89,7 @@ class BuddyAllocator:
         "managed",
         "max_order",
         "start_pfn",
+        "wmark_min",
     )
 
     def __init__(self, start_pfn: int, end_pfn: int, max_order: int) -> None:
@@ -103,6 +105,9 @@ class BuddyAllocator:
         self._split_hi = 0
         self.free_count = 0  # counts the pending split's free blocks
         self.managed = 0
+        #: the min watermark (pages): no allocation may leave this many or fewer
+        #: free (``__zone_watermark_ok`` with ALLOC_WMARK_MIN); 0 on an ideal machine
+        self.wmark_min = 0
 
     # -- list primitives -------------------------------------------------------------
     def _add(self, pfn: int, order: int, tail: bool) -> None:
@@ -152,6 +157,8 @@ class BuddyAllocator:
         order = (npages - 1).bit_length() if npages > 1 else 0
         if order > self.max_order:
             return None
+        if self.free_count - (1 << order) < self.wmark_min:
+            return None  # free - (2**order - 1) <= min: __zone_watermark_ok() says no
         if self._pending:
             self._materialize()
         avail = self._nonempty >> order

@@ -92,8 +92,17 @@ class ModelRun:
     def __init__(self, case: OracleCase, probe: bytes, index: int = 0) -> None:
         self.case = case
         ram = max(case.ram * 2, 64 << 20)
+        # ideal: the cases compare the mapping engine's free-list changes; the real
+        # kernel's slab caches are warm from boot (partial slabs everywhere), the
+        # model's realistic caches start empty and would take a slab page per first
+        # object, so kernel-memory growth needs cases of its own
         self.machine = m = Machine(
-            ram=ram, ram_base=0x80000000, kernel_reserved="1M", kernel=case.kernel, arch="riscv64"
+            ram=ram,
+            ram_base=0x80000000,
+            kernel_reserved="1M",
+            kernel=case.kernel,
+            arch="riscv64",
+            ideal=True,
         )
         init = m.spawn(name="init")
         fd = init.open("/init", O_WRONLY | O_CREAT | O_TRUNC, 0o755)

@@ -15,9 +15,25 @@ class MeminfoFigures:
 
     total: int
     free: int
-    cached: int
+    cached: int  # every page-cache page: ramfs (unevictable) and disk files (file LRU)
     mmap_copy: int
     page_kb: int
+    file_lru: int = 0  # clean page-cache pages of disk files (Inactive(file))
+    slab_reclaimable: int = 0
+    slab_unreclaimable: int = 0
+    kernel_stack_kb: int = 0  # KernelStack is counted in kB, not pages
+    wmark_low: int = 0  # the zone's low watermark (si_mem_available)
+    totalreserve: int = 0  # totalreserve_pages: the high watermark of the one zone
+
+    @property
+    def available(self) -> int:
+        """``si_mem_available()``: free above the reserve, plus what reclaim could free."""
+        available = self.free - self.totalreserve
+        pagecache = self.file_lru
+        available += pagecache - min(pagecache // 2, self.wmark_low)
+        reclaimable = self.slab_reclaimable
+        available += reclaimable - min(reclaimable // 2, self.wmark_low)
+        return max(available, 0)
 
 
 def meminfo_line(label: str, kb: int) -> str:
@@ -26,20 +42,21 @@ def meminfo_line(label: str, kb: int) -> str:
 
 def render_meminfo(f: MeminfoFigures) -> str:
     k = f.page_kb
+    slab = f.slab_reclaimable + f.slab_unreclaimable
     rows = [
         ("MemTotal", f.total),
         ("MemFree", f.free),
-        ("MemAvailable", f.free),
+        ("MemAvailable", f.available),
         ("Buffers", 0),
         ("Cached", f.cached),
         ("SwapCached", 0),
         ("Active", 0),
-        ("Inactive", 0),
+        ("Inactive", f.file_lru),
         ("Active(anon)", 0),
         ("Inactive(anon)", 0),
         ("Active(file)", 0),
-        ("Inactive(file)", 0),
-        ("Unevictable", f.cached),
+        ("Inactive(file)", f.file_lru),
+        ("Unevictable", f.cached - f.file_lru),
         ("Mlocked", 0),
         ("MmapCopy", f.mmap_copy),
         ("SwapTotal", 0),
@@ -49,11 +66,11 @@ def render_meminfo(f: MeminfoFigures) -> str:
         ("AnonPages", 0),
         ("Mapped", 0),
         ("Shmem", 0),
-        ("KReclaimable", 0),
-        ("Slab", 0),
-        ("SReclaimable", 0),
-        ("SUnreclaim", 0),
-        ("KernelStack", 0),
+        ("KReclaimable", f.slab_reclaimable),
+        ("Slab", slab),
+        ("SReclaimable", f.slab_reclaimable),
+        ("SUnreclaim", f.slab_unreclaimable),
+        ("KernelStack", 0),  # in kB below
         ("PageTables", 0),
         ("SecPageTables", 0),
         ("NFS_Unstable", 0),
@@ -66,7 +83,10 @@ def render_meminfo(f: MeminfoFigures) -> str:
         ("VmallocChunk", 0),
         ("Percpu", 0),
     ]
-    return "".join(meminfo_line(label, pages * k) for label, pages in rows)
+    return "".join(
+        meminfo_line(label, f.kernel_stack_kb if label == "KernelStack" else pages * k)
+        for label, pages in rows
+    )
 
 
 def render_buddyinfo(nr_free: tuple[int, ...], node: int = 0, zone: str = "Normal") -> str:

@@ -113,6 +113,7 @@ class Process(MmanCalls, ShmCalls, StatCalls, ReadWriteCalls, FileCalls, ExecCal
         self.exit_signal = 0  # the fatal signal that ended the task, 0 for _exit
         self.fs = SharedCount()
         self.sighand = SharedCount()
+        self.oom_score_adj = 0  # signal->oom_score_adj (/proc/<pid>/oom_score_adj)
         if parent is not None:
             parent.children.append(self)
 

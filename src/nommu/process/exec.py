@@ -70,6 +70,6 @@ class ExecCalls(TaskStruct):
         if parent is not None and leader in parent.children:
             parent.children[parent.children.index(leader)] = self._process()
         self.parent = parent
-        self.machine.procs.pop(leader.pid, None)
+        self.machine.release_task(leader)
         leader.state = "X"
         leader.runnable = False

@@ -52,6 +52,7 @@ class ExitCalls(ForkCalls):
     def _do_exit(self, code: int, signo: int, *, reap: bool) -> None:
         """``do_exit`` for one task; *reap* for threads (no zombie is left)."""
         self.machine.nommu.current = self
+        self.machine.task_exit(self._process())
         self._mmput()
         self.files.users -= 1
         if self.files.users == 0:
@@ -73,13 +74,13 @@ class ExitCalls(ForkCalls):
             if heir is not None:
                 heir.children.append(child)
             elif child.state == "Z":
-                self.machine.procs.pop(child.pid, None)
+                self.machine.release_task(child)
                 child.state = "X"
         self.children = []
         if reap or self.parent is None:
             if self.parent is not None and self in self.parent.children:
                 self.parent.children.remove(self)
-            self.machine.procs.pop(self.pid, None)
+            self.machine.release_task(self._process())
             self.state = "X"
 
     def wait(self) -> tuple[int, int]:
@@ -97,7 +98,7 @@ class ExitCalls(ForkCalls):
             if child.state == "Z":
                 self.children.remove(child)
                 child.state = "X"
-                self.machine.procs.pop(child.pid, None)
+                self.machine.release_task(child)
                 if child.exit_signal:
                     return child.pid, child.exit_signal & 0x7F
                 return child.pid, (child.exit_code or 0) << 8

@@ -30,6 +30,8 @@ def mmput(machine: Machine, mm: MM) -> None:
     mm.mm_users -= 1
     if mm.mm_users == 0:
         machine.nommu.exit_mmap(mm)
+        if machine.kmem is not None:
+            machine.kmem.obj_free("mm_struct")
         exe = mm.exe_file
         if exe is not None:
             if exe.inode.i_writecount < 0:
@@ -74,6 +76,9 @@ class ForkCalls(TaskStruct):
         from nommu.process import Process
 
         m = self.machine
+        rec = None
+        if m.kmem is not None:  # dup_task_struct, copy_creds, copy_files, ... (may OOM)
+            rec = m.kmem.copy_process(self, flags, new_mm=not flags & CLONE_VM)
         if flags & CLONE_VM:
             mm = self._mm()
             mm.mm_users += 1
@@ -91,6 +96,9 @@ class ForkCalls(TaskStruct):
         thread = bool(flags & CLONE_THREAD)
         parent = self.parent if thread else self._process()
         child = Process(m, m.new_pid(), self.name, parent=None, mm=mm, files=files)
+        if rec is not None and m.kmem is not None:
+            m.kmem.attach(child.pid, rec)
+        child.oom_score_adj = self.oom_score_adj  # copy_signal
         child.parent = parent
         if not thread:
             self.children.append(child)

@@ -28,6 +28,9 @@ class MmanCalls(TaskStruct):
             self._enter()
         nommu = self.nommu
         nommu.current = self
+        kmem = self.machine.kmem
+        if kmem is not None and kmem.rcu:  # a system call: an RCU grace period has passed
+            kmem.rcu_flush()
         if (
             type(addr) is not int
             or type(length) is not int
@@ -79,6 +82,9 @@ class MmanCalls(TaskStruct):
             self._enter()
         nommu = self.nommu
         nommu.current = self
+        kmem = self.machine.kmem
+        if kmem is not None and kmem.rcu:  # a system call: an RCU grace period has passed
+            kmem.rcu_flush()
         if type(addr) is not int or type(length) is not int:
             self._check_ints(addr=addr, length=length)
         mask = nommu.ulong_mask

@@ -58,6 +58,7 @@ class TaskStruct:
     cwd: str
     state: str
     runnable: bool  # may make system calls (not suspended in vfork, not exited)
+    oom_score_adj: int  # signal->oom_score_adj (/proc/<pid>/oom_score_adj)
     exit_code: int | None
     children: list[Process]
     vfork_child: Process | None  # child we wait for in vfork
@@ -97,6 +98,7 @@ class TaskStruct:
         if self.state in ("Z", "X"):
             raise ProcessStateError(f"process {self.pid} has exited")
         self.machine.nommu.current = self
+        self.machine.rcu_quiescent()
 
     def _mm(self) -> MM:
         mm = self.mm

@@ -86,9 +86,17 @@ def _failure_html(f: dict[str, Any], record_index: int, result: RunResult, draw_
         f"<dt>where</dt><dd>{escape(loc)} {escape(f['field'])}, event {f['event']}, "
         f"{escape(tick_text(f['tick'], tick_seconds))}</dd>",
         f"<dt>call</dt><dd><code>{escape(f['process'])} (pid {f['pid']}): "
-        f"{escape(f['call'] or f['kind'])} = -1 {escape(f['errno'])} "
-        f"({escape(f['strerror'])})</code></dd>",
+        + (
+            f"{escape(f['call'])} = -1 {escape(f['errno'])} ({escape(f['strerror'])})"
+            if f["kind"] == "syscall"
+            else escape(f["call"] or f["kind"])
+        )
+        + "</code></dd>",
     ]
+    if f["kind"] != "syscall":
+        out.append(
+            f"<dt>{escape(f['kind'])}</dt><dd>{escape(f['strerror'])}: {escape(f['detail'])}</dd>"
+        )
     if f["kernel_log"]:
         out.append(
             "<dt>kernel log</dt><dd><pre>" + escape("\n".join(f["kernel_log"])) + "</pre></dd>"
@@ -223,6 +231,23 @@ def render_html(result: RunResult, data: dict[str, Any] | None = None) -> str:
                 ],
                 ["MmapCopy (private copies)", size_text(s["mmap_copy_bytes"]), ""],
                 ["page cache (ramfs, tmpfs)", size_text(s["page_cache_bytes"]), ""],
+                *(
+                    [
+                        [
+                            "kernel (stacks, slab)",
+                            size_text(s["kernel_bytes"]),
+                            f"{size_text(s['kernel_stack_bytes'])} stacks, "
+                            f"{size_text(s['slab_bytes'])} slab",
+                        ],
+                        [
+                            "page cache (disk files)",
+                            size_text(s["disk_cache_bytes"]),
+                            "reclaimable",
+                        ],
+                    ]
+                    if s["kernel_bytes"] or s["disk_cache_bytes"]
+                    else []
+                ),
                 [
                     "failed system calls",
                     f"{s['failures']}" + (f" ({expected} expected)" if expected else ""),

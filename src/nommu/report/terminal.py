@@ -84,6 +84,13 @@ def _summary(d: dict[str, Any]) -> Table:
     )
     t.add_row("MmapCopy (private copies)", size_text(s["mmap_copy_bytes"]), "")
     t.add_row("page cache (ramfs, tmpfs)", size_text(s["page_cache_bytes"]), "")
+    if s["kernel_bytes"] or s["disk_cache_bytes"]:
+        t.add_row(
+            "kernel (stacks, slab)",
+            size_text(s["kernel_bytes"]),
+            f"{size_text(s['kernel_stack_bytes'])} stacks, {size_text(s['slab_bytes'])} slab",
+        )
+        t.add_row("page cache (disk files)", size_text(s["disk_cache_bytes"]), "reclaimable")
     expected = s["failures"] - s["unexpected_failures"]
     t.add_row(
         "failed system calls",
@@ -141,6 +148,7 @@ FOOTPRINT_COLUMNS = (
     "ram",
     "shared",
     "pss",
+    "kernel",
 )
 
 
@@ -158,7 +166,11 @@ def _footprint(rows: list[dict[str, Any]], title: str) -> Table:
         for c in FOOTPRINT_COLUMNS:
             totals[c] += r[c]
     if len(rows) > 1:
-        t.add_row("", "all", *(kib(totals[c]) if c == "pss" else "" for c in FOOTPRINT_COLUMNS))
+        t.add_row(
+            "",
+            "all",
+            *(kib(totals[c]) if c in ("pss", "kernel") else "" for c in FOOTPRINT_COLUMNS),
+        )
     return t
 
 
@@ -175,11 +187,18 @@ def _failure_table(f: dict[str, Any], d: dict[str, Any]) -> Table:
     t.add_column(overflow="fold")
     t.add_row("where", f"{_where(f)}, event {f['event']}, {_when(d, f['tick'])}")
     status = " [expected]" if f["expected"] else " [allowed]" if f.get("allowed") else ""
-    if f["call"]:
+    kind = f.get("kind", "syscall")
+    if kind == "syscall":
         call = f"{f['process']} (pid {f['pid']}): {f['call']} = -1 {f['errno']} ({f['strerror']})"
+        t.add_row("call", call + status)
+    elif f["call"]:  # another kind of failure (the OOM killer) during a call
+        t.add_row("call", f"{f['process']} (pid {f['pid']}): {f['call']}" + status)
+        t.add_row(kind, f"{f['strerror']}\n{f['detail']}" if f["detail"] else f["strerror"])
     else:
-        call = f"{f['process']} (pid {f['pid']}): {f.get('kind', '')} {f['errno']}".rstrip()
-    t.add_row("call", call + status)
+        call = f"{f['process']} (pid {f['pid']}): {kind} {f['errno']}".rstrip()
+        t.add_row("call", call + status)
+        if f["strerror"]:
+            t.add_row(kind, f"{f['strerror']}\n{f['detail']}" if f["detail"] else f["strerror"])
     if f["kernel_log"]:
         t.add_row("kernel log", "\n".join(f["kernel_log"]))
     x = f["explanation"]

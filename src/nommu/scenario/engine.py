@@ -55,8 +55,10 @@ from nommu.fs.romfs_image import FileSpec
 from nommu.fs.vfs import FMODE_READ, FMODE_WRITE, File
 from nommu.machine import Machine
 from nommu.mm.nommu import AllocFailure
+from nommu.mm.oom_kill import KernelPanic, MemoryLivelock, OomKill, ProcessKilled
 from nommu.process import Process, ProcessStateError
 from nommu.scenario import values as val
+from nommu.scenario.oom import OpContext, record_oom
 from nommu.scenario.result import (
     BoardSummary,
     ExpectationResult,
@@ -206,6 +208,9 @@ class Runner:
         self.unexpected = 0
         self.expectations: dict[int, list[Any]] = {}  # id(step) -> [where, what, n, bad, why]
         self._pending: list[tuple[AllocFailure, MachineSnapshot | None]] = []
+        #: the call in progress (for OOM records): where, op, process, its strace text
+        self.op_context: OpContext | None = None
+        self.op_mark = 0  # kernel log lines before the call in progress
         self.stopped: str | None = None
         self.started = 0
         self.workloads = 0  # workloads compiled so far (each seeds its own generator)
@@ -545,8 +550,17 @@ class Runner:
             )
 
     def oops(self, where: Location, err: KernelOops) -> None:
-        self.stopped = f"{where}: kernel oops: {err}"
+        what = "kernel panic" if isinstance(err, KernelPanic) else "kernel oops"
+        self.stopped = f"{where}: {what}: {err}"
         raise _Stop
+
+    def _on_oom(self, rec: OomKill) -> None:
+        record_oom(self, rec)
+
+    def oom_dead(self, p: Process) -> bool:
+        """*p* was killed by the OOM killer: calls it would have made are skipped."""
+        oom = self.machine.oom
+        return oom is not None and p.pid in oom.killed and p.state in ("Z", "X")
 
     # -- compiling steps ---------------------------------------------------------------
     def getter(self, v: object, where: Location) -> Callable[[], int]:
@@ -641,8 +655,14 @@ class Runner:
             p = procs.get(name)
             if p is None:
                 raise ScenarioError(where, f"no process named {name!r}")
-            mark = len(log)
+            if self.oom_dead(p):
+                self.skipped += 1
+                if save is not None:
+                    vars_.pop(save, None)
+                return
+            mark = self.op_mark = len(log)
             self.current = current
+            self.op_context = (where, step.op, p, describe)
             try:
                 value = invoke(p)
             except SyscallError as e:
@@ -654,6 +674,11 @@ class Runner:
                         f"{describe(p)} failed with {e.errno.name}"
                         + (f" ({e.detail})" if e.detail else ""),
                     )
+                if save is not None:
+                    vars_.pop(save, None)
+            except (ProcessKilled, MemoryLivelock) as e:  # recorded by _on_oom
+                if rec is not None:
+                    self.check_expect(rec, False, f"{describe(p)}: {e}")
                 if save is not None:
                     vars_.pop(save, None)
             except ProcessStateError as e:
@@ -1188,6 +1213,8 @@ class Runner:
             self.sample_every *= 2
         self._sample()
         m.nommu.on_alloc_failure = self._on_alloc_failure
+        if m.oom is not None:
+            m.oom.on_oom = self._on_oom
         try:
             for fn, plain in compiled:
                 fn()
@@ -1197,6 +1224,8 @@ class Runner:
             pass
         finally:
             m.nommu.on_alloc_failure = None
+            if m.oom is not None:
+                m.oom.on_oom = None
         if self.progress is not None and self.stopped is None:
             self.progress(self.total_units, self.total_units)
         if self.samples[-1].event != self.event:

@@ -57,7 +57,10 @@ class FailureRecord:
     snapshot: MachineSnapshot | None  # memory at the moment of the failure
     program: ProgramInfo | None = None  # for a failed exec: what it was loading
     allowed: bool = False  # the scenario allows it (``allow`` keys): not held against it
-    kind: str = "syscall"  # what failed: a system call, or another kind of failure
+    #: what failed: "syscall" (a call failed with an errno), "oom-kill" (the OOM killer
+    #: killed a process), "oom-livelock" (the kernel would hang on an OOM victim),
+    #: "oom-panic" (nothing was killable: the kernel panicked)
+    kind: str = "syscall"
 
     @property
     def key(self) -> str:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from nommu.analysis.snapshot import capture
 from nommu.consts import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from nommu.errors import KernelOops, SyscallError
+from nommu.mm.oom_kill import MemoryLivelock, ProcessKilled
 from nommu.process import Process, ProcessStateError
 from nommu.scenario.schema import (
     Churn,
@@ -101,22 +102,44 @@ class WorkloadRunner:
         heapq.heappush(self.heap, (tick, self.seq, kind, st, owner, addr))
 
     # -- actions -----------------------------------------------------------------------
+    def _context(self, where: Location, op: str, p: Process, call: str) -> None:
+        """What is being called, for an OOM record made during the call."""
+        r = self.r
+        r.op_mark = r.machine.dmesg_count
+        r.current = (op, where)
+        r.op_context = (where, op, p, lambda _p: call)
+
     def _launch(self, st: _LaunchState, now: int) -> None:
         r, spec = self.r, st.spec
         parent = r.process(spec.parent, spec.where)
+        if r.oom_dead(parent):
+            st.skipped += 1
+            return
         mark = r.machine.dmesg_count
+        self._context(spec.where, "vfork", parent, "vfork()")
         try:
             child = parent.vfork()
         except ProcessStateError as e:
             raise ScenarioError(spec.where, f"launch: {e}") from None
+        except (ProcessKilled, MemoryLivelock):  # recorded as an OOM failure
+            r.after_event()
+            return
         r.note_name(child)
         r.started += 1
         st.started += 1
         r.after_event()
         mark = r.machine.dmesg_count
-        r.current = ("exec", spec.where)
+        argv_text = ", ".join(f'"{a}"' for a in spec.argv)
+        self._context(spec.where, "exec", child, f'execve("{spec.path}", [{argv_text}], [])')
         try:
             child.execve(spec.path, spec.argv, spec.envp)
+        except (ProcessKilled, MemoryLivelock):  # recorded as an OOM failure
+            r.note_name(child)
+            if child.state not in ("Z", "X"):
+                child.exit(127)
+            self._reap(parent, spec.where)
+            r.after_event()
+            return
         except SyscallError as e:
             r.note_name(child)
             argv = ", ".join(f'"{a}"' for a in spec.argv)
@@ -143,6 +166,8 @@ class WorkloadRunner:
         self._at(now + max(spec.lifetime.sample(self.rng), 1), _EXIT, st, owner)
 
     def _reap(self, parent: Process, where: Location) -> None:
+        if self.r.oom_dead(parent) or not parent.runnable:
+            return  # the OOM killer took the parent; init adopts its zombies
         try:
             parent.wait()
         except ProcessStateError as e:
@@ -155,11 +180,14 @@ class WorkloadRunner:
         st.live.pop(owner.proc.pid, None)
         p = owner.proc
         parent = p.parent
-        try:
-            p.exit(0)
-        except ProcessStateError as e:
-            raise ScenarioError(owner.where, f"exit: {e}") from None
-        self.r.after_event()
+        if not self.r.oom_dead(p):
+            try:
+                p.exit(0)
+            except ProcessStateError as e:
+                raise ScenarioError(owner.where, f"exit: {e}") from None
+            self.r.after_event()
+        elif p.state != "Z":
+            return  # already reaped
         if parent is not None:
             self._reap(parent, owner.where)
 
@@ -167,10 +195,15 @@ class WorkloadRunner:
         r = self.r
         length = size.sample(self.rng)
         p = owner.proc
+        if r.oom_dead(p):
+            return
         mark = r.machine.dmesg_count
-        r.current = ("mmap", owner.where)
+        call = f"mmap(NULL, {length}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
+        self._context(owner.where, "mmap", p, call)
         try:
             addr = p.mmap(0, length, RW, ANON)
+        except (ProcessKilled, MemoryLivelock):  # recorded as an OOM failure
+            pass
         except SyscallError as e:
             r.failed(
                 owner.where,
@@ -193,7 +226,7 @@ class WorkloadRunner:
 
     def _free(self, owner: _Owner, addr: int) -> None:
         length = owner.allocs.pop(addr, None)
-        if length is None or not owner.alive:
+        if length is None or not owner.alive or self.r.oom_dead(owner.proc):
             return
         r = self.r
         p = owner.proc
@@ -228,6 +261,11 @@ class WorkloadRunner:
                     self._exit(due_st, due_owner)
                 else:
                     self._free(due_owner, addr)
+            oom = r.machine.oom
+            if oom is not None and oom.killed:
+                for st in launches:  # the parent reaps children the OOM killer took (SIGCHLD)
+                    for owner in [o for o in st.live.values() if r.oom_dead(o.proc)]:
+                        self._exit(st, owner)
             for st in launches:
                 spec = st.spec
                 for _ in range(_count(rng, spec.rate)):

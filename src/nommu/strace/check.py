@@ -117,7 +117,10 @@ __all__ = [
 
 
 def board_for_limits(limits: BoardLimits) -> Machine:
-    """A board whose only free block is ``limits.largest_free_block`` (rounded to a block)."""
+    """A board whose only free block is ``limits.largest_free_block`` (rounded to a block).
+
+    Idealised (``ideal=True``): the answers are about that block alone.
+    """
     from nommu.machine import Machine
 
     ps = limits.page_size
@@ -131,6 +134,7 @@ def board_for_limits(limits: BoardLimits) -> Machine:
         max_order=limits.max_order,
         ram_base=0,
         word_size=8,
+        ideal=True,  # the block is the question: no kernel stacks or watermark eat into it
     )
 
 
